@@ -1,0 +1,3 @@
+from wsgate.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pure logic: no I/O, no asyncio, no clock or randomness except what is passed in."""

@@ -1,0 +1,66 @@
+"""wsgate's exceptions, one hierarchy.
+
+::
+
+    WsgateError
+    ├── ConfigError            a config file, a key or a handler reference is wrong
+    ├── IntegrationError       a handler could not produce a usable result
+    │   ├── IntegrationTimeout     it ran past its route's timeout
+    │   └── HandlerFailed          it raised (the original exception is the cause)
+    └── RegistryError
+        ├── Gone                   no established connection has this id
+        └── DuplicateConnection    the id is taken (ids are random; this guards the impossible)
+
+Foreign exceptions (aiohttp, botocore, redis, jwt) are translated at the boundary of the
+module that calls them; clients only ever see the AWS payloads of ``core.errors``.
+"""
+
+from __future__ import annotations
+
+
+__all__ = [
+    "ConfigError",
+    "DuplicateConnection",
+    "Gone",
+    "HandlerFailed",
+    "IntegrationError",
+    "IntegrationTimeout",
+    "RegistryError",
+    "WsgateError",
+]
+
+
+class WsgateError(Exception):
+    """Base class of every error wsgate raises on purpose."""
+
+
+class ConfigError(WsgateError):
+    """The configuration cannot be used; the message names the file, key path and problem."""
+
+
+class IntegrationError(WsgateError):
+    """A handler invocation failed; the message is for logs, never for clients."""
+
+
+class IntegrationTimeout(IntegrationError):
+    """The handler did not finish within its timeout."""
+
+
+class HandlerFailed(IntegrationError):
+    """The handler raised; ``__cause__`` holds what it raised."""
+
+    def __init__(self, message: str, error: BaseException) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+class RegistryError(WsgateError):
+    """A registry operation could not be carried out."""
+
+
+class Gone(RegistryError):
+    """No established connection has this id (unknown, closed, or still in ``$connect``)."""
+
+
+class DuplicateConnection(RegistryError):
+    """A connection with this id is already registered."""
