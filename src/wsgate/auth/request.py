@@ -1,0 +1,69 @@
+"""The Lambda-style REQUEST authorizer: a handler returns an IAM policy, the core judges it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from wsgate.auth.base import Authorized, Refused
+from wsgate.core.events import authorizer_event
+from wsgate.core.identity import IdentitySource, missing_identity
+from wsgate.core.policy import Allow, Deny, authorizer_request_context, evaluate_authorizer_response
+from wsgate.core.request import ApiContext, ConnectionContext, HandshakeRequest
+from wsgate.exceptions import HandlerFailed, IntegrationTimeout
+from wsgate.integrations.base import Integration
+
+
+__all__ = ["RequestAuthorizer"]
+
+log = logging.getLogger("wsgate.auth")
+
+# The one error message that AWS turns into 401 rather than 500.
+_UNAUTHORIZED = "Unauthorized"
+
+
+class RequestAuthorizer:
+    """Runs the authorizer handler with AWS's REQUEST event and maps the outcome to a status.
+
+    Missing identity sources → 401 without invoking anything; ``Unauthorized`` raised → 401;
+    Deny or no matching Allow → 403; any other failure or a malformed answer → 500.
+    """
+
+    def __init__(self, integration: Integration, identity_sources: Sequence[IdentitySource]):
+        self._integration = integration
+        self._sources = tuple(identity_sources)
+
+    async def authorize(
+        self,
+        api: ApiContext,
+        connection: ConnectionContext,
+        request: HandshakeRequest,
+        request_id: str,
+    ) -> Authorized | Refused:
+        """See ``Authorizer.authorize``."""
+        missing = missing_identity(self._sources, request)
+        if missing:
+            names = ", ".join(f"{source.kind}.{source.name}" for source in missing)
+            return Refused(401, f"identity source missing: {names}")
+        now_ms = int(time.time() * 1000)
+        event = authorizer_event(api, connection, request, request_id, now_ms)
+        started = time.monotonic()
+        try:
+            result = await self._integration.invoke(event, request_id)
+        except HandlerFailed as exc:
+            if str(exc.error) == _UNAUTHORIZED:
+                return Refused(401, "authorizer raised Unauthorized")
+            log.warning("authorizer failed: %s", exc)
+            return Refused(500, str(exc))
+        except IntegrationTimeout as exc:
+            log.warning("authorizer timed out: %s", exc)
+            return Refused(500, str(exc))
+        latency_ms = int((time.monotonic() - started) * 1000)
+        decision = evaluate_authorizer_response(result, api.connect_method_arn)
+        if isinstance(decision, Allow):
+            return Authorized(authorizer_request_context(decision, latency_ms))
+        if isinstance(decision, Deny):
+            return Refused(403, decision.reason)
+        log.warning("authorizer returned an unusable response: %s", decision.reason)
+        return Refused(500, decision.reason)

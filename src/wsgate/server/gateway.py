@@ -1,0 +1,149 @@
+"""The running gateway's parts, wired once from the config: routes, authorizer, registry."""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from wsgate.auth.base import Authorizer
+from wsgate.auth.request import RequestAuthorizer
+from wsgate.config.model import GatewayConfig
+from wsgate.core.identity import parse_identity_source
+from wsgate.core.ids import api_id_for
+from wsgate.core.request import ApiContext
+from wsgate.core.routing import RouteSelector, compile_selection_expression
+from wsgate.exceptions import ConfigError
+from wsgate.integrations.base import Integration
+from wsgate.integrations.python import PythonIntegration, resolve_handler
+from wsgate.registry import Registry, create_registry
+
+
+__all__ = ["Gateway", "Limits", "Route", "build_gateway"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route key's handler and whether its return value goes back to the client."""
+
+    integration: Integration
+    response: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-connection limits and timers, in seconds and bytes."""
+
+    idle_timeout: float
+    max_connection_duration: float
+    max_message_bytes: int
+    max_frame_bytes: int
+    max_connections: int | None
+
+
+@dataclass(slots=True)
+class Gateway:
+    """Everything a connection or a management request needs, built once at start."""
+
+    config: GatewayConfig
+    api: ApiContext
+    selector: RouteSelector
+    routes: dict[str, Route]
+    authorizer: Authorizer | None
+    registry: Registry
+    executor: ThreadPoolExecutor
+    limits: Limits
+    open_connections: int = 0
+    """Handshakes in progress plus established connections in this process."""
+    draining: bool = False
+    """Set at shutdown: new handshakes are refused."""
+
+    def set_domain_name(self, domain_name: str) -> None:
+        """Fix ``requestContext.domainName`` once the listening ports are known."""
+        api = self.api
+        self.api = ApiContext(
+            api_id=api.api_id,
+            stage=api.stage,
+            domain_name=domain_name,
+            region=api.region,
+            account_id=api.account_id,
+        )
+
+
+def _apply_handler_settings(config: GatewayConfig) -> None:
+    """Make handlers importable and give them their environment, as Lambda would."""
+    handler_path = str(Path(config.handlers.path).resolve())
+    if handler_path not in sys.path:
+        sys.path.insert(0, handler_path)
+    os.environ.setdefault("AWS_REGION", config.api.region)
+    os.environ.setdefault("AWS_DEFAULT_REGION", config.api.region)
+    os.environ.update(config.handlers.environment)
+
+
+def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) -> Gateway:
+    """Resolve every handler and expression now, so that a bad config fails at start.
+
+    Raises:
+        ConfigError: a handler does not import, or an expression does not parse.
+    """
+    _apply_handler_settings(config)
+    executor = ThreadPoolExecutor(
+        max_workers=config.handlers.max_threads, thread_name_prefix="wsgate-handler"
+    )
+    api_settings = config.api
+
+    def integration(reference: str, timeout: float) -> Integration:
+        return PythonIntegration(
+            reference,
+            resolve_handler(reference),
+            timeout=timeout,
+            executor=executor,
+            region=api_settings.region,
+            account_id=api_settings.account_id,
+        )
+
+    try:
+        selector = compile_selection_expression(api_settings.route_selection_expression)
+    except ValueError as exc:
+        raise ConfigError(f"api.route_selection_expression: {exc}") from None
+    routes = {
+        key: Route(integration(route.handler, route.timeout), route.response)
+        for key, route in config.routes.items()
+    }
+    authorizer: Authorizer | None = None
+    if config.authorizer is not None:
+        sources = []
+        for index, text in enumerate(config.authorizer.identity_source):
+            try:
+                sources.append(parse_identity_source(text))
+            except ValueError as exc:
+                raise ConfigError(f"authorizer.identity_source[{index}]: {exc}") from None
+        authorizer = RequestAuthorizer(
+            integration(config.authorizer.handler, config.authorizer.timeout), sources
+        )
+    api = ApiContext(
+        api_id=api_settings.api_id or api_id_for(api_settings.name),
+        stage=api_settings.stage,
+        domain_name=config.server.domain_name or "localhost",
+        region=api_settings.region,
+        account_id=api_settings.account_id,
+    )
+    limits = Limits(
+        idle_timeout=api_settings.idle_timeout,
+        max_connection_duration=api_settings.max_connection_duration,
+        max_message_bytes=api_settings.max_message_bytes,
+        max_frame_bytes=api_settings.max_frame_bytes,
+        max_connections=api_settings.max_connections,
+    )
+    return Gateway(
+        config=config,
+        api=api,
+        selector=selector,
+        routes=routes,
+        authorizer=authorizer,
+        registry=registry if registry is not None else create_registry(config.registry.backend),
+        executor=executor,
+        limits=limits,
+    )

@@ -1,0 +1,146 @@
+"""The upgrade endpoint: identity, authorizer and ``$connect`` decide before any 101.
+
+Every refusal is an ordinary HTTP response returned before ``prepare()``, so no frame is
+read and no connectionId is reachable unless the whole AWS sequence allowed it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+from aiohttp import hdrs, web
+
+from wsgate.auth.base import Refused
+from wsgate.core.events import connect_event
+from wsgate.core.ids import new_id
+from wsgate.core.request import ConnectionContext, HandshakeRequest
+from wsgate.core.results import interpret_connect_result, is_accepted
+from wsgate.exceptions import DuplicateConnection, HandlerFailed, IntegrationTimeout
+from wsgate.server.frames import GuardedWebSocketResponse
+from wsgate.server.gateway import Gateway
+from wsgate.server.keys import GATEWAY
+from wsgate.server.session import Session
+
+
+__all__ = ["websocket_endpoint"]
+
+log = logging.getLogger("wsgate.handshake")
+
+_MESSAGES = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    426: "Upgrade Required",
+    429: "Too many connections",
+    500: "Internal server error",
+    502: "Internal server error",
+    503: "Service unavailable",
+    504: "Endpoint request timed out",
+}
+
+
+def _refuse(status: int) -> web.Response:
+    message = _MESSAGES.get(status)
+    body = orjson.dumps({"message": message}) if message else b""
+    return web.Response(status=status, body=body, content_type="application/json")
+
+
+def _snapshot(request: web.Request) -> HandshakeRequest:
+    """The handshake as the core needs it: raw header case and order, decoded query."""
+    headers = tuple(
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.raw_headers
+    )
+    query = tuple(request.rel_url.query.items())
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    port = int(sockname[1]) if sockname else 0
+    return HandshakeRequest(
+        headers=headers,
+        query=query,
+        has_query=bool(request.query_string),
+        source_ip=request.remote or "",
+        port=port,
+        scheme="https" if request.secure else "http",
+    )
+
+
+async def websocket_endpoint(request: web.Request) -> web.StreamResponse:
+    """Run the AWS handshake sequence; serve the connection if every step allowed it."""
+    gateway = request.app[GATEWAY]
+    stage = request.match_info.get("stage")
+    if stage is not None and stage != gateway.api.stage:
+        return _refuse(403)
+    if gateway.draining:
+        return _refuse(503)
+    if not web.WebSocketResponse().can_prepare(request).ok:
+        upgrade = request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
+        return _refuse(400) if upgrade else _refuse(426)
+    cap = gateway.limits.max_connections
+    if cap is not None and gateway.open_connections >= cap:
+        return _refuse(429)
+    gateway.open_connections += 1
+    try:
+        return await _handshake(gateway, request)
+    finally:
+        gateway.open_connections -= 1
+
+
+async def _handshake(gateway: Gateway, request: web.Request) -> web.StreamResponse:
+    snapshot = _snapshot(request)
+    connection = ConnectionContext(
+        connection_id=new_id(),
+        connected_at=int(time.time() * 1000),
+        source_ip=snapshot.source_ip,
+        user_agent=snapshot.user_agent,
+        authorizer=None,
+    )
+    if gateway.authorizer is not None:
+        decision = await gateway.authorizer.authorize(
+            gateway.api, connection, snapshot, new_id()
+        )
+        if isinstance(decision, Refused):
+            log.info("handshake refused by the authorizer (%d): %s", decision.status, decision.reason)
+            return _refuse(decision.status)
+        connection.authorizer = decision.context
+    subprotocol: str | None = None
+    route = gateway.routes.get("$connect")
+    if route is not None:
+        request_id = new_id()
+        event = connect_event(
+            gateway.api, connection, snapshot, request_id, int(time.time() * 1000)
+        )
+        try:
+            result = await route.integration.invoke(event, request_id)
+        except HandlerFailed as exc:
+            log.warning("$connect: %s", exc, exc_info=exc.error)
+            return _refuse(502)
+        except IntegrationTimeout as exc:
+            log.warning("$connect: %s", exc)
+            return _refuse(504)
+        outcome = interpret_connect_result(result)
+        if not is_accepted(outcome):
+            return _refuse(outcome.status)
+        subprotocol = outcome.subprotocol
+    limits = gateway.limits
+    ws = GuardedWebSocketResponse(
+        max_frame_bytes=limits.max_frame_bytes,
+        max_msg_size=limits.max_message_bytes,
+        protocols=(subprotocol,) if subprotocol else (),
+        autoping=True,
+        compress=False,
+    )
+    try:
+        await ws.prepare(request)
+    except (ConnectionError, RuntimeError) as exc:
+        # The client left during $connect: the connection never existed, so no $disconnect.
+        log.info("client left before the upgrade completed: %s", exc)
+        return ws
+    session = Session(gateway, ws, connection)
+    try:
+        await gateway.registry.register(session)
+    except DuplicateConnection:
+        log.error("connectionId %s collided; closing", connection.connection_id)
+        await ws.close(code=1011)
+        return ws
+    await session.run()
+    return ws

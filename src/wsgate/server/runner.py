@@ -1,0 +1,118 @@
+"""Start and stop the gateway: listeners, TLS, signals, and a bounded drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import tempfile
+from pathlib import Path
+
+from aiohttp import web
+
+from wsgate.config.model import GatewayConfig
+from wsgate.server.app import create_app
+from wsgate.server.gateway import Gateway
+from wsgate.server.tls import TlsFiles, make_self_signed, server_context, trust_for_handlers
+
+
+__all__ = ["GatewayServer", "serve"]
+
+log = logging.getLogger("wsgate")
+
+
+def _default_credentials() -> None:
+    """Give handlers' boto3 clients credentials to sign with when none are configured.
+
+    The gateway does not check signatures, but botocore refuses to send unsigned requests,
+    and without this it would go looking for instance credentials on the network.
+    """
+    configured = (
+        os.environ.get("AWS_ACCESS_KEY_ID")
+        or os.environ.get("AWS_PROFILE")
+        or Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"))
+        .expanduser()
+        .exists()
+    )
+    if not configured:
+        os.environ["AWS_ACCESS_KEY_ID"] = "wsgate"
+        os.environ["AWS_SECRET_ACCESS_KEY"] = "wsgate"
+
+
+class GatewayServer:
+    """The gateway's listeners: plain HTTP/WS on ``server.port``, TLS on ``server.tls_port``."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self._runner: web.AppRunner | None = None
+        self.port: int = 0
+        self.tls_port: int | None = None
+        self.tls_files: TlsFiles | None = None
+
+    async def start(self) -> None:
+        """Bind the listeners and fix ``domainName`` from the ports actually bound."""
+        config: GatewayConfig = self.gateway.config
+        server = config.server
+        _default_credentials()
+        runner = web.AppRunner(
+            create_app(self.gateway),
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=server.shutdown_timeout,
+            # Also bounds how long a client may take to send its upgrade request.
+            keepalive_timeout=config.api.handshake_timeout,
+        )
+        await runner.setup()
+        self._runner = runner
+        plain = web.TCPSite(runner, server.host, server.port, reuse_address=True)
+        await plain.start()
+        self.port = _bound_port(plain)
+        if server.tls_port is not None:
+            if server.tls_cert is not None and server.tls_key is not None:
+                self.tls_files = TlsFiles(cert=server.tls_cert, key=server.tls_key)
+            else:
+                folder = Path(tempfile.mkdtemp(prefix="wsgate-tls-"))
+                self.tls_files = make_self_signed(folder)
+                trust_for_handlers(self.tls_files.cert)
+            secure = web.TCPSite(
+                runner,
+                server.host,
+                server.tls_port,
+                ssl_context=server_context(self.tls_files),
+                reuse_address=True,
+            )
+            await secure.start()
+            self.tls_port = _bound_port(secure)
+        self.gateway.set_domain_name(server.resolved_domain_name(self.port, self.tls_port))
+
+    async def stop(self) -> None:
+        """Stop accepting, close connections with 1001, run their ``$disconnect``, release."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server
+    assert isinstance(server, asyncio.base_events.Server)
+    return int(server.sockets[0].getsockname()[1])
+
+
+async def serve(gateway: Gateway) -> int:
+    """Run until SIGTERM or SIGINT, then drain within ``server.shutdown_timeout``."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    server = GatewayServer(gateway)
+    await server.start()
+    api = gateway.api
+    log.info("wsgate %s: ws://%s:%d/%s", api.api_id, gateway.config.server.host, server.port, api.stage)
+    if server.tls_port is not None:
+        log.info("wss://%s:%d/%s (management API at https://%s/%s/@connections)",
+                 gateway.config.server.host, server.tls_port, api.stage, api.domain_name, api.stage)
+    await stop.wait()
+    log.info("shutting down: closing %d connection(s)", len(gateway.registry.local_connections()))
+    await server.stop()
+    return 0

@@ -1,0 +1,240 @@
+"""One established connection: read frames, route them, reply, and end with ``$disconnect``.
+
+The session is also the ``LocalConnection`` the registry hands management calls to. It owns
+the connection's timers (idle, maximum duration) and guarantees ``$disconnect`` runs exactly
+once, whoever ends the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from wsgate.core.errors import forbidden_frame, internal_error_frame, timeout_frame
+from wsgate.core.events import MessageEvents, disconnect_event
+from wsgate.core.ids import new_id
+from wsgate.core.request import ConnectionContext
+from wsgate.core.results import route_reply
+from wsgate.core.routing import choose_route
+from wsgate.exceptions import Gone, HandlerFailed, IntegrationTimeout
+from wsgate.registry.base import ConnectionInfo
+from wsgate.server.gateway import Gateway
+
+
+__all__ = ["Session"]
+
+log = logging.getLogger("wsgate.session")
+
+# (code, reason) pairs that reach $disconnect, as AWS reports them.
+CLOSED_BY_API = (1000, "Connection Closed Normally")
+GOING_AWAY = (1001, "Going away")
+NO_STATUS = (1005, "Client-side close frame status not set")
+ABNORMAL = (1006, "")
+BINARY_REFUSED = (1003, "Binary frames are not supported")
+TOO_BIG = (1009, "Message too big")
+
+# Messages of one connection handled at once; past this the session stops reading, so a
+# client that floods is slowed by TCP instead of growing memory.
+MAX_IN_FLIGHT = 64
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Session:
+    """An established connection owned by this process."""
+
+    def __init__(self, gateway: Gateway, ws: web.WebSocketResponse, conn: ConnectionContext):
+        self._gateway = gateway
+        self._ws = ws
+        self._conn = conn
+        self._events = MessageEvents(gateway.api, conn)
+        self._loop = asyncio.get_running_loop()
+        self._last_active_ms = conn.connected_at
+        self._last_active = self._loop.time()
+        self._ending: tuple[int, str] | None = None
+        """Why the server ends the connection, once it decided to; None while open."""
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._duration_timer: asyncio.TimerHandle | None = None
+
+    # LocalConnection
+
+    @property
+    def connection_id(self) -> str:
+        """The connectionId."""
+        return self._conn.connection_id
+
+    def info(self) -> ConnectionInfo:
+        """See ``LocalConnection.info``; a connection being closed is already gone."""
+        if self._ending is not None or self._ws.closed:
+            raise Gone(self.connection_id)
+        conn = self._conn
+        return ConnectionInfo(
+            connection_id=conn.connection_id,
+            connected_at=conn.connected_at,
+            last_active_at=self._last_active_ms,
+            source_ip=conn.source_ip,
+            user_agent=conn.user_agent,
+        )
+
+    async def send(self, data: str | bytes) -> None:
+        """See ``LocalConnection.send``."""
+        if self._ending is not None or self._ws.closed:
+            raise Gone(self.connection_id)
+        try:
+            if isinstance(data, str):
+                await self._ws.send_str(data)
+            else:
+                await self._ws.send_bytes(data)
+        except ConnectionError:
+            raise Gone(self.connection_id) from None
+        self._touch()
+
+    async def close_by_api(self) -> None:
+        """See ``LocalConnection.close_by_api``."""
+        if self._ending is not None or self._ws.closed:
+            raise Gone(self.connection_id)
+        self._end(CLOSED_BY_API)
+
+    async def close_going_away(self) -> None:
+        """See ``LocalConnection.close_going_away``."""
+        if self._ending is None and not self._ws.closed:
+            self._end(GOING_AWAY)
+
+    # The connection's life
+
+    async def run(self) -> None:
+        """Serve the connection until it closes, then run ``$disconnect`` once."""
+        limits = self._gateway.limits
+        loop = self._loop
+        self._idle_timer = loop.call_at(self._last_active + limits.idle_timeout, self._on_idle)
+        self._duration_timer = loop.call_later(
+            limits.max_connection_duration, self._end, GOING_AWAY
+        )
+        try:
+            reason = await self._read_loop()
+        finally:
+            self._idle_timer.cancel()
+            self._duration_timer.cancel()
+            await self._gateway.registry.unregister(self.connection_id)
+        await self._disconnect(*reason)
+
+    async def _read_loop(self) -> tuple[int, str]:
+        """Read until the connection ends; return the (code, reason) for ``$disconnect``."""
+        ws = self._ws
+        while True:
+            msg = await ws.receive()
+            kind = msg.type
+            if kind is WSMsgType.TEXT:
+                self._touch()
+                if len(self._tasks) >= MAX_IN_FLIGHT:
+                    await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                task = self._loop.create_task(self._on_message(msg.data))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            elif kind is WSMsgType.BINARY:
+                self._ending = BINARY_REFUSED
+                code, reason = BINARY_REFUSED
+                await ws.close(code=code, message=reason.encode())
+                return BINARY_REFUSED
+            elif kind is WSMsgType.CLOSE:
+                if self._ending is not None:
+                    return self._ending
+                code = msg.data or 0
+                if code == 0:
+                    return NO_STATUS
+                return (int(code), msg.extra or "")
+            elif kind is WSMsgType.CLOSING:
+                # The server started the close (idle, DELETE, shutdown); wait for it to finish.
+                continue
+            elif kind is WSMsgType.ERROR:
+                if ws.close_code == WSCloseCode.MESSAGE_TOO_BIG:
+                    return TOO_BIG
+                return self._ending or ABNORMAL
+            else:  # CLOSED
+                return self._ending or ABNORMAL
+
+    async def _on_message(self, body: str) -> None:
+        """Route one text message, invoke its handler, and send what the client should get."""
+        gateway = self._gateway
+        request_id = new_id()
+        route_key = choose_route(gateway.selector.select(body), gateway.routes)
+        if route_key is None:
+            await self._reply(forbidden_frame(self.connection_id, request_id))
+            return
+        route = gateway.routes[route_key]
+        event = self._events.build(route_key, body, new_id(), request_id, _now_ms())
+        try:
+            result = await route.integration.invoke(event, request_id)
+        except IntegrationTimeout as exc:
+            log.warning("route %s: %s", route_key, exc)
+            await self._reply(timeout_frame(self.connection_id, request_id))
+            return
+        except HandlerFailed as exc:
+            log.warning("route %s: %s", route_key, exc, exc_info=exc.error)
+            await self._reply(internal_error_frame(self.connection_id, request_id))
+            return
+        if not route.response:
+            return
+        try:
+            reply = route_reply(result)
+        except ValueError as exc:
+            log.warning("route %s: unusable result: %s", route_key, exc)
+            await self._reply(internal_error_frame(self.connection_id, request_id))
+            return
+        if reply is not None:
+            await self._reply(reply)
+
+    async def _reply(self, data: str | bytes) -> None:
+        """Send to this client; a connection that closed meanwhile is not an error."""
+        try:
+            await self.send(data)
+        except Gone:
+            log.debug("%s: reply dropped, connection closed", self.connection_id)
+
+    async def _disconnect(self, code: int, reason: str) -> None:
+        """Invoke ``$disconnect``; its result is ignored and its failure only logged."""
+        route = self._gateway.routes.get("$disconnect")
+        if route is None:
+            return
+        request_id = new_id()
+        event = disconnect_event(
+            self._gateway.api, self._conn, code, reason, request_id, _now_ms()
+        )
+        try:
+            await route.integration.invoke(event, request_id)
+        except (HandlerFailed, IntegrationTimeout) as exc:
+            log.warning("$disconnect of %s: %s", self.connection_id, exc)
+
+    # Timers and closing
+
+    def _touch(self) -> None:
+        """Record traffic in either direction: it resets the idle timer and lastActiveAt."""
+        self._last_active = self._loop.time()
+        self._last_active_ms = _now_ms()
+
+    def _on_idle(self) -> None:
+        """Close if nothing moved for ``idle_timeout``; else look again when it could have."""
+        deadline = self._last_active + self._gateway.limits.idle_timeout
+        if self._loop.time() >= deadline:
+            self._end(GOING_AWAY)
+        else:
+            self._idle_timer = self._loop.call_at(deadline, self._on_idle)
+
+    def _end(self, why: tuple[int, str]) -> None:
+        """Start closing with ``why`` unless a close is already under way."""
+        if self._ending is not None or self._ws.closed:
+            return
+        self._ending = why
+        task = self._loop.create_task(self._close(*why))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _close(self, code: int, reason: str) -> None:
+        """Send the close frame; the read loop sees the connection end and wraps up."""
+        await self._ws.close(code=code, message=reason.encode())

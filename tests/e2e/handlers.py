@@ -1,0 +1,173 @@
+"""Handlers the end-to-end tests configure; every event they get is recorded in EVENTS."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import threading
+import time
+from typing import Any
+
+import boto3
+import orjson
+
+
+EVENTS: list[dict[str, Any]] = []
+_lock = threading.Lock()
+
+
+def record(event: dict[str, Any]) -> None:
+    with _lock:
+        EVENTS.append(copy.deepcopy(event))
+
+
+def events_for(route_key: str) -> list[dict[str, Any]]:
+    with _lock:
+        return [e for e in EVENTS if e.get("requestContext", {}).get("routeKey") == route_key]
+
+
+def _policy(event: dict[str, Any], effect: str, resource: object) -> dict[str, Any]:
+    return {
+        "principalId": "user-123",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}],
+        },
+        "context": {"tenant": "acme", "level": 3, "admin": True},
+    }
+
+
+def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Behaves according to the ``token`` query parameter or ``Auth`` header."""
+    record(event)
+    query = event.get("queryStringParameters") or {}
+    token = query.get("token") or event["headers"].get("Auth", "")
+    arn = event["methodArn"]
+    if token == "allow":
+        return _policy(event, "Allow", arn)
+    if token == "wildcard":
+        return _policy(event, "Allow", "arn:aws:execute-api:*:*:*/dev/$conn?ct")
+    if token == "rest-style":
+        return _policy(event, "Allow", arn.rsplit("/", 1)[0] + "/*/*")
+    if token == "deny":
+        return _policy(event, "Deny", arn)
+    if token == "unauthorized":
+        raise Exception("Unauthorized")
+    if token == "boom":
+        raise RuntimeError("authorizer crashed")
+    if token == "malformed":
+        return {"statusCode": 401}
+    if token == "nested":
+        policy = _policy(event, "Allow", arn)
+        policy["context"] = {"bad": {"nested": 1}}
+        return policy
+    return _policy(event, "Deny", arn)
+
+
+def connect(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
+    """Accepts unless the ``status``/``raise``/``proto`` query parameters say otherwise."""
+    record(event)
+    query = event.get("queryStringParameters") or {}
+    if "raise" in query:
+        raise RuntimeError("connect failed")
+    if "status" in query:
+        return {"statusCode": int(query["status"]), "body": "refused", "headers": {"X-No": "1"}}
+    if "proto" in query:
+        return {
+            "statusCode": 200,
+            "headers": {"Sec-WebSocket-Protocol": query["proto"], "X-Other": "not sent"},
+        }
+    if "none" in query:
+        return None
+    if "post-self" in query:
+        # A connection does not exist during $connect: AWS answers 410 GoneException.
+        client = management_client(event)
+        try:
+            client.post_to_connection(
+                ConnectionId=event["requestContext"]["connectionId"], Data=b"early"
+            )
+        except client.exceptions.GoneException:
+            return {"statusCode": 200, "body": "gone as expected"}
+        return {"statusCode": 500}
+    return {"statusCode": 200}
+
+
+async def disconnect(event: dict[str, Any], context: Any) -> None:
+    record(event)
+
+
+async def default(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    record(event)
+    return {"statusCode": 200, "body": "default:" + event["body"]}
+
+
+async def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    record(event)
+    return {"statusCode": 200, "body": event["body"]}
+
+
+def sync_echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    record(event)
+    return {"statusCode": 200, "body": "sync:" + event["body"]}
+
+
+async def one_way(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    record(event)
+    return {"statusCode": 200, "body": "must not be sent"}
+
+
+async def plain_string(event: dict[str, Any], context: Any) -> str:
+    return "plain reply"
+
+
+async def boom(event: dict[str, Any], context: Any) -> None:
+    raise ValueError("handler bug")
+
+
+async def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    await asyncio.sleep(30)
+    return {"statusCode": 200, "body": "too late"}
+
+
+def blocking(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A handler that blocks its thread, as a boto3 or database call would."""
+    time.sleep(1.0)
+    return {"statusCode": 200, "body": "blocked"}
+
+
+def context_info(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    remaining = context.get_remaining_time_in_millis()
+    body = {
+        "function_name": context.function_name,
+        "aws_request_id": context.aws_request_id,
+        "request_id": event["requestContext"]["requestId"],
+        "remaining": remaining,
+        "arn": context.invoked_function_arn,
+        "memory": context.memory_limit_in_mb,
+        "version": context.function_version,
+        "env": os.environ.get("WSGATE_TEST_ENV"),
+    }
+    return {"statusCode": 200, "body": orjson.dumps(body).decode()}
+
+
+def management_client(event: dict[str, Any]) -> Any:
+    """The client exactly as AWS's samples build it, from domainName and stage."""
+    ctx = event["requestContext"]
+    return boto3.client(
+        "apigatewaymanagementapi", endpoint_url=f"https://{ctx['domainName']}/{ctx['stage']}"
+    )
+
+
+def post_self(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Posts to its own connection through the management API, then gets its info."""
+    client = management_client(event)
+    connection_id = event["requestContext"]["connectionId"]
+    client.post_to_connection(ConnectionId=connection_id, Data=b"posted:" + event["body"].encode())
+    info = client.get_connection(ConnectionId=connection_id)
+    return {"statusCode": 200, "body": "source:" + info["Identity"]["SourceIp"]}
+
+
+def delete_self(event: dict[str, Any], context: Any) -> None:
+    client = management_client(event)
+    client.delete_connection(ConnectionId=event["requestContext"]["connectionId"])
