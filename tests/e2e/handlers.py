@@ -23,8 +23,13 @@ def record(event: dict[str, Any]) -> None:
 
 
 def events_for(route_key: str) -> list[dict[str, Any]]:
+    """The integration events of ``route_key`` (authorizer events excluded)."""
     with _lock:
-        return [e for e in EVENTS if e.get("requestContext", {}).get("routeKey") == route_key]
+        return [
+            e
+            for e in EVENTS
+            if "type" not in e and e.get("requestContext", {}).get("routeKey") == route_key
+        ]
 
 
 def _policy(event: dict[str, Any], effect: str, resource: object) -> dict[str, Any]:
@@ -42,7 +47,8 @@ def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Behaves according to the ``token`` query parameter or ``Auth`` header."""
     record(event)
     query = event.get("queryStringParameters") or {}
-    token = query.get("token") or event["headers"].get("Auth", "")
+    headers = {name.lower(): value for name, value in event["headers"].items()}
+    token = query.get("token") or headers.get("auth", "")
     arn = event["methodArn"]
     if token == "allow":
         return _policy(event, "Allow", arn)

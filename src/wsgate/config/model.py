@@ -1,0 +1,551 @@
+"""The gateway's configuration as typed, immutable data.
+
+Every setting is declared once here, with its default and its description; the config
+reference in ``docs/`` is generated from these descriptions. Defaults are AWS's wherever
+AWS has one (CONTRACT.md §6). Loading files is ``config.files``' job: these models only
+validate values, and never touch the file system or the environment.
+
+Validators that find a problem deeper than the field they check raise
+:class:`LocatedValueError`, whose ``loc`` extends the key path that the loader reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import keyword
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+
+__all__ = [
+    "SPECIAL_ROUTE_KEYS",
+    "ApiSettings",
+    "AuthorizerConfig",
+    "GatewayConfig",
+    "HandlerSettings",
+    "LocatedValueError",
+    "RegistrySettings",
+    "RequestAuthorizerConfig",
+    "RouteConfig",
+    "ServerSettings",
+]
+
+SPECIAL_ROUTE_KEYS = frozenset({"$connect", "$disconnect", "$default"})
+"""The route keys that may start with ``$``."""
+
+_UNSUPPORTED_INTEGRATIONS = ("lambda", "mock")
+"""Integration mappings DESIGN.md announces that are not implemented yet."""
+
+_API_ID = re.compile(r"[a-z0-9]{10}")
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+_IDENTITY_SOURCE = re.compile(
+    r"route\.request\.header\.[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+    r"|route\.request\.querystring\.[^\s]+"
+)
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+class LocatedValueError(ValueError):
+    """A validation error that belongs to a key below the one being validated.
+
+    ``loc`` is appended to the location pydantic reports, so that the loader can name
+    e.g. ``routes.$connect.response`` although the check runs on the whole config.
+    """
+
+    def __init__(self, message: str, loc: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+# --- shared field types ----------------------------------------------------------------
+
+
+def _check_handler_ref(value: object) -> object:
+    """Accept ``dotted.module:attr``; explain every other form."""
+    if isinstance(value, dict):
+        kinds = [k for k in _UNSUPPORTED_INTEGRATIONS if k in value]
+        if kinds:
+            raise ValueError(
+                f"integration type {kinds[0]!r} is not supported yet; use module:function"
+            )
+        raise ValueError(f"expected module:function, got a mapping {value!r}")
+    if not isinstance(value, str):
+        raise ValueError(f"expected module:function, got {value!r}")
+    scheme = value.partition("://")[0].lower() if "://" in value else ""
+    if scheme in ("http", "https"):
+        raise ValueError(
+            f"integration type {scheme!r} is not supported yet; use module:function (got {value!r})"
+        )
+    module, sep, attr = value.partition(":")
+    parts = module.split(".")
+    if not (sep and all(_is_name(p) for p in parts) and _is_name(attr)):
+        raise ValueError(
+            f"invalid handler reference {value!r}: expected module:function, "
+            "e.g. 'handlers:send_message' or 'app.handlers:connect'"
+        )
+    return value
+
+
+def _is_name(text: str) -> bool:
+    return text.isidentifier() and not keyword.iskeyword(text)
+
+
+HandlerRef: TypeAlias = Annotated[str, BeforeValidator(_check_handler_ref)]
+"""An integration reference; only ``module:function`` (in-process Python) for now."""
+
+
+def _check_route_key(key: str) -> str:
+    if not key:
+        raise ValueError("a route key must not be empty")
+    if key.startswith("$") and key not in SPECIAL_ROUTE_KEYS:
+        raise ValueError(
+            f"unknown special route key {key!r}; keys starting with '$' must be "
+            "$connect, $disconnect or $default"
+        )
+    return key
+
+
+RouteKey: TypeAlias = Annotated[str, AfterValidator(_check_route_key)]
+"""A route key: ``$connect``, ``$disconnect``, ``$default`` or any non-``$`` string."""
+
+
+def _check_identity_source(value: str) -> str:
+    if not _IDENTITY_SOURCE.fullmatch(value):
+        raise ValueError(
+            f"invalid identity source {value!r}: expected route.request.header.NAME "
+            "or route.request.querystring.NAME"
+        )
+    return value
+
+
+IdentitySource: TypeAlias = Annotated[str, AfterValidator(_check_identity_source)]
+"""``route.request.header.NAME`` or ``route.request.querystring.NAME``."""
+
+
+def _strings_from_scalars(value: object) -> object:
+    """Let ``{PORT: 5432}`` mean the string ``"5432"``, as environment values are strings."""
+    if isinstance(value, dict):
+        return {
+            k: str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+            for k, v in value.items()
+        }
+    return value
+
+
+def _split_identity_sources(value: object) -> object:
+    """Accept AWS's comma-separated string form as well as a list."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",")]
+    return value
+
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- sections --------------------------------------------------------------------------
+
+
+class ApiSettings(BaseModel):
+    """The WebSocket API itself: identity, route selection and AWS's connection limits."""
+
+    model_config = _FROZEN
+
+    name: str = Field(
+        default="wsgate",
+        min_length=1,
+        description="Name of the API; the default api_id is derived from it.",
+    )
+    stage: str = Field(
+        default="dev",
+        description=(
+            "Stage name: requestContext.stage, and the URL prefix of the management API "
+            "(`/{stage}/@connections/{connectionId}`). Must not contain '/'."
+        ),
+    )
+    route_selection_expression: str = Field(
+        default="$request.body.action",
+        min_length=1,
+        description=(
+            "Where the route key of each message is read from, e.g. `$request.body.action`."
+        ),
+    )
+    idle_timeout: float = Field(
+        default=600,
+        gt=0,
+        description=(
+            "Seconds without data in either direction after which a connection is closed "
+            "(AWS: 10 minutes)."
+        ),
+    )
+    max_connection_duration: float = Field(
+        default=7200,
+        gt=0,
+        description="Seconds after which any connection is closed (AWS: 2 hours).",
+    )
+    max_message_bytes: int = Field(
+        default=131072,
+        gt=0,
+        description=(
+            "Largest message, reassembled from its frames, in bytes; a larger one closes "
+            "the connection with 1009 (AWS: 128 KB)."
+        ),
+    )
+    max_frame_bytes: int = Field(
+        default=32768,
+        gt=0,
+        description=(
+            "Largest single frame in bytes; a larger one closes the connection with 1009 "
+            "(AWS: 32 KB). At most max_message_bytes."
+        ),
+    )
+    handshake_timeout: float = Field(
+        default=10,
+        gt=0,
+        description=(
+            "Seconds a client has to complete its upgrade, including the authorizer and "
+            "the $connect handler; a client that takes longer is dropped."
+        ),
+    )
+    max_connections: int | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Cap on open connections; upgrades beyond it are refused with 429. "
+            "null means no cap (as on AWS)."
+        ),
+    )
+    api_id: str | None = Field(
+        default=None,
+        description=(
+            "requestContext.apiId: 10 characters [a-z0-9]. null derives a stable id from the name."
+        ),
+    )
+    region: str = Field(
+        default="us-east-1",
+        min_length=1,
+        description="AWS region used in method ARNs passed to the authorizer.",
+    )
+    account_id: str = Field(
+        default="123456789012",
+        description="AWS account id (12 digits) used in method ARNs and requestContext.",
+    )
+
+    @field_validator("stage")
+    @classmethod
+    def _check_stage(cls, value: str) -> str:
+        if not value or "/" in value:
+            raise ValueError(f"expected a non-empty name without '/', got {value!r}")
+        return value
+
+    @field_validator("api_id")
+    @classmethod
+    def _check_api_id(cls, value: str | None) -> str | None:
+        if value is not None and not _API_ID.fullmatch(value):
+            raise ValueError(f"expected 10 characters a-z or 0-9, got {value!r}")
+        return value
+
+    @field_validator("account_id")
+    @classmethod
+    def _check_account_id(cls, value: str) -> str:
+        if not _ACCOUNT_ID.fullmatch(value):
+            raise ValueError(f"expected 12 digits, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_frame_size(self) -> ApiSettings:
+        if self.max_frame_bytes > self.max_message_bytes:
+            raise LocatedValueError(
+                f"must not exceed max_message_bytes ({self.max_message_bytes}), "
+                f"got {self.max_frame_bytes}",
+                ("max_frame_bytes",),
+            )
+        return self
+
+    def resolved_api_id(self) -> str:
+        """Return ``api_id``, or a stable 10-character ``[a-z0-9]`` id derived from ``name``."""
+        if self.api_id is not None:
+            return self.api_id
+        number = int.from_bytes(hashlib.sha256(self.name.encode()).digest(), "big")
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+        chars = []
+        for _ in range(10):
+            number, rest = divmod(number, 36)
+            chars.append(digits[rest])
+        return "".join(chars)
+
+
+class ServerSettings(BaseModel):
+    """Where the gateway listens, and how it presents itself."""
+
+    model_config = _FROZEN
+
+    host: str = Field(default="127.0.0.1", min_length=1, description="Address to listen on.")
+    port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        description="Port for ws:// and the http:// management API; 0 picks a free port.",
+    )
+    tls_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description=(
+            "Second port serving the same API over TLS (wss:// and the https:// management "
+            "API), so boto3 clients built as `https://{domainName}/{stage}` work. "
+            "0 picks a free port; null means no TLS listener."
+        ),
+    )
+    tls_cert: Path | None = Field(
+        default=None,
+        description=(
+            "PEM certificate (chain) for the TLS listener, relative to the config file. "
+            "Set together with tls_key; with neither, a self-signed certificate is "
+            "generated at start."
+        ),
+    )
+    tls_key: Path | None = Field(
+        default=None,
+        description="PEM private key for tls_cert, relative to the config file.",
+    )
+    domain_name: str | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "requestContext.domainName. null means `localhost:{tls_port}` when tls_port "
+            "is set, else `localhost:{port}`."
+        ),
+    )
+    shutdown_timeout: float = Field(
+        default=10,
+        gt=0,
+        description=(
+            "Seconds allowed on shutdown for closing connections and running their "
+            "$disconnect handlers."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> ServerSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            given, missing = ("tls_cert", "tls_key")
+            if self.tls_cert is None:
+                given, missing = missing, given
+            raise LocatedValueError(
+                f"required when {given} is set (set both, or neither for a self-signed "
+                "certificate)",
+                (missing,),
+            )
+        if self.tls_cert is not None and self.tls_port is None:
+            raise LocatedValueError("required when tls_cert and tls_key are set", ("tls_port",))
+        if self.tls_port is not None and self.tls_port != 0 and self.tls_port == self.port:
+            raise LocatedValueError(f"must differ from port ({self.port})", ("tls_port",))
+        return self
+
+    def resolved_domain_name(self, actual_port: int, actual_tls_port: int | None) -> str:
+        """Return requestContext.domainName once the listeners are bound.
+
+        Args:
+            actual_port: the port the plain listener is bound to (known after binding
+                when ``port`` is 0).
+            actual_tls_port: the port the TLS listener is bound to, or None without one.
+        """
+        if self.domain_name is not None:
+            return self.domain_name
+        if self.tls_port is not None and actual_tls_port is not None:
+            return f"localhost:{actual_tls_port}"
+        return f"localhost:{actual_port}"
+
+
+class HandlerSettings(BaseModel):
+    """How in-process Python handlers are found and run."""
+
+    model_config = _FROZEN
+
+    path: Path = Field(
+        default=Path("."),
+        description=(
+            "Folder added to sys.path for module:function handlers; a relative path is "
+            "relative to the config file's folder."
+        ),
+    )
+    environment: Annotated[dict[str, str], BeforeValidator(_strings_from_scalars)] = Field(
+        default_factory=dict,
+        description="Environment variables set for the handlers (like a Lambda's).",
+    )
+    max_threads: int = Field(
+        default=64,
+        gt=0,
+        description="Size of the thread pool that runs plain (non-async) handlers.",
+    )
+
+
+class RouteConfig(BaseModel):
+    """One route: the handler that receives its messages.
+
+    In YAML a route may be a bare ``module:function`` string instead of a mapping.
+    """
+
+    model_config = _FROZEN
+
+    handler: HandlerRef = Field(
+        description="The integration: `module:function` (in-process Python)."
+    )
+    timeout: float = Field(
+        default=29,
+        gt=0,
+        description=(
+            "Seconds the handler may run (AWS: default and maximum 29; larger values are "
+            "allowed here)."
+        ),
+    )
+    response: bool = Field(
+        default=False,
+        description=(
+            "Two-way route: the handler's return value is sent back to the client. "
+            "Not allowed on $connect and $disconnect."
+        ),
+    )
+
+
+class RequestAuthorizerConfig(BaseModel):
+    """A REQUEST authorizer: a handler that returns an IAM policy for each upgrade."""
+
+    model_config = _FROZEN
+
+    type: Literal["request"] = Field(
+        default="request",
+        description="Authorizer type; `request` (a handler returns a policy).",
+    )
+    handler: HandlerRef = Field(description="The authorizer's integration: `module:function`.")
+    identity_source: Annotated[list[IdentitySource], BeforeValidator(_split_identity_sources)] = (
+        Field(
+            default_factory=list,
+            description=(
+                "Request values that must be present, else the upgrade is refused with 401 "
+                "before the authorizer runs: `route.request.header.NAME` or "
+                "`route.request.querystring.NAME`."
+            ),
+        )
+    )
+    timeout: float = Field(
+        default=29,
+        gt=0,
+        description="Seconds the authorizer may run (AWS: 29).",
+    )
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _check_type(cls, value: object) -> object:
+        if value == "jwt":
+            raise ValueError("authorizer type 'jwt' is not supported yet; use request")
+        return value
+
+
+AuthorizerConfig: TypeAlias = RequestAuthorizerConfig
+"""Any authorizer; becomes a union discriminated by ``type`` when ``jwt`` arrives."""
+
+
+class RegistrySettings(BaseModel):
+    """Where connections are registered and how messages reach them."""
+
+    model_config = _FROZEN
+
+    backend: Literal["memory", "redis"] = Field(
+        default="memory",
+        description="`memory` (one process) or `redis` (many processes and machines).",
+    )
+    url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Redis URL (redis://, rediss:// or unix://); used by the redis backend.",
+    )
+    prefix: str = Field(
+        default="wsgate",
+        min_length=1,
+        description="Prefix of every Redis key and channel, so that gateways can share one.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(_REDIS_SCHEMES):
+            raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {value!r}")
+        return value
+
+
+# --- the whole file --------------------------------------------------------------------
+
+
+class GatewayConfig(BaseModel):
+    """One WebSocket API: everything ``wsgate.yaml`` describes."""
+
+    model_config = _FROZEN
+
+    api: ApiSettings = Field(
+        default_factory=ApiSettings,
+        description="The WebSocket API: stage, route selection and limits.",
+    )
+    server: ServerSettings = Field(
+        default_factory=ServerSettings,
+        description="Listeners and the domain name handlers see.",
+    )
+    handlers: HandlerSettings = Field(
+        default_factory=HandlerSettings,
+        description="Where module:function handlers are found and how they run.",
+    )
+    authorizer: AuthorizerConfig | None = Field(
+        default=None,
+        description="The authorizer run before $connect; null means none.",
+    )
+    routes: dict[RouteKey, RouteConfig] = Field(
+        default_factory=dict,
+        description=(
+            "Route key → route. A value may be a bare `module:function` string. "
+            "Keys starting with '$' must be $connect, $disconnect or $default."
+        ),
+    )
+    registry: RegistrySettings = Field(
+        default_factory=RegistrySettings,
+        description="The connection registry backend.",
+    )
+
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _expand_routes(cls, value: object) -> object:
+        """Turn ``key: module:function`` (and bare integration mappings) into mappings."""
+        if not isinstance(value, dict):
+            return value
+        expanded: dict[Any, object] = {}
+        for key, route in value.items():
+            if isinstance(route, str):
+                route = {"handler": route}
+            elif (
+                isinstance(route, dict)
+                and "handler" not in route
+                and any(k in route for k in _UNSUPPORTED_INTEGRATIONS)
+            ):
+                route = {"handler": route}
+            expanded[key] = route
+        return expanded
+
+    @model_validator(mode="after")
+    def _check_one_way_routes(self) -> GatewayConfig:
+        for key in ("$connect", "$disconnect"):
+            route = self.routes.get(key)
+            if route is not None and route.response:
+                raise LocatedValueError(
+                    f"{key} cannot be a two-way route; remove 'response: true'",
+                    ("routes", key, "response"),
+                )
+        return self

@@ -1,0 +1,240 @@
+"""The handshake in AWS order: identity sources, authorizer, $connect, all before the 101."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
+
+from tests.e2e import handlers
+from tests.e2e.conftest import GatewayFactory, RunningGateway, wait_for
+
+
+AUTHORIZER = {
+    "type": "request",
+    "handler": "tests.e2e.handlers:authorizer",
+    "identity_source": ["route.request.querystring.token"],
+}
+ID = re.compile(r"^[A-Za-z0-9_-]{15}=$")
+
+
+async def refused_status(url: str, **kwargs: Any) -> int:
+    with pytest.raises(InvalidStatus) as info:
+        async with websockets.connect(url, **kwargs):
+            pass
+    return int(info.value.response.status_code)
+
+
+@pytest.fixture
+async def guarded(gateway_factory: GatewayFactory) -> RunningGateway:
+    running: RunningGateway = await gateway_factory(authorizer=AUTHORIZER)
+    return running
+
+
+async def test_missing_identity_source_is_401_without_invoking_the_authorizer(
+    guarded: RunningGateway,
+) -> None:
+    assert await refused_status(guarded.ws_url()) == 401
+    assert await refused_status(guarded.ws_url("token=")) == 401
+    assert handlers.EVENTS == []
+
+
+async def test_header_identity_source_is_matched_case_insensitively(
+    gateway_factory: GatewayFactory,
+) -> None:
+    running = await gateway_factory(
+        authorizer={**AUTHORIZER, "identity_source": ["route.request.header.Auth"]}
+    )
+    assert await refused_status(running.ws_url()) == 401
+    assert handlers.EVENTS == []
+    async with websockets.connect(running.ws_url(), additional_headers={"auth": "allow"}) as ws:
+        await ws.send('{"action": "echo"}')
+        assert await ws.recv() == '{"action": "echo"}'
+
+
+@pytest.mark.parametrize(
+    ("token", "status"),
+    [
+        ("unauthorized", 401),
+        ("deny", 403),
+        ("rest-style", 403),
+        ("boom", 500),
+        ("malformed", 500),
+        ("nested", 500),
+    ],
+)
+async def test_authorizer_refusals_invoke_nothing_else(
+    guarded: RunningGateway, token: str, status: int
+) -> None:
+    assert await refused_status(guarded.ws_url(f"token={token}")) == status
+    await asyncio.sleep(0.05)
+    assert [e.get("type") for e in handlers.EVENTS] == ["REQUEST"]
+    assert handlers.events_for("$connect") == []
+    assert handlers.events_for("$disconnect") == []
+
+
+async def test_allow_with_iam_wildcards_opens_the_connection(guarded: RunningGateway) -> None:
+    async with websockets.connect(guarded.ws_url("token=wildcard")) as ws:
+        await ws.send('{"action": "echo", "n": 1}')
+        assert await ws.recv() == '{"action": "echo", "n": 1}'
+
+
+async def test_authorizer_event_has_the_aws_request_shape(guarded: RunningGateway) -> None:
+    async with websockets.connect(
+        guarded.ws_url("token=allow&tag=a&tag=b"), user_agent_header="e2e-agent/1.0"
+    ):
+        pass
+    event = handlers.EVENTS[0]
+    assert event["type"] == "REQUEST"
+    assert re.fullmatch(
+        r"arn:aws:execute-api:us-east-1:123456789012:[a-z0-9]{10}/dev/\$connect",
+        event["methodArn"],
+    )
+    assert event["queryStringParameters"] == {"token": "allow", "tag": "b"}
+    assert event["multiValueQueryStringParameters"] == {"token": ["allow"], "tag": ["a", "b"]}
+    assert event["headers"]["Upgrade"] == "websocket"
+    assert event["headers"]["User-Agent"] == "e2e-agent/1.0"
+    assert event["stageVariables"] == {}
+    context = event["requestContext"]
+    assert context["routeKey"] == "$connect"
+    assert context["eventType"] == "CONNECT"
+    assert "authorizer" not in context
+    connect = handlers.events_for("$connect")[0]["requestContext"]
+    assert connect["connectionId"] == context["connectionId"]
+    assert connect["connectedAt"] == context["connectedAt"]
+
+
+async def test_authorizer_event_without_query_string_has_empty_maps(
+    gateway_factory: GatewayFactory,
+) -> None:
+    running = await gateway_factory(
+        authorizer={**AUTHORIZER, "identity_source": ["route.request.header.Auth"]}
+    )
+    async with websockets.connect(running.ws_url(), additional_headers={"Auth": "allow"}):
+        pass
+    event = handlers.EVENTS[0]
+    assert event["queryStringParameters"] == {}
+    assert event["multiValueQueryStringParameters"] == {}
+
+
+async def test_authorizer_context_reaches_every_event_of_the_connection(
+    guarded: RunningGateway,
+) -> None:
+    async with websockets.connect(guarded.ws_url("token=allow")) as ws:
+        await ws.send('{"action": "echo"}')
+        await ws.recv()
+    await wait_for(lambda: bool(handlers.events_for("$disconnect")))
+    events = [
+        handlers.events_for("$connect")[0],
+        handlers.events_for("echo")[0],
+        handlers.events_for("$disconnect")[0],
+    ]
+    for event in events:
+        authorizer = event["requestContext"]["authorizer"]
+        assert authorizer["principalId"] == "user-123"
+        assert isinstance(authorizer["integrationLatency"], int)
+        assert (authorizer["tenant"], authorizer["level"], authorizer["admin"]) == (
+            "acme",
+            "3",
+            "true",
+        )
+
+
+@pytest.mark.parametrize("status", [301, 400, 401, 404, 501])
+async def test_connect_status_is_the_handshake_status(
+    gateway: RunningGateway, status: int
+) -> None:
+    assert await refused_status(gateway.ws_url(f"status={status}")) == status
+    await asyncio.sleep(0.05)
+    assert handlers.events_for("$disconnect") == []
+
+
+async def test_connect_2xx_or_none_upgrades(gateway: RunningGateway) -> None:
+    for query in ("status=201", "none=1"):
+        async with websockets.connect(gateway.ws_url(query)) as ws:
+            await ws.send('{"action": "echo"}')
+            assert await ws.recv() == '{"action": "echo"}'
+
+
+async def test_connect_exception_is_502_and_never_disconnects(gateway: RunningGateway) -> None:
+    assert await refused_status(gateway.ws_url("raise=1")) == 502
+    await asyncio.sleep(0.05)
+    assert handlers.events_for("$disconnect") == []
+
+
+async def test_connect_timeout_is_504(gateway_factory: GatewayFactory) -> None:
+    running = await gateway_factory(
+        routes={"$connect": {"handler": "tests.e2e.handlers:slow", "timeout": 0.2}}
+    )
+    assert await refused_status(running.ws_url()) == 504
+
+
+async def test_only_the_subprotocol_header_reaches_the_client(gateway: RunningGateway) -> None:
+    async with websockets.connect(
+        gateway.ws_url("proto=chat.v2"), subprotocols=["chat.v1", "chat.v2"]
+    ) as ws:
+        assert ws.subprotocol == "chat.v2"
+        assert "X-Other" not in ws.response.headers
+
+
+async def test_connect_event_shape_without_query(gateway: RunningGateway) -> None:
+    async with websockets.connect(gateway.ws_url(), user_agent_header="agent/2"):
+        pass
+    event = handlers.events_for("$connect")[0]
+    assert set(event) == {"headers", "multiValueHeaders", "requestContext", "isBase64Encoded"}
+    assert event["isBase64Encoded"] is False
+    headers = event["headers"]
+    assert "Connection" not in headers and "Upgrade" not in headers
+    assert headers["X-Forwarded-For"] == "127.0.0.1"
+    assert headers["X-Forwarded-Proto"] == "http"
+    assert headers["X-Forwarded-Port"] == str(gateway.port)
+    assert headers["X-Amzn-Trace-Id"].startswith("Root=1-")
+    assert event["multiValueHeaders"]["User-Agent"] == ["agent/2"]
+    context = event["requestContext"]
+    assert ID.match(context["connectionId"]) and ID.match(context["requestId"])
+    assert context["extendedRequestId"] == context["requestId"]
+    assert context["identity"] == {"sourceIp": "127.0.0.1", "userAgent": "agent/2"}
+    assert context["stage"] == "dev"
+    assert context["domainName"] == f"localhost:{gateway.server.tls_port}"
+    assert context["messageDirection"] == "IN"
+    assert isinstance(context["connectedAt"], int) and context["connectedAt"] > 1.7e12
+    assert re.fullmatch(
+        r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000", context["requestTime"]
+    )
+
+
+async def test_connect_event_with_query_has_both_maps(gateway: RunningGateway) -> None:
+    async with websockets.connect(gateway.ws_url("name=bob&tag=a&tag=b")):
+        pass
+    event = handlers.events_for("$connect")[0]
+    assert event["queryStringParameters"] == {"name": "bob", "tag": "b"}
+    assert event["multiValueQueryStringParameters"] == {"name": ["bob"], "tag": ["a", "b"]}
+
+
+async def test_post_to_connection_during_connect_is_gone(gateway: RunningGateway) -> None:
+    async with websockets.connect(gateway.ws_url("post-self=1")) as ws:
+        await ws.send('{"action": "echo"}')
+        assert await ws.recv() == '{"action": "echo"}'
+
+
+async def test_plain_http_get_is_426_and_wrong_stage_is_403(gateway: RunningGateway) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{gateway.port}/dev") as response:
+            assert response.status == 426
+    assert await refused_status(f"ws://127.0.0.1:{gateway.port}/prod") == 403
+
+
+async def test_connection_cap_answers_429(gateway_factory: GatewayFactory) -> None:
+    running = await gateway_factory(api={"max_connections": 2})
+    async with websockets.connect(running.ws_url()), websockets.connect(running.ws_url()):
+        assert await refused_status(running.ws_url()) == 429
+    await wait_for(lambda: len(handlers.events_for("$disconnect")) == 2)
+    async with websockets.connect(running.ws_url()) as ws:
+        await ws.send('{"action": "echo"}')
+        assert await ws.recv() == '{"action": "echo"}'
