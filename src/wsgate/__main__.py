@@ -1,3 +1,4 @@
 from wsgate.cli import main
 
+
 raise SystemExit(main())

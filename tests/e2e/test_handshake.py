@@ -145,9 +145,7 @@ async def test_authorizer_context_reaches_every_event_of_the_connection(
 
 
 @pytest.mark.parametrize("status", [301, 400, 401, 404, 501])
-async def test_connect_status_is_the_handshake_status(
-    gateway: RunningGateway, status: int
-) -> None:
+async def test_connect_status_is_the_handshake_status(gateway: RunningGateway, status: int) -> None:
     assert await refused_status(gateway.ws_url(f"status={status}")) == status
     await asyncio.sleep(0.05)
     assert handlers.events_for("$disconnect") == []
@@ -202,9 +200,7 @@ async def test_connect_event_shape_without_query(gateway: RunningGateway) -> Non
     assert context["domainName"] == f"localhost:{gateway.server.tls_port}"
     assert context["messageDirection"] == "IN"
     assert isinstance(context["connectedAt"], int) and context["connectedAt"] > 1.7e12
-    assert re.fullmatch(
-        r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000", context["requestTime"]
-    )
+    assert re.fullmatch(r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000", context["requestTime"])
 
 
 async def test_connect_event_with_query_has_both_maps(gateway: RunningGateway) -> None:

@@ -95,11 +95,11 @@ async def _handshake(gateway: Gateway, request: web.Request) -> web.StreamRespon
         authorizer=None,
     )
     if gateway.authorizer is not None:
-        decision = await gateway.authorizer.authorize(
-            gateway.api, connection, snapshot, new_id()
-        )
+        decision = await gateway.authorizer.authorize(gateway.api, connection, snapshot, new_id())
         if isinstance(decision, Refused):
-            log.info("handshake refused by the authorizer (%d): %s", decision.status, decision.reason)
+            log.info(
+                "handshake refused by the authorizer (%d): %s", decision.status, decision.reason
+            )
             return _refuse(decision.status)
         connection.authorizer = decision.context
     subprotocol: str | None = None

@@ -108,10 +108,18 @@ async def serve(gateway: Gateway) -> int:
     server = GatewayServer(gateway)
     await server.start()
     api = gateway.api
-    log.info("wsgate %s: ws://%s:%d/%s", api.api_id, gateway.config.server.host, server.port, api.stage)
+    log.info(
+        "wsgate %s: ws://%s:%d/%s", api.api_id, gateway.config.server.host, server.port, api.stage
+    )
     if server.tls_port is not None:
-        log.info("wss://%s:%d/%s (management API at https://%s/%s/@connections)",
-                 gateway.config.server.host, server.tls_port, api.stage, api.domain_name, api.stage)
+        log.info(
+            "wss://%s:%d/%s (management API at https://%s/%s/@connections)",
+            gateway.config.server.host,
+            server.tls_port,
+            api.stage,
+            api.domain_name,
+            api.stage,
+        )
     await stop.wait()
     log.info("shutting down: closing %d connection(s)", len(gateway.registry.local_connections()))
     await server.stop()

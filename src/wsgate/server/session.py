@@ -12,6 +12,7 @@ import logging
 import time
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp.http_websocket import WebSocketError
 
 from wsgate.core.errors import forbidden_frame, internal_error_frame, timeout_frame
 from wsgate.core.events import MessageEvents, disconnect_event
@@ -153,7 +154,8 @@ class Session:
                 # The server started the close (idle, DELETE, shutdown); wait for it to finish.
                 continue
             elif kind is WSMsgType.ERROR:
-                if ws.close_code == WSCloseCode.MESSAGE_TOO_BIG:
+                error = msg.data
+                if isinstance(error, WebSocketError) and error.code == WSCloseCode.MESSAGE_TOO_BIG:
                     return TOO_BIG
                 return self._ending or ABNORMAL
             else:  # CLOSED
@@ -203,9 +205,7 @@ class Session:
         if route is None:
             return
         request_id = new_id()
-        event = disconnect_event(
-            self._gateway.api, self._conn, code, reason, request_id, _now_ms()
-        )
+        event = disconnect_event(self._gateway.api, self._conn, code, reason, request_id, _now_ms())
         try:
             await route.integration.invoke(event, request_id)
         except (HandlerFailed, IntegrationTimeout) as exc:

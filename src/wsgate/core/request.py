@@ -1,0 +1,81 @@
+"""Plain snapshots of a handshake, an API stage and a connection, shared by the core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+__all__ = ["ApiContext", "ConnectionContext", "HandshakeRequest"]
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeRequest:
+    """The client's upgrade request, as the core needs it.
+
+    ``headers`` keeps the names' case, their order and duplicates exactly as sent.
+    ``query`` holds the decoded query pairs in order; ``has_query`` is true when the URL
+    had a ``?`` at all (even with nothing after it), because AWS omits the query maps from
+    the ``$connect`` event only when there was no query string. ``port`` is the port the
+    client connected to and ``scheme`` is ``"http"`` or ``"https"``.
+    """
+
+    headers: tuple[tuple[str, str], ...]
+    query: tuple[tuple[str, str], ...]
+    has_query: bool
+    source_ip: str
+    port: int
+    scheme: str
+
+    def header(self, name: str) -> str | None:
+        """Return the value of header ``name`` (case-insensitive); the last one wins."""
+        wanted = name.lower()
+        found: str | None = None
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                found = value
+        return found
+
+    @property
+    def user_agent(self) -> str | None:
+        """The ``User-Agent`` header, or None when the client sent none."""
+        return self.header("user-agent")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    """The identity of the API stage that events describe."""
+
+    api_id: str
+    stage: str
+    domain_name: str
+    region: str
+    account_id: str
+
+    @property
+    def connect_method_arn(self) -> str:
+        """The ``methodArn`` given to a ``$connect`` authorizer (no HTTP verb, unlike REST)."""
+        return (
+            f"arn:aws:execute-api:{self.region}:{self.account_id}:{self.api_id}"
+            f"/{self.stage}/$connect"
+        )
+
+
+@dataclass(slots=True)
+class ConnectionContext:
+    """What every event of one connection repeats.
+
+    ``connected_at`` is in epoch milliseconds. ``authorizer`` is the
+    ``requestContext.authorizer`` value (see ``core.policy.authorizer_request_context``)
+    or None when ``$connect`` has no authorizer.
+
+    Deliberately not frozen: the handshake creates the context before the authorizer runs
+    (its event already carries ``connectionId`` and ``connectedAt``) and fills
+    ``authorizer`` afterwards. Build ``core.events.MessageEvents`` only once it is final,
+    since that class copies these values.
+    """
+
+    connection_id: str
+    connected_at: int
+    source_ip: str
+    user_agent: str | None
+    authorizer: dict[str, object] | None = None

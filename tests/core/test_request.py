@@ -1,0 +1,52 @@
+"""Tests for wsgate.core.request."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from wsgate.core.request import ApiContext, ConnectionContext, HandshakeRequest
+
+
+def make_request(headers: tuple[tuple[str, str], ...]) -> HandshakeRequest:
+    return HandshakeRequest(
+        headers=headers, query=(), has_query=False, source_ip="192.0.2.1", port=443, scheme="https"
+    )
+
+
+def test_header_is_case_insensitive_and_last_value_wins() -> None:
+    """header() ignores name case and returns the last of repeated values."""
+    request = make_request((("X-Token", "a"), ("Host", "h"), ("x-token", "b")))
+    assert request.header("X-TOKEN") == "b"
+    assert request.header("host") == "h"
+    assert request.header("missing") is None
+
+
+def test_user_agent() -> None:
+    """user_agent finds User-Agent in any case, or None."""
+    assert make_request((("user-agent", "wscat/5"),)).user_agent == "wscat/5"
+    assert make_request((("Host", "h"),)).user_agent is None
+
+
+def test_handshake_request_is_frozen() -> None:
+    """HandshakeRequest cannot be modified."""
+    request = make_request(())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.port = 80  # type: ignore[misc]
+
+
+def test_connect_method_arn() -> None:
+    """The methodArn has no HTTP verb and ends in /$connect."""
+    api = ApiContext("abcdef123", "default", "example.com", "us-east-1", "123456789012")
+    assert api.connect_method_arn == (
+        "arn:aws:execute-api:us-east-1:123456789012:abcdef123/default/$connect"
+    )
+
+
+def test_connection_context_authorizer_can_be_filled_later() -> None:
+    """ConnectionContext defaults to no authorizer and accepts one afterwards."""
+    conn = ConnectionContext("L0SM9cOFvHcCIhw=", 1707502303419, "192.0.2.1", None)
+    assert conn.authorizer is None
+    conn.authorizer = {"principalId": "u"}
+    assert conn.authorizer == {"principalId": "u"}

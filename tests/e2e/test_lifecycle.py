@@ -1,0 +1,149 @@
+"""$disconnect exactly once, whoever ends the connection; timers; shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from tests.e2e import handlers
+from tests.e2e.conftest import GatewayFactory, RunningGateway, wait_for
+
+
+def disconnects() -> list[tuple[int, str]]:
+    return [
+        (e["requestContext"]["disconnectStatusCode"], e["requestContext"]["disconnectReason"])
+        for e in handlers.events_for("$disconnect")
+    ]
+
+
+async def test_client_close_code_and_reason_reach_disconnect(gateway: RunningGateway) -> None:
+    async with websockets.connect(gateway.ws_url()) as ws:
+        await ws.close(code=4001, reason="bye now")
+    await wait_for(lambda: bool(disconnects()))
+    await asyncio.sleep(0.05)
+    assert disconnects() == [(4001, "bye now")]
+
+
+async def test_close_without_status_is_1005(gateway: RunningGateway) -> None:
+    async with websockets.connect(gateway.ws_url()) as ws:
+        # A close frame with an empty payload, as `ws.close()` without a code sends in
+        # browsers; websockets' public API always sends a code, so use its sans-I/O layer.
+        ws.protocol.send_close()
+        ws.send_data()
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    await wait_for(lambda: bool(disconnects()))
+    assert disconnects() == [(1005, "Client-side close frame status not set")]
+
+
+async def test_disconnect_event_has_the_aws_shape(gateway: RunningGateway) -> None:
+    async with websockets.connect(gateway.ws_url("name=x")):
+        pass
+    await wait_for(lambda: bool(disconnects()))
+    event = handlers.events_for("$disconnect")[0]
+    assert set(event) == {"headers", "multiValueHeaders", "requestContext", "isBase64Encoded"}
+    domain = event["requestContext"]["domainName"]
+    assert event["headers"] == {
+        "Host": domain,
+        "x-api-key": "",
+        "X-Forwarded-For": "",
+        "x-restapi": "",
+    }
+    assert event["multiValueHeaders"]["x-restapi"] == [""]
+    context = event["requestContext"]
+    assert context["routeKey"] == "$disconnect"
+    assert context["eventType"] == "DISCONNECT"
+    connect = handlers.events_for("$connect")[0]["requestContext"]
+    assert context["connectionId"] == connect["connectionId"]
+    assert context["requestId"] != connect["requestId"]
+
+
+async def test_abrupt_tcp_loss_still_runs_disconnect_once(gateway: RunningGateway) -> None:
+    ws = await websockets.connect(gateway.ws_url())
+    ws.transport.abort()
+    await wait_for(lambda: bool(disconnects()))
+    await asyncio.sleep(0.05)
+    assert disconnects() == [(1006, "")]
+
+
+async def test_idle_connection_is_closed_with_1001_going_away(
+    gateway_factory: GatewayFactory,
+) -> None:
+    running = await gateway_factory(api={"idle_timeout": 0.4})
+    async with websockets.connect(running.ws_url()) as ws:
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+        assert ws.close_code == 1001
+    await wait_for(lambda: bool(disconnects()))
+    assert disconnects() == [(1001, "Going away")]
+
+
+async def test_traffic_in_either_direction_keeps_the_connection(
+    gateway_factory: GatewayFactory,
+) -> None:
+    running = await gateway_factory(api={"idle_timeout": 0.5})
+    async with websockets.connect(running.ws_url()) as ws:
+        connection_id = handlers.events_for("$connect")[0]["requestContext"]["connectionId"]
+        for step in range(8):
+            await asyncio.sleep(0.15)
+            if step % 2:
+                await ws.send('{"action": "echo"}')
+            else:
+                await running.call("post_to_connection", ConnectionId=connection_id, Data=b"k")
+            await ws.recv()
+        # 1.2 s passed, more than twice the idle timeout, and the connection is open.
+        await ws.send('{"action": "echo"}')
+        assert await ws.recv() == '{"action": "echo"}'
+    await wait_for(lambda: bool(disconnects()))
+    assert disconnects() == [(1000, "")]
+
+
+async def test_maximum_duration_closes_even_a_busy_connection(
+    gateway_factory: GatewayFactory,
+) -> None:
+    running = await gateway_factory(api={"max_connection_duration": 0.6})
+    async with websockets.connect(running.ws_url()) as ws:
+        with pytest.raises(ConnectionClosed):
+            for _ in range(100):
+                await ws.send('{"action": "echo"}')
+                await ws.recv()
+                await asyncio.sleep(0.05)
+        assert ws.close_code == 1001
+    await wait_for(lambda: bool(disconnects()))
+    assert disconnects() == [(1001, "Going away")]
+
+
+async def test_shutdown_closes_every_connection_and_runs_each_disconnect(
+    gateway_factory: GatewayFactory,
+) -> None:
+    running = await gateway_factory()
+    clients = [await websockets.connect(running.ws_url()) for _ in range(3)]
+    await running.server.stop()
+    for ws in clients:
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1001
+    assert disconnects() == [(1001, "Going away")] * 3
+
+
+async def test_a_client_that_never_sends_its_handshake_is_dropped(
+    gateway_factory: GatewayFactory,
+) -> None:
+    running = await gateway_factory(api={"handshake_timeout": 0.3})
+    loop = asyncio.get_running_loop()
+    sock = socket.create_connection(("127.0.0.1", running.port))
+    sock.setblocking(False)
+    try:
+        await loop.sock_sendall(sock, b"GET /dev HTTP/1.1\r\nHost: x\r\n")  # never finished
+        data = await asyncio.wait_for(loop.sock_recv(sock, 1024), 5)
+        assert data == b""  # the server closed the connection
+    finally:
+        sock.close()
+    # And the gateway still serves others.
+    async with websockets.connect(running.ws_url()) as ws:
+        await ws.send('{"action": "echo"}')
+        assert await ws.recv() == '{"action": "echo"}'
