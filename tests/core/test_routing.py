@@ -28,6 +28,13 @@ BODY = json.dumps(
         "a.b": "dotted",
         "$type": "dollar",
         "empty": {},
+        "count": 7,
+        "ratio": 0.25,
+        "flag": True,
+        "off": False,
+        "nothing": None,
+        "list": ["x", 2],
+        "obj": {"k": 1},
     }
 )
 
@@ -46,6 +53,14 @@ BODY = json.dumps(
         ("$request.body.data.missing", ""),
         ("$request.body.action.deeper", ""),
         ("$request.body.items", "[1, a, null, true, {k=v}]"),
+        ("$request.body.count", "7"),
+        ("$request.body.ratio", "0.25"),
+        ("$request.body.flag", "true"),
+        ("$request.body.off", "false"),
+        ("$request.body.nothing", ""),
+        ("$request.body.absent", ""),
+        ("$request.body.list", "[x, 2]"),
+        ("$request.body.obj", "{k=1}"),
         ("$request.body.items[1]", "a"),
         ("$request.body.items[-1].k", "v"),
         ("$request.body.items[9]", ""),
@@ -246,7 +261,10 @@ def reference_select(data: object, path: list[str]) -> str:
     return reference_render(data)
 
 
-@given(objects)
+with_action = st.builds(lambda rest, value: {**rest, "action": value}, objects, json_values)
+
+
+@given(objects | with_action)
 def test_single_key_matches_reference(data: dict[str, object]) -> None:
     """$request.body.action agrees with the reference on any JSON object."""
     body = json.dumps(data)

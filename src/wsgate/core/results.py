@@ -26,9 +26,10 @@ class ConnectOutcome:
 
 
 def _status(value: object) -> int:
-    """Read ``statusCode``: an int, an integral float or a numeric string in 100..599."""
-    if isinstance(value, bool):
-        return _MALFORMED
+    """Read ``statusCode``: an int, an integral float or a numeric string in 100..599.
+
+    (A bool is an int in Python, but True/False are 1/0, out of range, hence 502.)
+    """
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     elif isinstance(value, str) and _STATUS_TEXT.fullmatch(value):

@@ -94,9 +94,11 @@ class GatewayServer:
 
 
 def _bound_port(site: web.TCPSite) -> int:
-    server = site._server
-    assert isinstance(server, asyncio.base_events.Server)
-    return int(server.sockets[0].getsockname()[1])
+    """The port a site listens on (it differs from the config's when that was 0)."""
+    sockets = getattr(site._server, "sockets", None)
+    if not sockets:
+        raise RuntimeError(f"{site.name} is not listening")
+    return int(sockets[0].getsockname()[1])
 
 
 async def serve(gateway: Gateway) -> int:

@@ -1,0 +1,124 @@
+"""The ``wsgate`` command as a user runs it: a real process, real signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from wsgate.cli import main
+
+
+HANDLERS = textwrap.dedent(
+    """
+    import os
+
+    def disconnect(event, context):
+        ctx = event["requestContext"]
+        with open(os.environ["DISCONNECT_LOG"], "a") as log:
+            log.write(f"{ctx['disconnectStatusCode']} {ctx['disconnectReason']}\\n")
+
+    async def echo(event, context):
+        return {"statusCode": 200, "body": event["body"]}
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_app(folder: Path, port: int) -> Path:
+    (folder / "app_handlers.py").write_text(HANDLERS)
+    config = folder / "wsgate.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            server: {{port: {port}}}
+            handlers:
+              environment: {{DISCONNECT_LOG: "{folder / "disconnects.log"}"}}
+            routes:
+              $disconnect: app_handlers:disconnect
+              $default: {{handler: app_handlers:echo, response: true}}
+            """
+        )
+    )
+    return config
+
+
+def test_check_accepts_a_good_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_app(tmp_path, 8080)
+    assert main(["check", "--config", str(config)]) == 0
+    assert "ok" in capsys.readouterr().out
+
+
+def test_check_names_the_key_of_a_bad_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "wsgate.yaml"
+    config.write_text("api:\n  idle_timeout: soon\n")
+    assert main(["check", "--config", str(config)]) == 2
+    error = capsys.readouterr().err
+    assert "wsgate.yaml: api.idle_timeout:" in error
+
+
+def test_check_names_a_handler_that_does_not_import(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "wsgate.yaml"
+    config.write_text("routes:\n  $default: no_such_module_here:handler\n")
+    assert main(["check", "--config", str(config)]) == 2
+    assert "cannot import module 'no_such_module_here'" in capsys.readouterr().err
+    (tmp_path / "present.py").write_text("def other(event, context): pass\n")
+    config.write_text("routes:\n  $default: present:handler\n")
+    assert main(["check", "--config", str(config)]) == 2
+    assert "has no attribute 'handler'" in capsys.readouterr().err
+
+
+async def test_serve_drains_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_app(tmp_path, port)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wsgate",
+        "serve",
+        "--config",
+        str(config),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")},
+    )
+    try:
+        url = f"ws://127.0.0.1:{port}/dev"
+        for _ in range(200):
+            try:
+                ws = await websockets.connect(url)
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("wsgate serve did not start")
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+        process.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 10)
+        assert ws.close_code == 1001
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert (tmp_path / "disconnects.log").read_text() == "1001 Going away\n"
