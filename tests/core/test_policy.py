@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import cache
 
 import pytest
@@ -286,3 +287,12 @@ def test_literal_pattern_matches_only_itself(text: str) -> None:
 def test_arn_matches_is_case_sensitive() -> None:
     """Resource matching is case-sensitive."""
     assert not arn_matches("arn:aws:execute-api:*/Prod/*", ARN)
+
+
+def test_pathological_patterns_are_fast() -> None:
+    """Many stars cannot cause catastrophic backtracking (this would take hours if so)."""
+    started = time.perf_counter()
+    assert not arn_matches("*a" * 30 + "b", "a" * 200)
+    assert arn_matches("*a" * 30 + "*", "a" * 200)
+    assert not arn_matches("?*" * 30 + "b", "a" * 200)
+    assert time.perf_counter() - started < 1.0

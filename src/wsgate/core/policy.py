@@ -52,20 +52,27 @@ class Invalid:
     reason: str
 
 
+def _segment(text: str) -> str:
+    """Regex for a wildcard-free run: `?` is any one character, the rest is literal."""
+    return "".join("." if char == "?" else re.escape(char) for char in text)
+
+
 @lru_cache(maxsize=1024)
 def _compile(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     # IAM wildcards: `*` is any run of characters (including `/` and `:`), `?` exactly one;
-    # every other character is literal, so user text can never inject regex syntax.
-    parts = []
-    for char in pattern:
-        if char == "*":
-            parts.append(".*")
-        elif char == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(char))
+    # everything else is escaped, so user text can never inject regex syntax.
+    # A naive `.*` per star backtracks exponentially on patterns like `*a*a*a*b`. Matching
+    # each middle run at its first occurrence is always enough for globs (an earlier end
+    # only leaves more text for the rest), so each one sits in an atomic group and the
+    # match never backtracks into it.
+    if "*" not in pattern:
+        regex = _segment(pattern)
+    else:
+        first, *middle, last = pattern.split("*")
+        runs = "".join(f"(?>.*?{_segment(run)})" for run in middle if run)
+        regex = f"{_segment(first)}{runs}.*{_segment(last)}"
     flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
-    return re.compile("".join(parts), flags)
+    return re.compile(regex, flags)
 
 
 def arn_matches(pattern: str, arn: str) -> bool:

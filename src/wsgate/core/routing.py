@@ -30,7 +30,7 @@ __all__ = [
     "validate_route_key",
 ]
 
-Path = tuple[str | int, ...]
+_Path = tuple[str | int, ...]
 
 _RESERVED_KEYS = frozenset({"$connect", "$disconnect", "$default"})
 _UNBRACED = "$request.body"
@@ -76,7 +76,7 @@ def _render_nested(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def _lookup(data: object, path: Path) -> object:
+def _lookup(data: object, path: _Path) -> object:
     """Follow ``path`` into parsed JSON; a missing step yields None (rendered ``""``)."""
     for step in path:
         if isinstance(step, str):
@@ -147,7 +147,7 @@ class _TemplateSelector(RouteSelector):
 
     __slots__ = ("_parts",)
 
-    def __init__(self, expression: str, parts: tuple[str | Path, ...]) -> None:
+    def __init__(self, expression: str, parts: tuple[str | _Path, ...]) -> None:
         super().__init__(expression)
         self._parts = parts
 
@@ -171,7 +171,7 @@ def _error(expr: str, position: int, problem: str) -> ValueError:
     )
 
 
-def _parse_path(expr: str, start: int, braced: bool) -> tuple[Path, int]:
+def _parse_path(expr: str, start: int, braced: bool) -> tuple[_Path, int]:
     """Parse path segments from ``start``; return them and the position after the last."""
     steps: list[str | int] = []
     position = start
@@ -215,8 +215,8 @@ def _parse_path(expr: str, start: int, braced: bool) -> tuple[Path, int]:
     return tuple(steps), position
 
 
-def _parse_template(expr: str) -> tuple[str | Path, ...]:
-    parts: list[str | Path] = []
+def _parse_template(expr: str) -> tuple[str | _Path, ...]:
+    parts: list[str | _Path] = []
     literal: list[str] = []
     position = 0
     end = len(expr)
@@ -261,7 +261,7 @@ def compile_selection_expression(expr: str) -> RouteSelector:
         raise ValueError("invalid route selection expression '': it is empty")
     if expr.startswith(_UNBRACED) and not expr.startswith(_BRACED):
         path, _ = _parse_path(expr, len(_UNBRACED), braced=False)
-        parts: tuple[str | Path, ...] = (path,)
+        parts: tuple[str | _Path, ...] = (path,)
     else:
         parts = _parse_template(expr)
     # Literal runs are merged while parsing, so a static expression is one string part.

@@ -49,6 +49,9 @@ class GatewayServer:
         self.port: int = 0
         self.tls_port: int | None = None
         self.tls_files: TlsFiles | None = None
+        self._made: list[Path] = []
+        """Files made at start (self-signed certificate, CA bundle), removed at stop."""
+        self._ca_bundle_before: str | None = None
 
     async def start(self) -> None:
         """Bind the listeners and fix ``domainName`` from the ports actually bound."""
@@ -74,7 +77,9 @@ class GatewayServer:
             else:
                 folder = Path(tempfile.mkdtemp(prefix="wsgate-tls-"))
                 self.tls_files = make_self_signed(folder)
-                trust_for_handlers(self.tls_files.cert)
+                self._ca_bundle_before = os.environ.get("AWS_CA_BUNDLE")
+                bundle = trust_for_handlers(self.tls_files.cert)
+                self._made += [bundle, self.tls_files.cert, self.tls_files.key, folder]
             secure = web.TCPSite(
                 runner,
                 server.host,
@@ -91,6 +96,17 @@ class GatewayServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._made:
+            if self._ca_bundle_before is None:
+                os.environ.pop("AWS_CA_BUNDLE", None)
+            else:
+                os.environ["AWS_CA_BUNDLE"] = self._ca_bundle_before
+            for path in self._made:
+                if path.is_dir():
+                    path.rmdir()
+                else:
+                    path.unlink(missing_ok=True)
+            self._made = []
 
 
 def _bound_port(site: web.TCPSite) -> int:

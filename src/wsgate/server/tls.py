@@ -1,15 +1,15 @@
 """TLS for the second listener, so handlers' boto3 clients can use ``https://{domainName}``.
 
 With no certificate configured, a self-signed one for localhost is made at start, and
-``AWS_CA_BUNDLE`` points in-process handlers at a bundle holding botocore's usual CAs plus
-that certificate: calls to the gateway verify, and calls to real AWS still do.
+``AWS_CA_BUNDLE`` points in-process handlers at a bundle holding the CAs they trusted
+before (the user's ``AWS_CA_BUNDLE`` or botocore's default) plus that certificate: calls
+to the gateway verify, and calls to real AWS still do.
 """
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
-import logging
 import os
 import ssl
 import tempfile
@@ -23,8 +23,6 @@ from cryptography.x509.oid import NameOID
 
 
 __all__ = ["TlsFiles", "make_self_signed", "server_context", "trust_for_handlers"]
-
-log = logging.getLogger("wsgate.tls")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,28 +76,28 @@ def server_context(files: TlsFiles) -> ssl.SSLContext:
     return context
 
 
-def _default_ca_bundle() -> Path | None:
+def _current_ca_bundle() -> Path | None:
+    """The bundle botocore would use now: ``AWS_CA_BUNDLE``, else its own default."""
+    configured = os.environ.get("AWS_CA_BUNDLE")
+    if configured:
+        return Path(configured)
     try:
         from botocore.httpsession import DEFAULT_CA_BUNDLE
     except ImportError:
         return None
-    path = Path(DEFAULT_CA_BUNDLE)
-    return path if path.is_file() else None
+    return Path(DEFAULT_CA_BUNDLE)
 
 
-def trust_for_handlers(cert: Path) -> Path | None:
-    """Point ``AWS_CA_BUNDLE`` at a bundle that also trusts ``cert``, unless the user set one.
+def trust_for_handlers(cert: Path) -> Path:
+    """Point ``AWS_CA_BUNDLE`` at a bundle of the CAs botocore trusted so far plus ``cert``.
 
-    Returns the bundle written, or None when ``AWS_CA_BUNDLE`` was already set.
+    Returns the bundle written. Calls to real AWS services verify exactly as before.
     """
-    if os.environ.get("AWS_CA_BUNDLE"):
-        log.info("AWS_CA_BUNDLE is set; handlers must trust %s themselves", cert)
-        return None
-    default = _default_ca_bundle()
+    current = _current_ca_bundle()
     fd, name = tempfile.mkstemp(prefix="wsgate-ca-", suffix=".pem")
     with os.fdopen(fd, "wb") as bundle:
-        if default is not None:
-            bundle.write(default.read_bytes().rstrip(b"\n") + b"\n")
+        if current is not None and current.is_file():
+            bundle.write(current.read_bytes().rstrip(b"\n") + b"\n")
         bundle.write(cert.read_bytes())
     os.environ["AWS_CA_BUNDLE"] = name
     return Path(name)
