@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from tests.e2e import handlers
 from tests.e2e.conftest import GatewayFactory, RunningGateway, wait_for
@@ -173,9 +174,11 @@ async def test_connect_timeout_is_504(gateway_factory: GatewayFactory) -> None:
 
 async def test_only_the_subprotocol_header_reaches_the_client(gateway: RunningGateway) -> None:
     async with websockets.connect(
-        gateway.ws_url("proto=chat.v2"), subprotocols=["chat.v1", "chat.v2"]
+        gateway.ws_url("proto=chat.v2"),
+        subprotocols=[Subprotocol("chat.v1"), Subprotocol("chat.v2")],
     ) as ws:
         assert ws.subprotocol == "chat.v2"
+        assert ws.response is not None
         assert "X-Other" not in ws.response.headers
 
 
