@@ -163,3 +163,21 @@ async def test_boto3_without_error_type_would_not_raise_gone(gateway: RunningGat
         await asyncio.to_thread(client.get_connection, ConnectionId="AAAAAAAAAAAAAAA=")
     assert info.value.response["Error"]["Code"] == "GoneException"
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 410
+
+
+async def test_chunked_posts_are_read_whole_and_capped(gateway: RunningGateway) -> None:
+    async def chunks(total: int) -> Any:
+        for _ in range(total // 8192):
+            yield b"c" * 8192
+            await asyncio.sleep(0)
+
+    async with websockets.connect(gateway.ws_url()) as ws:
+        connection_id = await connection_id_of(ws, gateway)
+        url = f"http://127.0.0.1:{gateway.port}/dev/@connections/{connection_id}"
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, data=chunks(131072)) as response:
+                assert response.status == 200
+            assert await ws.recv() == "c" * 131072
+            async with session.post(url, data=chunks(131072 + 8192)) as response:
+                assert response.status == 413
+                assert response.headers["x-amzn-ErrorType"] == "PayloadTooLargeException"

@@ -42,6 +42,18 @@ def _ok(status: int, body: bytes = b"") -> web.Response:
     return response
 
 
+async def _read_capped(request: web.Request, cap: int) -> bytes | None:
+    """The whole body, or None as soon as it is known to be longer than ``cap``."""
+    if (request.content_length or 0) > cap:
+        return None
+    body = bytearray()
+    while chunk := await request.content.read(cap + 1 - len(body)):
+        body += chunk
+        if len(body) > cap:
+            return None
+    return bytes(body)
+
+
 async def management_endpoint(request: web.Request) -> web.StreamResponse:
     """``POST|GET|DELETE [/{stage}]/@connections/{connectionId}``."""
     gateway = request.app[GATEWAY]
@@ -54,10 +66,8 @@ async def management_endpoint(request: web.Request) -> web.StreamResponse:
     registry = gateway.registry
     try:
         if request.method == hdrs.METH_POST:
-            if (request.content_length or 0) > MAX_POST_BYTES:
-                return _error(ManagementError.PAYLOAD_TOO_LARGE)
-            data = await request.content.read(MAX_POST_BYTES + 1)
-            if len(data) > MAX_POST_BYTES:
+            data = await _read_capped(request, MAX_POST_BYTES)
+            if data is None:
                 return _error(ManagementError.PAYLOAD_TOO_LARGE)
             try:
                 payload: str | bytes = data.decode("utf-8")
