@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from wsgate.exceptions import (
+    BufferFull,
     ConfigError,
     DuplicateConnection,
     Gone,
@@ -15,6 +16,7 @@ from wsgate.exceptions import (
 
 
 __all__ = [
+    "BufferFull",
     "ConfigError",
     "DuplicateConnection",
     "Gone",

@@ -9,6 +9,7 @@
     │   └── HandlerFailed          it raised (the original exception is the cause)
     └── RegistryError
         ├── Gone                   no established connection has this id
+        ├── BufferFull             the client is not reading; its outbound buffer is full
         └── DuplicateConnection    the id is taken (ids are random; this guards the impossible)
 
 Foreign exceptions (aiohttp, botocore, redis, jwt) are translated at the boundary of the
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 
 __all__ = [
+    "BufferFull",
     "ConfigError",
     "DuplicateConnection",
     "Gone",
@@ -60,6 +62,14 @@ class RegistryError(WsgateError):
 
 class Gone(RegistryError):
     """No established connection has this id (unknown, closed, or still in ``$connect``)."""
+
+
+class BufferFull(RegistryError):
+    """The connection's outbound buffer is full: its client is not reading fast enough.
+
+    Nothing was sent; the management API answers 429 ``LimitExceededException``, as AWS
+    does when "the WebSocket client side buffer is full".
+    """
 
 
 class DuplicateConnection(RegistryError):

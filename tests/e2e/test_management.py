@@ -181,3 +181,29 @@ async def test_chunked_posts_are_read_whole_and_capped(gateway: RunningGateway) 
             async with session.post(url, data=chunks(131072 + 8192)) as response:
                 assert response.status == 413
                 assert response.headers["x-amzn-ErrorType"] == "PayloadTooLargeException"
+
+
+async def test_a_client_that_does_not_read_gets_limit_exceeded_not_a_hang(
+    gateway: RunningGateway,
+) -> None:
+    # max_queue=1: websockets stops reading the socket once one message is waiting.
+    async with websockets.connect(gateway.ws_url(), max_queue=1, max_size=None) as ws:
+        connection_id = await connection_id_of(ws, gateway)
+        url = f"http://127.0.0.1:{gateway.port}/dev/@connections/{connection_id}"
+        statuses: list[int] = []
+        async with aiohttp.ClientSession() as session:
+            for index in range(1000):
+                payload = f"{index:06d}".encode() + b"m" * 131000
+                async with session.post(url, data=payload) as response:
+                    statuses.append(response.status)
+                    if response.status == 429:
+                        assert response.headers["x-amzn-ErrorType"] == "LimitExceededException"
+                        break
+            assert statuses[-1] == 429 and set(statuses[:-1]) == {200}
+            # The connection is intact: everything accepted arrives, in order.
+            for index in range(len(statuses) - 1):
+                frame = await ws.recv()
+                assert frame[:6] == f"{index:06d}"
+            async with session.post(url, data=b"after") as response:
+                assert response.status == 200
+            assert await ws.recv() == "after"

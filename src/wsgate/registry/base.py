@@ -40,8 +40,12 @@ class LocalConnection(Protocol):
     async def send(self, data: str | bytes) -> None:
         """Send one message: ``str`` as a text frame, ``bytes`` as a binary frame.
 
+        Returns once the message is in the connection's outbound buffer; never waits for
+        a slow client.
+
         Raises:
             Gone: the connection is closing or closed.
+            BufferFull: the client is not reading; nothing was sent.
         """
         ...
 
@@ -82,6 +86,7 @@ class Registry(Protocol):
 
         Raises:
             Gone: no established connection has this id.
+            BufferFull: the client is not reading; nothing was sent.
         """
         ...
 

@@ -135,7 +135,11 @@ async def _handshake(gateway: Gateway, request: web.Request) -> web.StreamRespon
         # The client left during $connect: the connection never existed, so no $disconnect.
         log.info("client left before the upgrade completed: %s", exc)
         return ws
-    session = Session(gateway, ws, connection)
+    transport = request.transport
+    if transport is None:
+        log.info("client left as the upgrade completed")
+        return ws
+    session = Session(gateway, ws, transport, connection)
     try:
         await gateway.registry.register(session)
     except DuplicateConnection:

@@ -17,7 +17,7 @@ from wsgate.core.management import (
     connection_info_body,
     parse_management_path,
 )
-from wsgate.exceptions import Gone
+from wsgate.exceptions import BufferFull, Gone
 from wsgate.server.keys import GATEWAY
 
 
@@ -85,3 +85,5 @@ async def management_endpoint(request: web.Request) -> web.StreamResponse:
         return _ok(204)
     except Gone:
         return _error(ManagementError.GONE)
+    except BufferFull:
+        return _error(ManagementError.LIMIT_EXCEEDED, "The client is not reading its messages")

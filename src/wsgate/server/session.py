@@ -20,7 +20,7 @@ from wsgate.core.ids import new_id
 from wsgate.core.request import ConnectionContext
 from wsgate.core.results import route_reply
 from wsgate.core.routing import choose_route
-from wsgate.exceptions import Gone, HandlerFailed, IntegrationTimeout
+from wsgate.exceptions import BufferFull, Gone, HandlerFailed, IntegrationTimeout
 from wsgate.registry.base import ConnectionInfo
 from wsgate.server.gateway import Gateway
 
@@ -40,6 +40,9 @@ TOO_BIG = (1009, "Message too big")
 # Messages of one connection handled at once; past this the session stops reading, so a
 # client that floods is slowed by TCP instead of growing memory.
 MAX_IN_FLIGHT = 64
+# Bytes waiting to be written to one client before further sends are refused (BufferFull).
+# The transport's high-water mark sits above it, so a send never waits on a slow client.
+MAX_BUFFERED = 4 * 1024 * 1024
 
 
 def _now_ms() -> int:
@@ -49,9 +52,17 @@ def _now_ms() -> int:
 class Session:
     """An established connection owned by this process."""
 
-    def __init__(self, gateway: Gateway, ws: web.WebSocketResponse, conn: ConnectionContext):
+    def __init__(
+        self,
+        gateway: Gateway,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport,
+        conn: ConnectionContext,
+    ):
         self._gateway = gateway
         self._ws = ws
+        self._transport = transport
+        transport.set_write_buffer_limits(high=2 * MAX_BUFFERED)
         self._conn = conn
         self._events = MessageEvents(gateway.api, conn)
         self._loop = asyncio.get_running_loop()
@@ -87,6 +98,8 @@ class Session:
         """See ``LocalConnection.send``."""
         if self._ending is not None or self._ws.closed:
             raise Gone(self.connection_id)
+        if self._transport.get_write_buffer_size() + len(data) > MAX_BUFFERED:
+            raise BufferFull(self.connection_id)
         try:
             if isinstance(data, str):
                 await self._ws.send_str(data)
@@ -198,6 +211,8 @@ class Session:
             await self.send(data)
         except Gone:
             log.debug("%s: reply dropped, connection closed", self.connection_id)
+        except BufferFull:
+            log.warning("%s: reply dropped, client not reading", self.connection_id)
 
     async def _disconnect(self, code: int, reason: str) -> None:
         """Invoke ``$disconnect``; its result is ignored and its failure only logged."""
