@@ -26,15 +26,16 @@ class ConnectOutcome:
 
 
 def _status(value: object) -> int:
-    """Read ``statusCode``: an int, an integral float or a numeric string in 100..599.
+    """Read ``statusCode``: an int, an integral float or a numeric string in 200..599.
 
+    A 1xx status cannot end a handshake, so it is malformed like any other bad value.
     (A bool is an int in Python, but True/False are 1/0, out of range, hence 502.)
     """
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     elif isinstance(value, str) and _STATUS_TEXT.fullmatch(value):
         value = int(value)
-    if isinstance(value, int) and 100 <= value <= 599:
+    if isinstance(value, int) and 200 <= value <= 599:
         return value
     return _MALFORMED
 
@@ -60,7 +61,7 @@ def interpret_connect_result(result: object) -> ConnectOutcome:
 
     None, a non-dict, or a dict without ``statusCode`` (or with ``statusCode: null``)
     accept the connection with 200, as AWS samples that return nothing rely on. A
-    ``statusCode`` that is an int, an integral float or a numeric string in 100..599 is
+    ``statusCode`` that is an int, an integral float or a numeric string in 200..599 is
     used as is; anything else is 502, like AWS's malformed proxy response. Of the
     response headers (``headers``, then ``multiValueHeaders``' first value) only
     ``Sec-WebSocket-Protocol`` is kept; malformed headers are ignored. The body is never
