@@ -7,6 +7,9 @@
     ├── IntegrationError       a handler could not produce a usable result
     │   ├── IntegrationTimeout     it ran past its route's timeout
     │   └── HandlerFailed          it raised (the original exception is the cause)
+    ├── AuthorizerError        an authorizer could not reach a decision
+    │   └── JwksUnavailable        the JWKS could not be fetched, read or parsed
+    ├── TokenError             ``wsgate token`` was given an unusable key or option
     └── RegistryError
         ├── Gone                   no established connection has this id
         ├── BufferFull             the client is not reading; its outbound buffer is full
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 
 __all__ = [
+    "AuthorizerError",
     "BufferFull",
     "ConfigError",
     "DuplicateConnection",
@@ -27,7 +31,9 @@ __all__ = [
     "HandlerFailed",
     "IntegrationError",
     "IntegrationTimeout",
+    "JwksUnavailable",
     "RegistryError",
+    "TokenError",
     "WsgateError",
 ]
 
@@ -54,6 +60,18 @@ class HandlerFailed(IntegrationError):
     def __init__(self, message: str, error: BaseException) -> None:
         super().__init__(message)
         self.error = error
+
+
+class AuthorizerError(WsgateError):
+    """An authorizer could not reach a decision; the handshake gets 500."""
+
+
+class JwksUnavailable(AuthorizerError):
+    """The JWKS could not be fetched, read or parsed; the message says why."""
+
+
+class TokenError(WsgateError):
+    """``wsgate token`` cannot use a key file or an option; the message says which."""
 
 
 class RegistryError(WsgateError):

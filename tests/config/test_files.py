@@ -10,6 +10,7 @@ from wsgate.config.files import load_config, parse_config
 from wsgate.config.model import (
     ApiSettings,
     GatewayConfig,
+    JwtAuthorizerConfig,
     RegistrySettings,
     RequestAuthorizerConfig,
     RouteConfig,
@@ -295,7 +296,7 @@ def test_wrong_type_names_path_and_expectation(tmp_path: Path) -> None:
         ),
         (
             "authorizer: {type: basic, handler: a:b}",
-            "authorizer.type: expected 'request', got 'basic'",
+            "authorizer.type: expected 'request' or 'jwt', got 'basic'",
         ),
     ],
 )
@@ -382,11 +383,72 @@ def test_bad_identity_source(tmp_path: Path) -> None:
     )
 
 
-def test_jwt_authorizer_not_supported_yet(tmp_path: Path) -> None:
-    """The jwt authorizer type is announced but refused for now."""
-    assert load_error(tmp_path, "authorizer: {type: jwt, handler: a:b}\n") == (
-        "wsgate.yaml: authorizer.type: authorizer type 'jwt' is not supported yet; use request"
+JWT_CONFIG = """\
+authorizer:
+  type: jwt
+  issuer: https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Abc123
+  audience: [web-client, cli-client]
+  token_use: access
+  required_scopes: [chat/read]
+  identity_source: [route.request.querystring.token]
+"""
+
+
+def test_jwt_authorizer_loads(tmp_path: Path) -> None:
+    """A Cognito jwt authorizer loads with its values; the JWKS URL follows from the issuer."""
+    config = load_config(write(tmp_path, JWT_CONFIG), {})
+    authorizer = config.authorizer
+    assert isinstance(authorizer, JwtAuthorizerConfig)
+    assert authorizer.audience == ["web-client", "cli-client"]
+    assert authorizer.token_use == "access"
+    assert authorizer.resolved_jwks_uri() == (
+        "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Abc123/.well-known/jwks.json"
     )
+
+
+def test_jwks_file_is_relative_to_the_config_folder(tmp_path: Path) -> None:
+    """jwks_file is resolved against the file's folder, like the other paths."""
+    text = "authorizer: {type: jwt, issuer: iss, audience: a, jwks_file: keys/jwks.json}\n"
+    authorizer = load_config(write(tmp_path, text), {}).authorizer
+    assert isinstance(authorizer, JwtAuthorizerConfig)
+    assert authorizer.jwks_file == tmp_path / "keys" / "jwks.json"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("authorizer: {type: jwt, audience: a}", "authorizer.issuer: required key is missing"),
+        (
+            "authorizer: {type: jwt, issuer: https://i, audience: a, handler: a:b}",
+            "authorizer.handler: unknown key (known keys: type, issuer, audience, jwks_uri, "
+            "jwks_file, algorithms, leeway, required_scopes, token_use, identity_source, "
+            "jwks_cache_ttl, jwks_min_refresh_interval, jwks_timeout)",
+        ),
+        (
+            "authorizer: {type: jwt, issuer: https://i, audience: []}",
+            "authorizer.audience: expected a non-empty list, got []",
+        ),
+        (
+            "authorizer: {type: jwt, issuer: https://i, audience: a, algorithms: [RS256, HS256]}",
+            "authorizer.algorithms[1]: 'HS256' is an HMAC algorithm: its key is a shared "
+            "secret, not a public key of a JWKS, so it is never accepted; expected RS256, "
+            "RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA",
+        ),
+        (
+            "authorizer: {type: jwt, issuer: my-issuer, audience: a}",
+            "authorizer.jwks_uri: required: the issuer 'my-issuer' is not an http(s) URL, so "
+            "the JWKS URL cannot be derived from it (set jwks_uri or jwks_file)",
+        ),
+        (
+            "authorizer: {type: jwt, issuer: https://i, audience: a, jwks_timeout: 0}",
+            "authorizer.jwks_timeout: expected a number greater than 0, got 0",
+        ),
+        ("authorizer: [jwt]", "authorizer: expected a mapping or null, got ['jwt']"),
+    ],
+)
+def test_jwt_authorizer_errors(tmp_path: Path, text: str, message: str) -> None:
+    """jwt authorizer errors name the key without the union's tag, as other errors do."""
+    assert load_error(tmp_path, text + "\n") == f"wsgate.yaml: {message}"
 
 
 def test_unknown_special_route_key(tmp_path: Path) -> None:

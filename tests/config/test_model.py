@@ -6,13 +6,14 @@ import re
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from wsgate.config.model import (
     ApiSettings,
     AuthorizerConfig,
     GatewayConfig,
     HandlerSettings,
+    JwtAuthorizerConfig,
     RegistrySettings,
     RequestAuthorizerConfig,
     RouteConfig,
@@ -26,6 +27,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     HandlerSettings,
     RouteConfig,
     RequestAuthorizerConfig,
+    JwtAuthorizerConfig,
     RegistrySettings,
     GatewayConfig,
 ]
@@ -83,9 +85,78 @@ def test_gateway_defaults() -> None:
     assert config.routes == {}
 
 
-def test_authorizer_config_alias_is_the_request_authorizer() -> None:
-    """AuthorizerConfig is (for now) the REQUEST authorizer model."""
-    assert AuthorizerConfig is RequestAuthorizerConfig
+def test_authorizer_type_chooses_the_model() -> None:
+    """`type` picks the authorizer model; without it the authorizer is a REQUEST one."""
+    adapter: TypeAdapter[AuthorizerConfig] = TypeAdapter(AuthorizerConfig)
+    assert adapter.validate_python({"handler": "a:b"}) == RequestAuthorizerConfig(handler="a:b")
+    jwt = adapter.validate_python(
+        {"type": "jwt", "issuer": "https://issuer.example", "audience": "client"}
+    )
+    assert isinstance(jwt, JwtAuthorizerConfig)
+    with pytest.raises(ValidationError, match="'request', 'jwt'"):
+        adapter.validate_python({"type": "basic"})
+
+
+def test_jwt_authorizer_defaults() -> None:
+    """RS256 and ES256, no leeway or scopes, the Authorization header, a 5 min cache."""
+    config = JwtAuthorizerConfig(type="jwt", issuer="https://issuer.example/", audience=["c"])
+    assert config.algorithms == ["RS256", "ES256"]
+    assert (config.leeway, config.required_scopes, config.token_use) == (0, [], None)
+    assert config.identity_source == ["route.request.header.Authorization"]
+    assert (config.jwks_cache_ttl, config.jwks_min_refresh_interval) == (300, 30)
+    assert config.jwks_timeout == 1.5
+    assert (config.jwks_uri, config.jwks_file) == (None, None)
+    assert config.resolved_jwks_uri() == "https://issuer.example/.well-known/jwks.json"
+
+
+def test_jwt_cognito_issuer_gives_the_cognito_jwks_url() -> None:
+    """Cognito's issuer form works as is: its JWKS is {issuer}/.well-known/jwks.json."""
+    issuer = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+    config = JwtAuthorizerConfig.model_validate(
+        {"type": "jwt", "issuer": issuer, "audience": "client", "token_use": "access"}
+    )
+    assert config.resolved_jwks_uri() == issuer + "/.well-known/jwks.json"
+
+
+def test_jwt_single_values_and_strings() -> None:
+    """One audience may be a string; scopes may be OAuth's space-separated string."""
+    config = JwtAuthorizerConfig.model_validate(
+        {
+            "type": "jwt",
+            "issuer": "iss",
+            "jwks_uri": "http://127.0.0.1:9/jwks.json",
+            "audience": "client",
+            "required_scopes": "chat/read chat/write",
+            "identity_source": "route.request.querystring.token",
+        }
+    )
+    assert config.audience == ["client"]
+    assert config.required_scopes == ["chat/read", "chat/write"]
+    assert config.identity_source == ["route.request.querystring.token"]
+    assert config.resolved_jwks_uri() == "http://127.0.0.1:9/jwks.json"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"algorithms": ["HS256"]}, "HMAC algorithm"),
+        ({"algorithms": ["none"]}, "never accepted"),
+        ({"algorithms": ["RS1"]}, "unknown algorithm"),
+        ({"algorithms": []}, "at least 1"),
+        ({"audience": []}, "at least 1"),
+        ({"jwks_uri": "file:///etc/jwks.json"}, "http:// or https:// URL"),
+        ({"jwks_uri": "https://a/j", "jwks_file": "j.json"}, "not both"),
+        ({"issuer": "urn:issuer"}, "cannot be derived"),
+        ({"token_use": "refresh"}, "'id' or 'access'"),
+        ({"leeway": -1}, "greater than or equal to 0"),
+        ({"identity_source": []}, "at least 1"),
+    ],
+)
+def test_jwt_authorizer_refusals(changes: dict[str, object], message: str) -> None:
+    """Unsafe algorithms, a missing key source and malformed values are refused."""
+    data: dict[str, object] = {"type": "jwt", "issuer": "https://i.example", "audience": "c"}
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        JwtAuthorizerConfig.model_validate({**data, **changes})
 
 
 @pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: m.__name__)

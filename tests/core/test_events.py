@@ -465,3 +465,50 @@ def test_every_event_serialises(has_query: bool) -> None:
         assert b":null" not in orjson.dumps(
             {k: v for k, v in event.items() if k != "requestContext"}
         )
+
+
+# -- nested authorizer contexts (the JWT authorizer's claims) ------------------------------
+
+
+def jwt_authorizer() -> dict[str, object]:
+    return {
+        "principalId": "user-1",
+        "integrationLatency": 3,
+        "jwt": {"claims": {"sub": "user-1", "groups": ["a"]}, "scopes": ["read"]},
+    }
+
+
+def test_message_events_do_not_share_nested_authorizer_values() -> None:
+    """A handler that mutates the claims of one MESSAGE event changes no other event."""
+    conn = make_conn(authorizer=jwt_authorizer())
+    events = MessageEvents(API, conn)
+    first = events.build("r", "b", "m1", REQUEST_ID, NOW)
+    authorizer = part(first, "requestContext")["authorizer"]
+    authorizer["jwt"]["claims"]["sub"] = "mallory"
+    authorizer["jwt"]["claims"]["groups"].append("admin")
+    authorizer["jwt"]["scopes"].clear()
+    second = events.build("r", "b", "m2", REQUEST_ID, NOW)
+    assert part(second, "requestContext")["authorizer"] == jwt_authorizer()
+    assert conn.authorizer == jwt_authorizer()
+
+
+def test_connect_and_disconnect_events_copy_nested_authorizer_values() -> None:
+    """$connect's and $disconnect's authorizer are deep copies of the connection's."""
+    conn = make_conn(authorizer=jwt_authorizer())
+    connect = connect_event(API, conn, make_request(), REQUEST_ID, NOW)
+    part(connect, "requestContext")["authorizer"]["jwt"]["claims"]["sub"] = "mallory"
+    disconnect = disconnect_event(API, conn, 1000, "", REQUEST_ID, NOW)
+    assert part(disconnect, "requestContext")["authorizer"] == jwt_authorizer()
+    part(disconnect, "requestContext")["authorizer"]["jwt"]["scopes"].append("x")
+    assert conn.authorizer == jwt_authorizer()
+
+
+def test_message_events_with_a_flat_authorizer_still_copy() -> None:
+    """A REQUEST authorizer's flat context is copied per event too."""
+    conn = make_conn(authorizer={"principalId": "u", "tenant": "acme"})
+    events = MessageEvents(API, conn)
+    part(events.build("r", "b", "m1", REQUEST_ID, NOW), "requestContext")["authorizer"][
+        "tenant"
+    ] = "evil"
+    second = events.build("r", "b", "m2", REQUEST_ID, NOW)
+    assert part(second, "requestContext")["authorizer"] == {"principalId": "u", "tenant": "acme"}

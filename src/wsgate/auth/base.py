@@ -38,3 +38,7 @@ class Authorizer(Protocol):
     ) -> Authorized | Refused:
         """Decide on one handshake. Never raises: every failure is a ``Refused``."""
         ...
+
+    async def aclose(self) -> None:
+        """Release what the authorizer holds (connections, tasks) when the gateway stops."""
+        ...

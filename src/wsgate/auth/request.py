@@ -67,3 +67,6 @@ class RequestAuthorizer:
             return Refused(403, decision.reason)
         log.warning("authorizer returned an unusable response: %s", decision.reason)
         return Refused(500, decision.reason)
+
+    async def aclose(self) -> None:
+        """Nothing to release: the integration belongs to the gateway."""

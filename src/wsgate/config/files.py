@@ -18,11 +18,16 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 from pydantic_core import ErrorDetails
 
 from wsgate.config.env import interpolate_env, key_path
-from wsgate.config.model import GatewayConfig, LocatedValueError, RouteConfig
+from wsgate.config.model import (
+    GatewayConfig,
+    JwtAuthorizerConfig,
+    LocatedValueError,
+    RouteConfig,
+)
 from wsgate.exceptions import ConfigError
 
 
@@ -66,7 +71,7 @@ def parse_config(
         text: the YAML document.
         source: how error messages name the document, usually its file name.
         base_dir: the folder relative paths (``handlers.path``, ``server.tls_cert``,
-            ``server.tls_key``) are resolved against.
+            ``server.tls_key``, ``authorizer.jwks_file``) are resolved against.
         environ: variables for ``${env:...}`` references; None means ``os.environ``.
 
     Raises:
@@ -109,7 +114,12 @@ def _resolve_paths(config: GatewayConfig, base_dir: Path) -> GatewayConfig:
     }
     if updates:
         server = server.model_copy(update=updates)
-    return config.model_copy(update={"handlers": handlers, "server": server})
+    authorizer = config.authorizer
+    if isinstance(authorizer, JwtAuthorizerConfig) and authorizer.jwks_file is not None:
+        authorizer = authorizer.model_copy(update={"jwks_file": base_dir / authorizer.jwks_file})
+    return config.model_copy(
+        update={"handlers": handlers, "server": server, "authorizer": authorizer}
+    )
 
 
 # --- YAML ------------------------------------------------------------------------------
@@ -152,6 +162,10 @@ def _format_error(error: ErrorDetails) -> str:
     """One line ``key.path: problem`` for one pydantic error."""
     loc: tuple[int | str, ...] = tuple(error["loc"])
     kind = error["type"]
+    if kind == "union_tag_invalid":
+        expected = str(error.get("ctx", {}).get("expected_tags", "")).replace(", ", " or ")
+        given = error["input"].get("type") if isinstance(error["input"], dict) else None
+        return f"{_path(loc + ('type',))}: expected {expected}, got {_repr(given)}"
     if kind in ("value_error", "assertion_error"):
         cause = error.get("ctx", {}).get("error")
         if isinstance(cause, LocatedValueError):
@@ -172,8 +186,8 @@ def _format_error(error: ErrorDetails) -> str:
 
 def _path(loc: Sequence[int | str]) -> str:
     path = ""
-    for part in loc:
-        if part != "[key]":
+    for index, part in enumerate(loc):
+        if part != "[key]" and not _is_union_tag(loc[:index], part):
             path = key_path(path, part)
     return path or "(top level)"
 
@@ -215,13 +229,39 @@ def _unwrap(tp: object) -> tuple[object, list[object], bool]:
             return tp, metadata, nullable
 
 
+def _union_members(tp: object) -> dict[str, object]:
+    """The members of a discriminated union by their ``Tag`` (empty for other types)."""
+    if get_origin(tp) not in (Union, types.UnionType):
+        return {}
+    members: dict[str, object] = {}
+    for member in get_args(tp):
+        if get_origin(member) is Annotated:
+            model, *extra = get_args(member)
+            for item in extra:
+                if isinstance(item, Tag):
+                    members[item.tag] = model
+    return members
+
+
+def _is_union_tag(parent: Sequence[int | str], part: int | str) -> bool:
+    """Whether ``part`` is the tag pydantic puts in the path below a discriminated union."""
+    found = _walk(parent)
+    return found is not None and str(part) in _union_members(found[0])
+
+
 def _walk(loc: Sequence[int | str]) -> tuple[object, list[object], bool] | None:
     """Find the type at ``loc`` in the config models, or None if ``loc`` leaves them."""
     tp: object = GatewayConfig
     metadata: list[object] = []
     nullable = False
     for part in loc:
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
+        members = _union_members(tp)
+        if members:
+            # A union's tag (``authorizer.jwt.issuer``) selects the member model.
+            if str(part) not in members:
+                return None
+            tp, metadata = members[str(part)], []
+        elif isinstance(tp, type) and issubclass(tp, BaseModel):
             field = tp.model_fields.get(str(part))
             if field is None:
                 return None
@@ -260,10 +300,12 @@ def _expected_at(loc: Sequence[int | str]) -> str | None:
         text = "module:function or a mapping with a 'handler' key"
     elif isinstance(tp, type) and issubclass(tp, BaseModel):
         text = "a mapping"
-    elif get_origin(tp) is dict:
+    elif get_origin(tp) is dict or _union_members(tp):
         text = "a mapping"
     elif get_origin(tp) is list:
         text = "a list"
+        if any(isinstance(m, annotated_types.MinLen) and m.min_length > 0 for m in metadata):
+            text = "a non-empty list"
     elif get_origin(tp) is Literal:
         text = " or ".join(repr(arg) for arg in get_args(tp))
     elif tp in _TYPE_NAMES:

@@ -16,24 +16,29 @@ import keyword
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeAlias
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     field_validator,
     model_validator,
 )
 
 
 __all__ = [
+    "JWT_ALGORITHMS",
     "SPECIAL_ROUTE_KEYS",
     "ApiSettings",
     "AuthorizerConfig",
     "GatewayConfig",
     "HandlerSettings",
+    "JwtAuthorizerConfig",
     "LocatedValueError",
     "RegistrySettings",
     "RequestAuthorizerConfig",
@@ -151,6 +156,55 @@ def _split_identity_sources(value: object) -> object:
 
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+JWT_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
+"""The asymmetric JWS algorithms a JWT authorizer may accept."""
+
+
+def _check_jwt_algorithm(value: str) -> str:
+    if value in JWT_ALGORITHMS:
+        return value
+    expected = ", ".join(JWT_ALGORITHMS)
+    if value.lower() == "none":
+        raise ValueError(f"'none' (an unsigned token) is never accepted; expected {expected}")
+    if value.upper().startswith("HS"):
+        raise ValueError(
+            f"{value!r} is an HMAC algorithm: its key is a shared secret, not a public key of "
+            f"a JWKS, so it is never accepted; expected {expected}"
+        )
+    raise ValueError(f"unknown algorithm {value!r}; expected {expected}")
+
+
+JwtAlgorithm: TypeAlias = Annotated[str, AfterValidator(_check_jwt_algorithm)]
+"""One of :data:`JWT_ALGORITHMS`."""
+
+NonEmptyStr: TypeAlias = Annotated[str, Field(min_length=1)]
+
+
+def _one_or_many(value: object) -> object:
+    """Accept a single string where a list of strings is expected."""
+    return [value] if isinstance(value, str) else value
+
+
+def _split_scopes(value: object) -> object:
+    """Accept OAuth's space-separated string form of scopes as well as a list."""
+    return value.split() if isinstance(value, str) else value
+
+
+def _is_http_url(text: str) -> bool:
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 # --- sections --------------------------------------------------------------------------
@@ -426,7 +480,7 @@ class RequestAuthorizerConfig(BaseModel):
 
     type: Literal["request"] = Field(
         default="request",
-        description="Authorizer type; `request` (a handler returns a policy).",
+        description="Authorizer type; `request` (a handler returns a policy), the default.",
     )
     handler: HandlerRef = Field(description="The authorizer's integration: `module:function`.")
     identity_source: Annotated[list[IdentitySource], BeforeValidator(_split_identity_sources)] = (
@@ -445,16 +499,143 @@ class RequestAuthorizerConfig(BaseModel):
         description="Seconds the authorizer may run (AWS: 29).",
     )
 
-    @field_validator("type", mode="before")
+
+class JwtAuthorizerConfig(BaseModel):
+    """A JWT authorizer: a token signed by a key of the issuer's JWKS (Cognito-compatible)."""
+
+    model_config = _FROZEN
+
+    type: Literal["jwt"] = Field(
+        description="Authorizer type; `jwt` (validate a JSON Web Token against a JWKS).",
+    )
+    issuer: str = Field(
+        min_length=1,
+        description=(
+            "The `iss` claim tokens must carry, compared exactly, e.g. "
+            "`https://cognito-idp.{region}.amazonaws.com/{userPoolId}`. Without jwks_uri "
+            "and jwks_file the JWKS is fetched from `{issuer}/.well-known/jwks.json`."
+        ),
+    )
+    audience: Annotated[list[NonEmptyStr], BeforeValidator(_one_or_many)] = Field(
+        min_length=1,
+        description=(
+            "One audience or a list: `aud` (or `client_id` when the token has no `aud`) "
+            "must be one of them. For Cognito, the app client id(s)."
+        ),
+    )
+    jwks_uri: str | None = Field(
+        default=None,
+        description="http(s) URL of the issuer's JWKS. null derives it from the issuer.",
+    )
+    jwks_file: Path | None = Field(
+        default=None,
+        description=(
+            "A JWKS file to read the keys from instead of a URL, relative to the config "
+            "file; re-read like a URL when it expires or a token names an unknown `kid`."
+        ),
+    )
+    algorithms: list[JwtAlgorithm] = Field(
+        default_factory=lambda: ["RS256", "ES256"],
+        min_length=1,
+        description=(
+            "Signature algorithms accepted, from RS256/384/512, PS256/384/512, "
+            "ES256/384/512 and EdDSA. `none` and HMAC (HS*) are never accepted."
+        ),
+    )
+    leeway: float = Field(
+        default=0,
+        ge=0,
+        description="Seconds of clock skew allowed when checking `exp`, `nbf` and `iat`.",
+    )
+    required_scopes: Annotated[list[NonEmptyStr], BeforeValidator(_split_scopes)] = Field(
+        default_factory=list,
+        description=(
+            "Scopes of which the token's `scope` (or `scp`) claim must hold AT LEAST ONE, "
+            "as AWS's authorization scopes; empty means no scope check."
+        ),
+    )
+    token_use: Literal["id", "access"] | None = Field(
+        default=None,
+        description=(
+            "Cognito: the `token_use` claim must be this. For `access`, the audience is "
+            "checked against `client_id`, where Cognito puts it in access tokens."
+        ),
+    )
+    identity_source: Annotated[list[IdentitySource], BeforeValidator(_split_identity_sources)] = (
+        Field(
+            default_factory=lambda: ["route.request.header.Authorization"],
+            min_length=1,
+            description=(
+                "Where the token is, optionally prefixed with `Bearer `: "
+                "`route.request.header.NAME` or `route.request.querystring.NAME` (browsers "
+                "cannot set headers on a WebSocket). With several, the first present is used; "
+                "with none present the upgrade is refused with 401."
+            ),
+        )
+    )
+    jwks_cache_ttl: float = Field(
+        default=300,
+        gt=0,
+        description=(
+            "Seconds a fetched JWKS is used before it is fetched again; if that fetch "
+            "fails, the keys already held stay in use."
+        ),
+    )
+    jwks_min_refresh_interval: float = Field(
+        default=30,
+        ge=0,
+        description=(
+            "Least seconds between two JWKS fetches (after an unknown `kid`, an expired "
+            "cache or a failed fetch), so a stream of bogus tokens cannot hammer the issuer."
+        ),
+    )
+    jwks_timeout: float = Field(
+        default=1.5,
+        gt=0,
+        description="Seconds allowed for one JWKS fetch (AWS: 1.5).",
+    )
+
+    @field_validator("jwks_uri")
     @classmethod
-    def _check_type(cls, value: object) -> object:
-        if value == "jwt":
-            raise ValueError("authorizer type 'jwt' is not supported yet; use request")
+    def _check_jwks_uri(cls, value: str | None) -> str | None:
+        if value is not None and not _is_http_url(value):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
         return value
 
+    @model_validator(mode="after")
+    def _check_key_source(self) -> JwtAuthorizerConfig:
+        if self.jwks_uri is not None and self.jwks_file is not None:
+            raise LocatedValueError("set jwks_uri or jwks_file, not both", ("jwks_file",))
+        if self.jwks_uri is None and self.jwks_file is None and not _is_http_url(self.issuer):
+            raise LocatedValueError(
+                f"required: the issuer {self.issuer!r} is not an http(s) URL, so the JWKS "
+                "URL cannot be derived from it (set jwks_uri or jwks_file)",
+                ("jwks_uri",),
+            )
+        return self
 
-AuthorizerConfig: TypeAlias = RequestAuthorizerConfig
-"""Any authorizer; becomes a union discriminated by ``type`` when ``jwt`` arrives."""
+    def resolved_jwks_uri(self) -> str:
+        """The JWKS URL (unused with ``jwks_file``): ``jwks_uri``, else derived from the issuer.
+
+        The derived URL is ``{issuer}/.well-known/jwks.json``, where Cognito serves it.
+        """
+        if self.jwks_uri is not None:
+            return self.jwks_uri
+        return self.issuer.rstrip("/") + "/.well-known/jwks.json"
+
+
+def _authorizer_type(value: object) -> object:
+    """The discriminator: ``type``, where a mapping without one means ``request``."""
+    if isinstance(value, dict):
+        return value.get("type", "request")
+    return getattr(value, "type", None)
+
+
+AuthorizerConfig: TypeAlias = Annotated[
+    Annotated[RequestAuthorizerConfig, Tag("request")] | Annotated[JwtAuthorizerConfig, Tag("jwt")],
+    Discriminator(_authorizer_type),
+]
+"""Any authorizer, chosen by ``type``: ``request`` (the default) or ``jwt``."""
 
 
 class RegistrySettings(BaseModel):

@@ -39,6 +39,27 @@ def format_request_time(epoch_ms: int) -> str:
     )
 
 
+def _copy_json(value: object) -> object:
+    """Copy the dicts and lists of a JSON value; scalars are immutable and shared."""
+    if isinstance(value, dict):
+        return {key: _copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(item) for item in value]
+    return value
+
+
+def _is_flat(authorizer: dict[str, object]) -> bool:
+    """Whether a shallow copy is a full copy (a REQUEST authorizer's context always is)."""
+    return not any(isinstance(value, dict | list) for value in authorizer.values())
+
+
+def _copy_authorizer(authorizer: dict[str, object]) -> dict[str, object]:
+    """A copy a handler may change without changing any other event (JWT claims nest)."""
+    if _is_flat(authorizer):
+        return dict(authorizer)
+    return {key: _copy_json(value) for key, value in authorizer.items()}
+
+
 def _identity(conn: ConnectionContext) -> dict[str, object]:
     identity: dict[str, object] = {"sourceIp": conn.source_ip}
     if conn.user_agent is not None:
@@ -158,7 +179,7 @@ def connect_event(
         event["multiValueQueryStringParameters"] = multi_query
     context = _connect_request_context(api, conn, request_id, now_ms)
     if conn.authorizer is not None:
-        context["authorizer"] = dict(conn.authorizer)
+        context["authorizer"] = _copy_authorizer(conn.authorizer)
     event["requestContext"] = context
     event["isBase64Encoded"] = False
     return event
@@ -169,15 +190,26 @@ class MessageEvents:
 
     Everything constant per connection is computed here; ``build`` copies a template
     ``requestContext`` and fills the per-message fields. Nested dicts (``identity``,
-    ``authorizer``) are copied too, so a handler that mutates its event cannot change the
-    next one.
+    ``authorizer`` and, for a JWT authorizer, the claims inside it) are copied too, so a
+    handler that mutates its event cannot change the next one. A flat authorizer context
+    (a REQUEST authorizer's) takes the cheap shallow copy.
     """
 
-    __slots__ = ("_authorizer", "_base", "_identity", "_time_second", "_time_text")
+    __slots__ = (
+        "_authorizer",
+        "_authorizer_flat",
+        "_base",
+        "_identity",
+        "_time_second",
+        "_time_text",
+    )
 
     def __init__(self, api: ApiContext, conn: ConnectionContext) -> None:
         self._identity = _identity(conn)
-        self._authorizer = dict(conn.authorizer) if conn.authorizer is not None else None
+        self._authorizer = (
+            _copy_authorizer(conn.authorizer) if conn.authorizer is not None else None
+        )
+        self._authorizer_flat = self._authorizer is None or _is_flat(self._authorizer)
         # Key order as in AWS's captures; the "" and 0 slots are overwritten per message.
         self._base: dict[str, object] = {
             "routeKey": "",
@@ -217,7 +249,11 @@ class MessageEvents:
         context["identity"] = self._identity.copy()
         context["requestId"] = request_id
         if self._authorizer is not None:
-            context["authorizer"] = self._authorizer.copy()
+            context["authorizer"] = (
+                self._authorizer.copy()
+                if self._authorizer_flat
+                else _copy_authorizer(self._authorizer)
+            )
         return {"requestContext": context, "body": body, "isBase64Encoded": False}
 
 
@@ -255,7 +291,7 @@ def disconnect_event(
         "apiId": api.api_id,
     }
     if conn.authorizer is not None:
-        context["authorizer"] = dict(conn.authorizer)
+        context["authorizer"] = _copy_authorizer(conn.authorizer)
     return {
         "headers": headers,
         "multiValueHeaders": {name: [value] for name, value in headers.items()},

@@ -28,6 +28,8 @@ async def _on_shutdown(app: web.Application) -> None:
 async def _on_cleanup(app: web.Application) -> None:
     gateway = app[GATEWAY]
     await gateway.registry.aclose()
+    if gateway.authorizer is not None:
+        await gateway.authorizer.aclose()
     gateway.executor.shutdown(wait=False, cancel_futures=True)
 
 

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wsgate.auth.base import Authorizer
+from wsgate.auth.jwks import FileJwksSource, HttpJwksSource, JwksSource, KeyStore
+from wsgate.auth.jwt import JwtAuthorizer
 from wsgate.auth.request import RequestAuthorizer
-from wsgate.config.model import GatewayConfig
-from wsgate.core.identity import parse_identity_source
+from wsgate.config.model import GatewayConfig, JwtAuthorizerConfig
+from wsgate.core.claims import ClaimsPolicy
+from wsgate.core.identity import IdentitySource, parse_identity_source
 from wsgate.core.ids import api_id_for
 from wsgate.core.request import ApiContext
 from wsgate.core.routing import RouteSelector, compile_selection_expression
@@ -82,6 +85,28 @@ def _apply_handler_settings(config: GatewayConfig) -> None:
     os.environ.update(config.handlers.environment)
 
 
+def _jwt_authorizer(config: JwtAuthorizerConfig, sources: list[IdentitySource]) -> JwtAuthorizer:
+    """The JWT authorizer and its key store; nothing is fetched before the first token."""
+    source: JwksSource
+    if config.jwks_file is not None:
+        source = FileJwksSource(config.jwks_file)
+    else:
+        source = HttpJwksSource(config.resolved_jwks_uri(), timeout=config.jwks_timeout)
+    keys = KeyStore(
+        source,
+        cache_ttl=config.jwks_cache_ttl,
+        min_refresh_interval=config.jwks_min_refresh_interval,
+    )
+    policy = ClaimsPolicy(
+        issuer=config.issuer,
+        audiences=frozenset(config.audience),
+        token_use=config.token_use,
+        required_scopes=frozenset(config.required_scopes),
+        leeway=config.leeway,
+    )
+    return JwtAuthorizer(policy, config.algorithms, keys, sources)
+
+
 def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) -> Gateway:
     """Resolve every handler and expression now, so that a bad config fails at start.
 
@@ -120,9 +145,12 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
                 sources.append(parse_identity_source(text))
             except ValueError as exc:
                 raise ConfigError(f"authorizer.identity_source[{index}]: {exc}") from None
-        authorizer = RequestAuthorizer(
-            integration(config.authorizer.handler, config.authorizer.timeout), sources
-        )
+        if isinstance(config.authorizer, JwtAuthorizerConfig):
+            authorizer = _jwt_authorizer(config.authorizer, sources)
+        else:
+            authorizer = RequestAuthorizer(
+                integration(config.authorizer.handler, config.authorizer.timeout), sources
+            )
     api = ApiContext(
         api_id=api_settings.api_id or api_id_for(api_settings.name),
         stage=api_settings.stage,
