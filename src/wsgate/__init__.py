@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from wsgate.exceptions import (
+    AuthorizerError,
     BufferFull,
     ConfigError,
     DuplicateConnection,
@@ -10,12 +11,15 @@ from wsgate.exceptions import (
     HandlerFailed,
     IntegrationError,
     IntegrationTimeout,
+    JwksUnavailable,
     RegistryError,
+    TokenError,
     WsgateError,
 )
 
 
 __all__ = [
+    "AuthorizerError",
     "BufferFull",
     "ConfigError",
     "DuplicateConnection",
@@ -23,7 +27,9 @@ __all__ = [
     "HandlerFailed",
     "IntegrationError",
     "IntegrationTimeout",
+    "JwksUnavailable",
     "RegistryError",
+    "TokenError",
     "WsgateError",
     "__version__",
 ]
