@@ -13,6 +13,7 @@ from typing import cast
 from wsgate.exceptions import ConfigError, HandlerFailed, IntegrationTimeout
 from wsgate.integrations.base import Event
 from wsgate.integrations.context import LambdaContext, function_name_for
+from wsgate.integrations.deadlines import DeadlineWatch
 
 
 __all__ = ["PythonIntegration", "resolve_handler"]
@@ -64,6 +65,7 @@ class PythonIntegration:
         *,
         timeout: float,
         executor: Executor,
+        deadlines: DeadlineWatch,
         region: str,
         account_id: str,
     ) -> None:
@@ -74,6 +76,7 @@ class PythonIntegration:
             getattr(func, "__call__", None)  # noqa: B004 - async callable objects
         )
         self._executor = executor
+        self._deadlines = deadlines
         self._function_name = function_name_for(reference)
         self._function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{self._function_name}"
         self._log_group = f"/aws/lambda/{self._function_name}"
@@ -87,15 +90,34 @@ class PythonIntegration:
             deadline=time.monotonic() + self.timeout,
             log_group_name=self._log_group,
         )
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        if task is None:
+            raise RuntimeError("PythonIntegration.invoke must run in a task")
+        self._deadlines.watch(task, loop.time() + self.timeout)
+        late = False
         try:
-            async with asyncio.timeout(self.timeout):
+            try:
                 if self._is_async:
-                    return await cast(Awaitable[object], self._func(event, context))
-                loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self._executor, self._func, event, context)
-        except TimeoutError:
-            raise IntegrationTimeout(f"{self.name}: no result within {self.timeout:g} s") from None
+                    result = await cast(Awaitable[object], self._func(event, context))
+                else:
+                    result = await loop.run_in_executor(self._executor, self._func, event, context)
+            finally:
+                late = self._deadlines.release(task)
         except asyncio.CancelledError:
-            raise
+            if not late:
+                raise
+            task.uncancel()
+            raise IntegrationTimeout(self._late()) from None
         except Exception as exc:
+            if late:  # the handler turned our cancellation into an error of its own
+                task.uncancel()
+                raise IntegrationTimeout(self._late()) from None
             raise HandlerFailed(f"{self.name} raised {type(exc).__name__}: {exc}", exc) from exc
+        if late:  # the handler swallowed the cancellation; its result came too late
+            task.uncancel()
+            raise IntegrationTimeout(self._late())
+        return result
+
+    def _late(self) -> str:
+        return f"{self.name}: no result within {self.timeout:g} s"

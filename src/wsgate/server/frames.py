@@ -43,13 +43,30 @@ class FrameGuard:
         """Walk the frame headers in ``data``; True when a data frame is too large."""
         pos, end = 0, len(data)
         header = self._header
+        limit = self._max
         while pos < end:
             if self._skip:
                 step = min(self._skip, end - pos)
                 self._skip -= step
                 pos += step
                 continue
-            # Gather a complete header (2 to 14 bytes), possibly over several reads.
+            if not header and end - pos >= 14:
+                # The usual case: a whole header in this read, parsed where it lies.
+                first, second = data[pos], data[pos + 1]
+                length = second & 0x7F
+                size = 6 if second & 0x80 else 2
+                if length == 126:
+                    length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+                    size += 2
+                elif length == 127:
+                    length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+                    size += 8
+                if length > limit and (first & 0x0F) not in _CONTROL_OPCODES:
+                    return True
+                pos += size
+                self._skip = length
+                continue
+            # A header split across reads: gather its 2 to 14 bytes first.
             need = _header_size(header)
             while len(header) < need:
                 if pos == end:
@@ -58,14 +75,12 @@ class FrameGuard:
                 header += data[pos : pos + step]
                 pos += step
                 need = _header_size(header)
-            short_length = header[1] & 0x7F
-            if short_length == 126:
+            length = header[1] & 0x7F
+            if length == 126:
                 length = int.from_bytes(header[2:4], "big")
-            elif short_length == 127:
+            elif length == 127:
                 length = int.from_bytes(header[2:10], "big")
-            else:
-                length = short_length
-            if (header[0] & 0x0F) not in _CONTROL_OPCODES and length > self._max:
+            if length > limit and (header[0] & 0x0F) not in _CONTROL_OPCODES:
                 return True
             header.clear()
             self._skip = length

@@ -20,6 +20,7 @@ from wsgate.core.request import ApiContext
 from wsgate.core.routing import RouteSelector, compile_selection_expression
 from wsgate.exceptions import ConfigError
 from wsgate.integrations.base import Integration
+from wsgate.integrations.deadlines import DeadlineWatch
 from wsgate.integrations.python import PythonIntegration, resolve_handler
 from wsgate.registry import Registry, create_registry
 
@@ -117,6 +118,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
     executor = ThreadPoolExecutor(
         max_workers=config.handlers.max_threads, thread_name_prefix="wsgate-handler"
     )
+    deadlines = DeadlineWatch()
     api_settings = config.api
 
     def integration(reference: str, timeout: float) -> Integration:
@@ -125,6 +127,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
             resolve_handler(reference),
             timeout=timeout,
             executor=executor,
+            deadlines=deadlines,
             region=api_settings.region,
             account_id=api_settings.account_id,
         )
