@@ -29,3 +29,22 @@ check: lint types
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks (BENCHMARKS.md): need gcc and taskset; bench-full and bench-compare also need
+# Node and npm for the serverless-offline comparison, installed into benchmarks/.work/.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+.PHONY: bench bench-full bench-compare
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks --profile quick
+
+bench-full: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks --profile full --compare
+
+bench-compare: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks --profile quick --compare-only

@@ -1,0 +1,248 @@
+"""wsgate beside serverless-offline, both running the same Python handlers.
+
+serverless 3.40.0 and serverless-offline 13.10.1 (the last line that runs on serverless 3;
+serverless-offline 14 needs serverless 4) work on Node 18 and 20. They are installed with
+npm into ``benchmarks/.work/sls/`` on first use. serverless-offline runs each Python
+function in a long-lived ``python3 invoke.py`` child per concurrent instance (it finds the
+venv's ``python3`` through ``VIRTUAL_ENV``), talking JSON over stdin/stdout.
+
+Both sides run ``benchmarks/apps/handlers.py``'s ``def`` handlers (serverless-offline cannot
+await an ``async def``): ``authorize_sync`` + ``connect_sync`` on ``$connect``, the two-way
+``echo_sync`` route, and ``post_back``, which answers with boto3's ``post_to_connection``.
+wsgate runs them in its thread pool, as it runs any plain function.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import shutil
+import subprocess
+import time
+
+from benchmarks.procs import HERE, WORK, Server, free_port, run_loadgen
+from benchmarks.report import Target
+from benchmarks.scenarios import STAGE, TOKEN_QUERY, Bench, Measurement
+
+
+__all__ = ["run_comparison"]
+
+SLS = WORK / "sls"
+SOURCE = HERE / "serverless"
+CONNS = 10
+"""Connections in the round-trip and handshake runs: serverless-offline starts a Python
+process per concurrently busy function instance, so more only adds processes."""
+IDLE_CONNS = 100
+
+
+def _install() -> str:
+    """npm-install serverless and serverless-offline into .work/sls; return their versions."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise RuntimeError("Node and npm are needed for the serverless-offline comparison")
+    SLS.mkdir(parents=True, exist_ok=True)
+    manifest = SLS / "package.json"
+    installed = SLS / "node_modules" / "serverless-offline" / "package.json"
+    if not installed.exists() or not filecmp.cmp(SOURCE / "package.json", manifest, False):
+        shutil.copy(SOURCE / "package.json", manifest)
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=SLS,
+            check=True,
+            timeout=900,
+        )
+    shutil.copy(SOURCE / "serverless.yml", SLS / "serverless.yml")
+    apps = SLS / "apps"
+    if not apps.is_symlink():
+        if apps.exists():
+            shutil.rmtree(apps)
+        apps.symlink_to(HERE / "apps", target_is_directory=True)
+    versions = []
+    for package in ("serverless", "serverless-offline"):
+        text = (SLS / "node_modules" / package / "package.json").read_text()
+        version = text.split('"version":', 1)[1].split('"')[1]
+        versions.append(f"{package} {version}")
+    return ", ".join(versions)
+
+
+def _offline(bench: Bench) -> Server:
+    port, http_port, lambda_port = free_port(), free_port(), free_port()
+    env = {
+        "BENCH_WS_PORT": str(port),
+        "BENCH_HTTP_PORT": str(http_port),
+        "BENCH_LAMBDA_PORT": str(lambda_port),
+        "BENCH_MANAGEMENT_URL": f"http://127.0.0.1:{port}",
+        # serverless-offline puts $VIRTUAL_ENV/bin first on PATH for python3.
+        "VIRTUAL_ENV": os.environ.get("VIRTUAL_ENV") or str(HERE.parent / ".venv"),
+        "SLS_TELEMETRY_DISABLED": "1",
+        "SLS_NOTIFICATIONS_MODE": "off",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    argv = ["node", str(SLS / "node_modules" / "serverless" / "bin" / "serverless.js"), "offline"]
+    return Server(
+        "serverless-offline",
+        argv,
+        port,
+        bench.pinning,
+        env=env,
+        cwd=SLS,
+        tree=True,
+        ready_path="/",
+        start_timeout=120,
+    )
+
+
+def _round_trips(bench: Bench, server: Server, label: str, action: str) -> Measurement:
+    result = bench.load(
+        server,
+        "--mode",
+        "echo",
+        "--action",
+        action,
+        "--conns",
+        str(CONNS),
+        "--path",
+        f"/{STAGE}{TOKEN_QUERY}" if label == "wsgate" else TOKEN_QUERY.replace("?", "/?"),
+        duration=bench.profile.compare_duration,
+        warmup=bench.profile.compare_warmup,
+    )
+    data = result.data
+    return Measurement(
+        scenario="sls-echo" if action == "echo" else "sls-postback",
+        server=label,
+        conns=CONNS,
+        value=float(data["rate"]),
+        unit="msgs/s",
+        p50_us=data["p50_us"],
+        p99_us=data["p99_us"],
+        max_us=data["max_us"],
+        server_cpu=result.server_cpu,
+        client_cpu=result.client_cpu,
+        errors=int(data["errors"] + data["connect_errors"] + data["upgrade_errors"]),
+        extra={"done": data["done"], "rss_kb": result.server_rss_kb},
+    )
+
+
+def _handshakes(bench: Bench, server: Server, label: str) -> Measurement:
+    path = f"/{STAGE}{TOKEN_QUERY}" if label == "wsgate" else TOKEN_QUERY.replace("?", "/?")
+    result = bench.load(
+        server,
+        "--mode",
+        "handshake",
+        "--conns",
+        str(CONNS),
+        "--path",
+        path,
+        "--sources",
+        "8",
+        duration=bench.profile.compare_duration,
+        warmup=bench.profile.compare_warmup,
+    )
+    data = result.data
+    return Measurement(
+        scenario="sls-handshake",
+        server=label,
+        conns=CONNS,
+        value=float(data["rate"]),
+        unit="handshakes/s",
+        p50_us=data["p50_us"],
+        p99_us=data["p99_us"],
+        max_us=data["max_us"],
+        server_cpu=result.server_cpu,
+        client_cpu=result.client_cpu,
+        errors=int(data["errors"] + data["connect_errors"] + data["upgrade_errors"]),
+        extra={"done": data["done"]},
+    )
+
+
+def _memory(bench: Bench, server: Server, label: str) -> Measurement:
+    """Resident memory of the whole process tree with IDLE_CONNS connections open."""
+    path = f"/{STAGE}{TOKEN_QUERY}" if label == "wsgate" else TOKEN_QUERY.replace("?", "/?")
+    seen: dict[str, int] = {}
+
+    def measure(_stdin: object) -> None:
+        time.sleep(1.0)
+        seen["rss"] = server.rss_kb()
+        seen["processes"] = len(server.pids())
+
+    result = run_loadgen(
+        bench.loadgen,
+        ["--port", str(server.port), "--mode", "idle", "--conns", str(IDLE_CONNS)]
+        + ["--path", path, "--opening", "10", "--hold", "120", "--connect-timeout", "60"],
+        server,
+        bench.pinning,
+        timeout=300,
+        on_ready=measure,
+    )
+    return Measurement(
+        scenario="sls-memory",
+        server=label,
+        conns=int(result.data["opened"]),
+        value=seen.get("rss", 0) / 1024,
+        unit="MiB",
+        errors=IDLE_CONNS - int(result.data["opened"]),
+        extra={"processes": seen.get("processes", 0)},
+    )
+
+
+def run_comparison(bench: Bench, machine: dict[str, object]) -> list[Target]:
+    """Measure both sides (alternating), add the figures to ``bench``, return the ratios."""
+    machine["serverless"] = _install()
+    machine["node"] = subprocess.run(
+        ["node", "--version"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout.strip()
+    figures: dict[str, dict[str, Measurement]] = {"wsgate": {}, "serverless-offline": {}}
+    with bench.running(bench.wsgate("compare.yaml"), _offline(bench)) as servers:
+        for step in ("echo", "postback", "handshake", "memory"):
+            for server in servers:
+                label = "wsgate" if server.name.startswith("wsgate") else "serverless-offline"
+                if step == "handshake":
+                    m = _handshakes(bench, server, label)
+                elif step == "memory":
+                    m = _memory(bench, server, label)
+                else:
+                    m = _round_trips(bench, server, label, step)
+                figures[label][step] = m
+                bench.results.append(m)
+                bench.say(f"  {m.scenario:<13} {label:<18} {m.value:>10,.1f} {m.unit}")
+                time.sleep(1.0)
+    ours, theirs = figures["wsgate"], figures["serverless-offline"]
+
+    def ratio(step: str) -> float | None:
+        return ours[step].value / theirs[step].value if theirs[step].value else None
+
+    def detail(step: str) -> str:
+        unit = ours[step].unit
+        return f"wsgate {ours[step].value:,.1f} vs {theirs[step].value:,.1f} {unit}"
+
+    return [
+        Target(
+            "vs serverless-offline: two-way route round trips/s",
+            ratio("echo"),
+            7,
+            "min-ratio",
+            detail=detail("echo"),
+        ),
+        Target(
+            "vs serverless-offline: boto3 post_to_connection round trips/s",
+            ratio("postback"),
+            20,
+            "min-ratio",
+            detail=detail("postback"),
+        ),
+        Target(
+            "vs serverless-offline: handshakes/s with authorizer",
+            ratio("handshake"),
+            5,
+            "min-ratio",
+            detail=detail("handshake"),
+        ),
+        Target(
+            f"vs serverless-offline: memory with {IDLE_CONNS} connections open",
+            ratio("memory"),
+            0.1,
+            "max-ratio",
+            detail=detail("memory"),
+        ),
+    ]

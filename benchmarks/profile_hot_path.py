@@ -1,0 +1,116 @@
+"""Profile wsgate's per-message hot path under the load generator, with py-spy.
+
+``python -m benchmarks.profile_hot_path [--conns 100] [--seconds 10] [--config echo-async.yaml]``
+
+Starts ``wsgate serve`` on the server core, keeps ``--conns`` connections each with one
+100-byte message in flight through the two-way route, samples the server with
+``py-spy record`` (install it ad hoc: ``pip install py-spy``; it is not a dependency), and
+prints the functions with the largest share of samples: *self* (the function itself was
+running) and *total* (it was anywhere on the stack). The collapsed stacks are kept in
+``benchmarks/results/``; speedscope or inferno turn them into a flame graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks.procs import HERE, Pinning, build_loadgen, python_bin
+from benchmarks.scenarios import PROFILES, STAGE, Bench
+
+
+__all__ = ["main", "summarise"]
+
+
+def summarise(
+    collapsed: str, top: int = 25
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """Self and total shares of samples per function from py-spy's collapsed stacks."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_short(frame) for frame in stack.split(";")]
+        samples += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            total[frame] += count
+    if not samples:
+        return [], []
+    return (
+        [(name, n / samples) for name, n in own.most_common(top)],
+        [(name, n / samples) for name, n in total.most_common(top)],
+    )
+
+
+def _short(frame: str) -> str:
+    """``function (path/to/module.py:line)`` without the line, and the path shortened."""
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", "src/", "python3.11/", "lib/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{name} ({path})"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_hot_path")
+    parser.add_argument("--conns", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--config", default="echo-async.yaml")
+    parser.add_argument("--rate", type=int, default=500, help="py-spy samples per second")
+    args = parser.parse_args(argv)
+    py_spy = shutil.which("py-spy") or python_bin("py-spy")
+    if not Path(py_spy).exists() and shutil.which(py_spy) is None:
+        print("py-spy is not installed: pip install py-spy", file=sys.stderr)
+        return 2
+    pinning = Pinning.detect()
+    bench = Bench(build_loadgen(), pinning, PROFILES["quick"], sys.stderr, file_limit=20_000)
+    out = HERE / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    raw = out / f"profile-{stamp}.txt"
+    with bench.wsgate(args.config) as server:
+        record = [py_spy, "record", "--pid", str(server.pid), "--rate", str(args.rate)]
+        record += ["--duration", str(int(args.seconds))]
+        spy = subprocess.Popen([*record, "--format", "raw", "--output", str(raw)])
+        result = bench.load(
+            server,
+            "--mode",
+            "echo",
+            "--conns",
+            str(args.conns),
+            "--path",
+            f"/{STAGE}",
+            duration=args.seconds + 2,
+            warmup=0.5,
+        )
+        spy.wait(timeout=args.seconds + 60)
+    print(
+        f"{result.data['rate']:,.0f} msgs/s at {args.conns} connections "
+        f"(server core {100 * (result.server_cpu or 0):.0f}% busy, py-spy adds overhead)"
+    )
+    own, total = summarise(raw.read_text())
+    print("\nself (the function itself on CPU):")
+    for name, share in own:
+        print(f"  {100 * share:5.1f}%  {name}")
+    print("\ntotal (anywhere on the stack):")
+    for name, share in total:
+        print(f"  {100 * share:5.1f}%  {name}")
+    print(f"\ncollapsed stacks: {raw}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""The benchmark suite still runs: a tiny run of every scenario, no assertion on any rate."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.skipif(
+    shutil.which("gcc") is None and shutil.which("cc") is None,
+    reason="the load generator is C: needs gcc or cc",
+)
+def test_smoke_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
+    """`python -m benchmarks --profile smoke` measures each scenario and reports it."""
+    with_chart = importlib.util.find_spec("matplotlib") is not None
+    argv = [sys.executable, "-m", "benchmarks", "--profile", "smoke", "--out", str(tmp_path)]
+    run = subprocess.run(
+        argv if with_chart else [*argv, "--no-chart"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    for row in (
+        "round trip, raw echo",
+        "round trip, async def route",
+        "round trip, def route",
+        "handshake, authorizer+$connect",
+        "idle memory",
+        "POST @connections",
+        "fan-out by handler",
+        "two-way route, async handler, 10 conns vs raw echo",
+    ):
+        assert row in run.stdout
+    document = json.loads((tmp_path / "latest.json").read_text())
+    assert document["machine"]["cores"] >= 1
+    assert document["machine"]["libraries"]["aiohttp"]
+    measured = {(r["scenario"], r["server"]) for r in document["results"]}
+    assert measured >= {
+        ("echo", "raw"),
+        ("echo-async", "wsgate"),
+        ("echo-sync", "wsgate"),
+        ("upgrade", "raw"),
+        ("handshake-auth", "wsgate"),
+        ("idle-memory", "raw"),
+        ("idle-memory", "wsgate"),
+        ("post", "raw"),
+        ("post", "wsgate"),
+        ("fanout", "raw"),
+        ("fanout", "wsgate"),
+    }
+    assert all(r["errors"] == 0 for r in document["results"]), document["results"]
+    if with_chart:
+        assert (tmp_path / "latest.png").stat().st_size > 0
