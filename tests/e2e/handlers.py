@@ -177,3 +177,9 @@ def post_self(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def delete_self(event: dict[str, Any], context: Any) -> None:
     client = management_client(event)
     client.delete_connection(ConnectionId=event["requestContext"]["connectionId"])
+
+
+async def slow_connect(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    record(event)
+    await asyncio.sleep(0.3)
+    return {"statusCode": 200}

@@ -237,3 +237,27 @@ async def test_connection_cap_answers_429(gateway_factory: GatewayFactory) -> No
     async with websockets.connect(running.ws_url()) as ws:
         await ws.send('{"action": "echo"}')
         assert await ws.recv() == '{"action": "echo"}'
+
+
+async def test_a_client_leaving_during_connect_costs_nothing(
+    gateway_factory: GatewayFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    running = await gateway_factory(
+        routes={
+            "$connect": "tests.e2e.handlers:slow_connect",
+            "$disconnect": "tests.e2e.handlers:disconnect",
+        }
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+    writer.write(
+        b"GET /dev HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await writer.drain()
+    await wait_for(lambda: bool(handlers.events_for("$connect")))
+    writer.transport.abort()
+    await asyncio.sleep(0.5)
+    assert handlers.events_for("$disconnect") == []
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    async with websockets.connect(running.ws_url()) as ws:
+        assert ws.protocol.state.name == "OPEN"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from functools import lru_cache
 
 from wsgate.core.request import ApiContext, ConnectionContext, HandshakeRequest
 
@@ -32,7 +33,13 @@ _TRACE_HEADER = "x-amzn-trace-id"
 
 def format_request_time(epoch_ms: int) -> str:
     """Format epoch milliseconds as CLF in UTC, e.g. ``09/Feb/2024:18:11:43 +0000``."""
-    t = time.gmtime(epoch_ms // 1000)
+    return _format_second(epoch_ms // 1000)
+
+
+@lru_cache(maxsize=4)
+def _format_second(second: int) -> str:
+    # Every event of the same second shares one string: handshakes come in bursts.
+    t = time.gmtime(second)
     return (
         f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year:04d}:"
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"

@@ -81,12 +81,15 @@ def arn_matches(pattern: str, arn: str) -> bool:
     ``*`` matches any sequence, including ``/``; ``?`` matches one character; everything
     else, ``$`` included, is literal. So ``.../prod/*/*`` does not match ``.../prod/$connect``.
     """
-    return _compile(pattern, False).fullmatch(arn) is not None
+    # Most policies name the method ARN itself: no pattern needed for that.
+    return pattern == arn or _compile(pattern, False).fullmatch(arn) is not None
 
 
 def _action_matches(pattern: str) -> bool:
     # IAM action names are case-insensitive (`execute-api:invoke` is the same action).
-    return _compile(pattern, True).fullmatch(_INVOKE_ACTION) is not None
+    return (
+        pattern == _INVOKE_ACTION or _compile(pattern, True).fullmatch(_INVOKE_ACTION) is not None
+    )
 
 
 def _element_matches(

@@ -48,9 +48,8 @@ def _refuse(status: int) -> web.Response:
 
 def _snapshot(request: web.Request) -> HandshakeRequest:
     """The handshake as the core needs it: raw header case and order, decoded query."""
-    headers = tuple(
-        (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.raw_headers
-    )
+    # aiohttp's header map keeps each name as the client spelled it, in order.
+    headers = tuple(request.headers.items())
     query = tuple(request.rel_url.query.items())
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     port = int(sockname[1]) if sockname else 0
@@ -72,9 +71,17 @@ async def websocket_endpoint(request: web.Request) -> web.StreamResponse:
         return _refuse(403)
     if gateway.draining:
         return _refuse(503)
-    if not web.WebSocketResponse().can_prepare(request).ok:
-        upgrade = request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
-        return _refuse(400) if upgrade else _refuse(426)
+    headers = request.headers
+    if headers.get(hdrs.UPGRADE, "").lower() != "websocket":
+        return _refuse(426)
+    if (
+        "upgrade" not in headers.get(hdrs.CONNECTION, "").lower()
+        or headers.get(hdrs.SEC_WEBSOCKET_VERSION) != "13"
+        or not headers.get(hdrs.SEC_WEBSOCKET_KEY)
+    ):
+        # aiohttp checks the key's form again when it upgrades; this spares the
+        # authorizer and $connect a request that can never become a connection.
+        return _refuse(400)
     cap = gateway.limits.max_connections
     if cap is not None and gateway.open_connections >= cap:
         return _refuse(429)
@@ -133,8 +140,10 @@ async def _handshake(gateway: Gateway, request: web.Request) -> web.StreamRespon
         await ws.prepare(request)
     except (ConnectionError, RuntimeError) as exc:
         # The client left during $connect: the connection never existed, so no $disconnect.
-        log.info("client left before the upgrade completed: %s", exc)
-        return ws
+        # An unprepared WebSocketResponse cannot be finished by aiohttp; a plain response
+        # can, and writing it to the closed transport is quietly dropped.
+        log.debug("client left before the upgrade completed: %r", exc)
+        return web.Response(status=400)
     transport = request.transport
     if transport is None:
         log.info("client left as the upgrade completed")
