@@ -24,17 +24,45 @@ def test_new_id_has_the_aws_shape() -> None:
         assert len(base64.urlsafe_b64decode(value)) == 11
 
 
-def test_new_id_encodes_eleven_secret_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """new_id is the URL-safe encoding of secrets.token_bytes(11)."""
-    requested = []
+def test_new_id_slices_batches_of_secret_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids are consecutive 11-byte slices of secrets.token_bytes batches, never reused."""
+    from wsgate.core import ids
+
+    requested: list[int] = []
 
     def fake_token_bytes(n: int) -> bytes:
         requested.append(n)
-        return b"\xfb\xff" + bytes(9)
+        return bytes(range(256)) * (n // 256) + bytes(n % 256)
 
     monkeypatch.setattr(secrets, "token_bytes", fake_token_bytes)
-    assert new_id() == "-_8AAAAAAAAAAAA="
-    assert requested == [11]
+    monkeypatch.setattr(ids, "_pool", ids._RandomPool())
+    first, second = new_id(), new_id()
+    assert base64.urlsafe_b64decode(first) == bytes(range(11))
+    assert base64.urlsafe_b64decode(second) == bytes(range(11, 22))
+    assert requested == [11 * 256]
+    for _ in range(254):
+        new_id()
+    assert requested == [11 * 256]
+    new_id()  # the 257th id needs a new batch
+    assert requested == [11 * 256, 11 * 256]
+
+
+def test_new_id_is_unique_across_threads() -> None:
+    """Threads drawing at once never get the same id."""
+    import threading
+
+    found: list[list[str]] = [[] for _ in range(4)]
+
+    def draw(out: list[str]) -> None:
+        out.extend(new_id() for _ in range(5000))
+
+    threads = [threading.Thread(target=draw, args=(out,)) for out in found]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [value for out in found for value in out]
+    assert len(set(every)) == len(every) == 20000
 
 
 def test_new_id_is_unique() -> None:

@@ -66,8 +66,10 @@ class Session:
         self._conn = conn
         self._events = MessageEvents(gateway.api, conn)
         self._loop = asyncio.get_running_loop()
-        self._last_active_ms = conn.connected_at
-        self._last_active = self._loop.time()
+        # Traffic is timed on the loop's monotonic clock only (one cheap call per frame);
+        # lastActiveAt is derived from it when someone asks.
+        self._opened = self._loop.time()
+        self._last_active = self._opened
         self._ending: tuple[int, str] | None = None
         """Why the server ends the connection, once it decided to; None while open."""
         self._tasks: set[asyncio.Task[None]] = set()
@@ -89,7 +91,7 @@ class Session:
         return ConnectionInfo(
             connection_id=conn.connection_id,
             connected_at=conn.connected_at,
-            last_active_at=self._last_active_ms,
+            last_active_at=conn.connected_at + int((self._last_active - self._opened) * 1000),
             source_ip=conn.source_ip,
             user_agent=conn.user_agent,
         )
@@ -231,7 +233,6 @@ class Session:
     def _touch(self) -> None:
         """Record traffic in either direction: it resets the idle timer and lastActiveAt."""
         self._last_active = self._loop.time()
-        self._last_active_ms = _now_ms()
 
     def _on_idle(self) -> None:
         """Close if nothing moved for ``idle_timeout``; else look again when it could have."""
