@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wsgate.auth.base import Authorizer
-from wsgate.auth.jwks import FileJwksSource, HttpJwksSource, JwksSource, KeyStore
-from wsgate.auth.jwt import JwtAuthorizer
 from wsgate.auth.request import RequestAuthorizer
 from wsgate.config.model import GatewayConfig, JwtAuthorizerConfig
 from wsgate.core.claims import ClaimsPolicy
@@ -86,8 +84,12 @@ def _apply_handler_settings(config: GatewayConfig) -> None:
     os.environ.update(config.handlers.environment)
 
 
-def _jwt_authorizer(config: JwtAuthorizerConfig, sources: list[IdentitySource]) -> JwtAuthorizer:
+def _jwt_authorizer(config: JwtAuthorizerConfig, sources: list[IdentitySource]) -> Authorizer:
     """The JWT authorizer and its key store; nothing is fetched before the first token."""
+    # Imported only when configured: PyJWT and cryptography add megabytes to every process.
+    from wsgate.auth.jwks import FileJwksSource, HttpJwksSource, JwksSource, KeyStore
+    from wsgate.auth.jwt import JwtAuthorizer
+
     source: JwksSource
     if config.jwks_file is not None:
         source = FileJwksSource(config.jwks_file)

@@ -87,12 +87,23 @@ async def websocket_endpoint(request: web.Request) -> web.StreamResponse:
         return _refuse(429)
     gateway.open_connections += 1
     try:
-        return await _handshake(gateway, request)
+        decision = await _decide(gateway, request)
+        if isinstance(decision, web.Response):
+            return decision
+        connection, subprotocol = decision
+        return await _serve(gateway, request, connection, subprotocol)
     finally:
         gateway.open_connections -= 1
 
 
-async def _handshake(gateway: Gateway, request: web.Request) -> web.StreamResponse:
+async def _decide(
+    gateway: Gateway, request: web.Request
+) -> tuple[ConnectionContext, str | None] | web.Response:
+    """Authorizer, then ``$connect``: the connection to open and its subprotocol, or a refusal.
+
+    Kept apart from ``_serve`` so that the handshake's events and snapshot are freed
+    before the connection's long life begins.
+    """
     snapshot = _snapshot(request)
     connection = ConnectionContext(
         connection_id=new_id(),
@@ -128,6 +139,16 @@ async def _handshake(gateway: Gateway, request: web.Request) -> web.StreamRespon
         if not is_accepted(outcome):
             return _refuse(outcome.status)
         subprotocol = outcome.subprotocol
+    return connection, subprotocol
+
+
+async def _serve(
+    gateway: Gateway,
+    request: web.Request,
+    connection: ConnectionContext,
+    subprotocol: str | None,
+) -> web.StreamResponse:
+    """Upgrade, register, and serve the connection until it ends."""
     limits = gateway.limits
     ws = GuardedWebSocketResponse(
         max_frame_bytes=limits.max_frame_bytes,

@@ -8,13 +8,17 @@ import os
 import signal
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from wsgate.config.model import GatewayConfig
 from wsgate.server.app import create_app
 from wsgate.server.gateway import Gateway
-from wsgate.server.tls import TlsFiles, make_self_signed, server_context, trust_for_handlers
+
+
+if TYPE_CHECKING:
+    from wsgate.server.tls import TlsFiles
 
 
 __all__ = ["GatewayServer", "serve"]
@@ -72,6 +76,14 @@ class GatewayServer:
         await plain.start()
         self.port = _bound_port(plain)
         if server.tls_port is not None:
+            # Imported only with a TLS listener: cryptography adds megabytes to the process.
+            from wsgate.server.tls import (
+                TlsFiles,
+                make_self_signed,
+                server_context,
+                trust_for_handlers,
+            )
+
             if server.tls_cert is not None and server.tls_key is not None:
                 self.tls_files = TlsFiles(cert=server.tls_cert, key=server.tls_key)
             else:

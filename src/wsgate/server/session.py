@@ -52,6 +52,21 @@ def _now_ms() -> int:
 class Session:
     """An established connection owned by this process."""
 
+    __slots__ = (
+        "_conn",
+        "_duration_timer",
+        "_ending",
+        "_events",
+        "_gateway",
+        "_idle_timer",
+        "_last_active",
+        "_loop",
+        "_opened",
+        "_tasks",
+        "_transport",
+        "_ws",
+    )
+
     def __init__(
         self,
         gateway: Gateway,
