@@ -86,7 +86,8 @@ def test_check_names_a_handler_that_does_not_import(
     assert "has no attribute 'handler'" in capsys.readouterr().err
 
 
-async def test_serve_drains_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_serve_drains_on_a_stop_signal(tmp_path: Path, signum: signal.Signals) -> None:
     port = free_port()
     config = write_app(tmp_path, port)
     process = await asyncio.create_subprocess_exec(
@@ -112,7 +113,7 @@ async def test_serve_drains_on_sigterm(tmp_path: Path) -> None:
             raise AssertionError("wsgate serve did not start")
         await ws.send("hello")
         assert await ws.recv() == "hello"
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 10)
         assert ws.close_code == 1001
