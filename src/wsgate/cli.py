@@ -87,7 +87,7 @@ def _run_check(config_path: Path) -> int:
     from wsgate.server.gateway import build_gateway
 
     gateway = build_gateway(load_config(config_path))
-    gateway.executor.shutdown()
+    gateway.threads.shutdown()
     routes = ", ".join(sorted(gateway.routes)) or "none"
     print(f"{config_path}: ok (stage {gateway.api.stage}; routes: {routes})")
     return 0

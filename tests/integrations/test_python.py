@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -13,28 +12,29 @@ import pytest
 from wsgate.exceptions import ConfigError, HandlerFailed, IntegrationTimeout
 from wsgate.integrations.deadlines import DeadlineWatch
 from wsgate.integrations.python import PythonIntegration, resolve_handler
+from wsgate.integrations.threads import HandlerThreads
 
 
 @pytest.fixture
-async def executor() -> AsyncIterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=4)
+async def executor() -> AsyncIterator[HandlerThreads]:
+    pool = HandlerThreads(max_threads=4)
     yield pool
-    pool.shutdown(wait=False, cancel_futures=True)
+    pool.shutdown()
 
 
-def integration(func: Any, executor: ThreadPoolExecutor, timeout: float = 5.0) -> PythonIntegration:
+def integration(func: Any, executor: HandlerThreads, timeout: float = 5.0) -> PythonIntegration:
     return PythonIntegration(
         "mod:func",
         func,
         timeout=timeout,
-        executor=executor,
+        threads=executor,
         deadlines=DeadlineWatch(resolution=0.01),
         region="eu-west-1",
         account_id="111122223333",
     )
 
 
-async def test_async_and_sync_results_come_back(executor: ThreadPoolExecutor) -> None:
+async def test_async_and_sync_results_come_back(executor: HandlerThreads) -> None:
     async def async_handler(event: Any, context: Any) -> Any:
         return {"echo": event["x"], "id": context.aws_request_id}
 
@@ -52,7 +52,7 @@ async def test_async_and_sync_results_come_back(executor: ThreadPoolExecutor) ->
 
 
 async def test_exceptions_become_handler_failed_with_the_original(
-    executor: ThreadPoolExecutor,
+    executor: HandlerThreads,
 ) -> None:
     def broken(event: Any, context: Any) -> None:
         raise KeyError("missing")
@@ -64,7 +64,7 @@ async def test_exceptions_become_handler_failed_with_the_original(
 
 @pytest.mark.parametrize("kind", ["async", "sync", "swallowing", "converting"])
 async def test_late_handlers_time_out_and_the_task_stays_usable(
-    executor: ThreadPoolExecutor, kind: str
+    executor: HandlerThreads, kind: str
 ) -> None:
     async def slow_async(event: Any, context: Any) -> str:
         await asyncio.sleep(5)
@@ -103,7 +103,7 @@ async def test_late_handlers_time_out_and_the_task_stays_usable(
     await asyncio.sleep(0.01)
 
 
-async def test_remaining_time_counts_down_from_the_timeout(executor: ThreadPoolExecutor) -> None:
+async def test_remaining_time_counts_down_from_the_timeout(executor: HandlerThreads) -> None:
     def remaining(event: Any, context: Any) -> int:
         return int(context.get_remaining_time_in_millis())
 
@@ -111,7 +111,7 @@ async def test_remaining_time_counts_down_from_the_timeout(executor: ThreadPoolE
     assert isinstance(value, int) and 1000 < value <= 2000
 
 
-async def test_an_outside_cancellation_is_not_a_timeout(executor: ThreadPoolExecutor) -> None:
+async def test_an_outside_cancellation_is_not_a_timeout(executor: HandlerThreads) -> None:
     started = asyncio.Event()
 
     async def waits(event: Any, context: Any) -> None:

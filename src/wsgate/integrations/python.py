@@ -7,13 +7,13 @@ import importlib
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
 from typing import cast
 
 from wsgate.exceptions import ConfigError, HandlerFailed, IntegrationTimeout
 from wsgate.integrations.base import Event
 from wsgate.integrations.context import LambdaContext, function_name_for
 from wsgate.integrations.deadlines import DeadlineWatch
+from wsgate.integrations.threads import HandlerThreads
 
 
 __all__ = ["PythonIntegration", "resolve_handler"]
@@ -54,7 +54,7 @@ def resolve_handler(reference: str) -> HandlerFunction:
 class PythonIntegration:
     """Calls a Lambda-style ``handler(event, context)`` living in this process.
 
-    Whether the handler is awaited on the loop or run in ``executor`` is decided once, here,
+    Whether the handler is awaited on the loop or run in ``threads`` is decided once, here,
     not on every call: a blocking handler must never stall other connections.
     """
 
@@ -64,7 +64,7 @@ class PythonIntegration:
         func: HandlerFunction,
         *,
         timeout: float,
-        executor: Executor,
+        threads: HandlerThreads,
         deadlines: DeadlineWatch,
         region: str,
         account_id: str,
@@ -75,7 +75,7 @@ class PythonIntegration:
         self._is_async = inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
             getattr(func, "__call__", None)  # noqa: B004 - async callable objects
         )
-        self._executor = executor
+        self._threads = threads
         self._deadlines = deadlines
         self._function_name = function_name_for(reference)
         self._function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{self._function_name}"
@@ -101,7 +101,7 @@ class PythonIntegration:
                 if self._is_async:
                     result = await cast(Awaitable[object], self._func(event, context))
                 else:
-                    result = await loop.run_in_executor(self._executor, self._func, event, context)
+                    result = await self._threads.run(loop, self._func, event, context)
             finally:
                 late = self._deadlines.release(task)
         except asyncio.CancelledError:

@@ -30,7 +30,7 @@ async def _on_cleanup(app: web.Application) -> None:
     await gateway.registry.aclose()
     if gateway.authorizer is not None:
         await gateway.authorizer.aclose()
-    gateway.executor.shutdown(wait=False, cancel_futures=True)
+    gateway.threads.shutdown()
 
 
 def create_app(gateway: Gateway) -> web.Application:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from wsgate.exceptions import ConfigError
 from wsgate.integrations.base import Integration
 from wsgate.integrations.deadlines import DeadlineWatch
 from wsgate.integrations.python import PythonIntegration, resolve_handler
+from wsgate.integrations.threads import HandlerThreads
 from wsgate.registry import Registry, create_registry
 
 
@@ -55,7 +55,7 @@ class Gateway:
     routes: dict[str, Route]
     authorizer: Authorizer | None
     registry: Registry
-    executor: ThreadPoolExecutor
+    threads: HandlerThreads
     limits: Limits
     open_connections: int = 0
     """Handshakes in progress plus established connections in this process."""
@@ -117,9 +117,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         ConfigError: a handler does not import, or an expression does not parse.
     """
     _apply_handler_settings(config)
-    executor = ThreadPoolExecutor(
-        max_workers=config.handlers.max_threads, thread_name_prefix="wsgate-handler"
-    )
+    threads = HandlerThreads(config.handlers.max_threads)
     deadlines = DeadlineWatch()
     api_settings = config.api
 
@@ -128,7 +126,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
             reference,
             resolve_handler(reference),
             timeout=timeout,
-            executor=executor,
+            threads=threads,
             deadlines=deadlines,
             region=api_settings.region,
             account_id=api_settings.account_id,
@@ -177,6 +175,6 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         routes=routes,
         authorizer=authorizer,
         registry=registry if registry is not None else create_registry(config.registry.backend),
-        executor=executor,
+        threads=threads,
         limits=limits,
     )
