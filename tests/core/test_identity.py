@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.core.requests import make_request
 from wsgate.core.identity import (
     IdentitySource,
     missing_identity,
     parse_identity_source,
     read_identity,
 )
-from wsgate.core.request import HandshakeRequest
-
-
-def make_request(
-    headers: tuple[tuple[str, str], ...] = (), query: tuple[tuple[str, str], ...] = ()
-) -> HandshakeRequest:
-    return HandshakeRequest(
-        headers=headers,
-        query=query,
-        has_query=bool(query),
-        source_ip="192.0.2.1",
-        port=443,
-        scheme="https",
-    )
 
 
 @pytest.mark.parametrize(

@@ -94,13 +94,18 @@ class Session:
     # LocalConnection
 
     @property
+    def _closing(self) -> bool:
+        """Whether the connection is being closed or is closed: it is gone for everyone."""
+        return self._ending is not None or self._ws.closed
+
+    @property
     def connection_id(self) -> str:
         """The connectionId."""
         return self._conn.connection_id
 
     def info(self) -> ConnectionInfo:
         """See ``LocalConnection.info``; a connection being closed is already gone."""
-        if self._ending is not None or self._ws.closed:
+        if self._closing:
             raise Gone(self.connection_id)
         conn = self._conn
         return ConnectionInfo(
@@ -113,7 +118,7 @@ class Session:
 
     async def send(self, data: str | bytes) -> None:
         """See ``LocalConnection.send``."""
-        if self._ending is not None or self._ws.closed:
+        if self._closing:
             raise Gone(self.connection_id)
         if self._transport.get_write_buffer_size() + len(data) > MAX_BUFFERED:
             raise BufferFull(self.connection_id)
@@ -128,13 +133,13 @@ class Session:
 
     async def close_by_api(self) -> None:
         """See ``LocalConnection.close_by_api``."""
-        if self._ending is not None or self._ws.closed:
+        if self._closing:
             raise Gone(self.connection_id)
         self._end(CLOSED_BY_API)
 
     async def close_going_away(self) -> None:
         """See ``LocalConnection.close_going_away``."""
-        if self._ending is None and not self._ws.closed:
+        if not self._closing:
             self._end(GOING_AWAY)
 
     # The connection's life
@@ -259,7 +264,7 @@ class Session:
 
     def _end(self, why: tuple[int, str]) -> None:
         """Start closing with ``why`` unless a close is already under way."""
-        if self._ending is not None or self._ws.closed:
+        if self._closing:
             return
         self._ending = why
         task = self._loop.create_task(self._close(*why))
