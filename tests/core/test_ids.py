@@ -21,30 +21,30 @@ def test_new_id_has_the_aws_shape() -> None:
     for _ in range(1000):
         value = new_id()
         assert ID_SHAPE.fullmatch(value), value
-        assert len(base64.urlsafe_b64decode(value)) == 11
+        raw = base64.urlsafe_b64decode(value)
+        assert len(raw) == 11
+        assert base64.urlsafe_b64encode(raw).decode() == value  # the canonical encoding
 
 
 def test_new_id_slices_batches_of_secret_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ids are consecutive 11-byte slices of secrets.token_bytes batches, never reused."""
+    """Ids are 11-byte slices of secrets.token_bytes batches, each used once."""
     from wsgate.core import ids
 
     requested: list[int] = []
+    batch = bytes(i % 251 for i in range(12 * 256))
 
     def fake_token_bytes(n: int) -> bytes:
         requested.append(n)
-        return bytes(range(256)) * (n // 256) + bytes(n % 256)
+        return batch
 
     monkeypatch.setattr(secrets, "token_bytes", fake_token_bytes)
-    monkeypatch.setattr(ids, "_pool", ids._RandomPool())
-    first, second = new_id(), new_id()
-    assert base64.urlsafe_b64decode(first) == bytes(range(11))
-    assert base64.urlsafe_b64decode(second) == bytes(range(11, 22))
-    assert requested == [11 * 256]
-    for _ in range(254):
-        new_id()
-    assert requested == [11 * 256]
+    monkeypatch.setattr(ids, "_ready", [])
+    drawn = [base64.urlsafe_b64decode(new_id()) for _ in range(256)]
+    assert requested == [12 * 256]
+    # Each id is the first 11 of a 12-byte slot; the slot's 12th byte is not used.
+    assert sorted(drawn) == sorted(batch[i : i + 11] for i in range(0, len(batch), 12))
     new_id()  # the 257th id needs a new batch
-    assert requested == [11 * 256, 11 * 256]
+    assert requested == [12 * 256, 12 * 256]
 
 
 def test_new_id_is_unique_across_threads() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,9 +11,13 @@ from typing import Any
 import pytest
 
 from wsgate.exceptions import ConfigError, HandlerFailed, IntegrationTimeout
+from wsgate.integrations.base import Returned
 from wsgate.integrations.deadlines import DeadlineWatch
 from wsgate.integrations.python import PythonIntegration, resolve_handler
 from wsgate.integrations.threads import HandlerThreads
+
+
+VARIABLE: contextvars.ContextVar[str] = contextvars.ContextVar("VARIABLE")
 
 
 @pytest.fixture
@@ -135,3 +140,101 @@ def test_resolve_handler_names_what_is_wrong() -> None:
     with pytest.raises(ConfigError, match="is not callable"):
         resolve_handler("json:__doc__")
     assert resolve_handler("json:dumps").__name__ == "dumps"
+
+
+async def test_a_handler_that_does_not_wait_finishes_inside_start(
+    executor: HandlerThreads,
+) -> None:
+    calls: list[str] = []
+
+    async def immediate(event: Any, context: Any) -> str:
+        calls.append(context.aws_request_id)
+        return "now"
+
+    outcome = integration(immediate, executor).start({}, "req")
+    assert isinstance(outcome, Returned) and outcome.value == "now"
+    assert calls == ["req"]
+
+
+async def test_a_handler_that_waits_continues_in_a_task_of_its_own(
+    executor: HandlerThreads,
+) -> None:
+    tasks: list[asyncio.Task[Any] | None] = []
+
+    async def waits(event: Any, context: Any) -> str:
+        tasks.append(asyncio.current_task())
+        await asyncio.sleep(0.01)
+        tasks.append(asyncio.current_task())
+        return "later"
+
+    target = integration(waits, executor)
+    call = target.start({}, "req")
+    assert isinstance(call, asyncio.Future) and not call.done()
+    await asyncio.wait((call,))
+    assert target.outcome(call) == "later"
+    # Before its first wait it ran in the caller; after it, in the call's own task.
+    assert tasks == [asyncio.current_task(), call]
+
+
+async def test_each_call_has_its_own_context(executor: HandlerThreads) -> None:
+    """A context variable a handler sets is not seen by the next call, nor by the caller."""
+    seen: list[str | None] = []
+
+    async def sets_and_reads(event: Any, context: Any) -> None:
+        seen.append(VARIABLE.get(None))
+        VARIABLE.set(event["value"])
+        if event["wait"]:
+            await asyncio.sleep(0)
+            seen.append(VARIABLE.get(None))
+
+    target = integration(sets_and_reads, executor)
+    await target.invoke({"value": "a", "wait": False}, "req")
+    await target.invoke({"value": "b", "wait": True}, "req")
+    assert seen == [None, None, "b"]
+    assert VARIABLE.get(None) is None
+
+
+@pytest.mark.parametrize("kind", ["raises", "cancels"])
+async def test_a_handler_failing_before_it_waits_fails_start(
+    executor: HandlerThreads, kind: str
+) -> None:
+    async def fails(event: Any, context: Any) -> None:
+        if kind == "raises":
+            raise ValueError("bad input")
+        raise asyncio.CancelledError
+
+    with pytest.raises(HandlerFailed) as info:
+        integration(fails, executor).start({}, "req")
+    expected = ValueError if kind == "raises" else asyncio.CancelledError
+    assert isinstance(info.value.error, expected)
+
+
+async def test_a_late_call_is_a_timeout_through_start_and_outcome(
+    executor: HandlerThreads,
+) -> None:
+    async def slow(event: Any, context: Any) -> str:
+        await asyncio.sleep(5)
+        return "late"
+
+    target = integration(slow, executor, timeout=0.05)
+    call = target.start({}, "req")
+    assert isinstance(call, asyncio.Future)
+    await asyncio.wait((call,))
+    assert call.cancelled()
+    with pytest.raises(IntegrationTimeout):
+        target.outcome(call)
+
+
+async def test_a_call_cancelled_by_someone_else_is_a_failure_not_a_timeout(
+    executor: HandlerThreads,
+) -> None:
+    async def waits(event: Any, context: Any) -> None:
+        await asyncio.sleep(5)
+
+    target = integration(waits, executor)
+    call = target.start({}, "req")
+    assert isinstance(call, asyncio.Future)
+    call.cancel()
+    await asyncio.wait((call,))
+    with pytest.raises(HandlerFailed, match="was cancelled"):
+        target.outcome(call)

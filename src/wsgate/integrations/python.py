@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import importlib
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import cast
 
 from wsgate.exceptions import ConfigError, HandlerFailed, IntegrationTimeout
-from wsgate.integrations.base import Event
+from wsgate.integrations.base import Event, Returned
 from wsgate.integrations.context import LambdaContext, function_name_for
 from wsgate.integrations.deadlines import DeadlineWatch
+from wsgate.integrations.eager import resume
 from wsgate.integrations.threads import HandlerThreads
 
 
@@ -81,43 +83,82 @@ class PythonIntegration:
         self._function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{self._function_name}"
         self._log_group = f"/aws/lambda/{self._function_name}"
 
+    def start(self, event: Event, request_id: str) -> Returned | asyncio.Future[object]:
+        """Start the handler; see ``Integration.start``.
+
+        An ``async def`` handler runs at once, in a context of its own (as it would in a
+        task of its own), and gets a task only if it has to wait; a ``def`` handler goes to
+        the threads. Only a call that did not finish at once can be late, so only such a
+        call's deadline is watched.
+        """
+        loop = asyncio.get_running_loop()
+        context = LambdaContext(
+            self._function_name,
+            self._function_arn,
+            request_id,
+            time.monotonic() + self.timeout,
+            self._log_group,
+        )
+        call: asyncio.Future[object]
+        if self._is_async:
+            scope = contextvars.copy_context()
+            try:
+                coro = self._func(event, context)
+                signal = scope.run(coro.send, None)  # type: ignore[attr-defined]
+            except StopIteration as done:
+                return Returned(done.value)
+            except asyncio.CancelledError:
+                raise self._cancelled() from None
+            except Exception as error:
+                raise self._failed(error) from error
+            call = resume(coro, signal, loop, scope)  # type: ignore[arg-type]
+        else:
+            call = self._threads.run(loop, self._func, event, context)
+        self._deadlines.watch(call, loop.time() + self.timeout)
+        return call
+
+    def outcome(self, call: asyncio.Future[object]) -> object:
+        """What the handler returned; see ``Integration.outcome``."""
+        if self._deadlines.release(call):
+            # Cancelled for being late, whatever it did next: swallowed the cancellation
+            # and returned, turned it into an error of its own, or let it through.
+            raise IntegrationTimeout(self._late())
+        if call.cancelled():
+            raise self._cancelled()
+        error = call.exception()
+        if error is None:
+            return call.result()
+        if isinstance(error, Exception):
+            raise self._failed(error) from error
+        raise error
+
     async def invoke(self, event: Event, request_id: str) -> object:
         """Run the handler; see ``Integration.invoke``."""
-        context = LambdaContext(
-            function_name=self._function_name,
-            invoked_function_arn=self._function_arn,
-            aws_request_id=request_id,
-            deadline=time.monotonic() + self.timeout,
-            log_group_name=self._log_group,
-        )
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task(loop)
-        if task is None:
-            raise RuntimeError("PythonIntegration.invoke must run in a task")
-        self._deadlines.watch(task, loop.time() + self.timeout)
-        late = False
-        try:
+        call = self.start(event, request_id)
+        if isinstance(call, Returned):
+            return call.value
+        if not call.done():
             try:
-                if self._is_async:
-                    result = await cast(Awaitable[object], self._func(event, context))
-                else:
-                    result = await self._threads.run(loop, self._func, event, context)
-            finally:
-                late = self._deadlines.release(task)
-        except asyncio.CancelledError:
-            if not late:
-                raise
-            task.uncancel()
-            raise IntegrationTimeout(self._late()) from None
-        except Exception as exc:
-            if late:  # the handler turned our cancellation into an error of its own
-                task.uncancel()
-                raise IntegrationTimeout(self._late()) from None
-            raise HandlerFailed(f"{self.name} raised {type(exc).__name__}: {exc}", exc) from exc
-        if late:  # the handler swallowed the cancellation; its result came too late
-            task.uncancel()
-            raise IntegrationTimeout(self._late())
-        return result
+                await call
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # This task was cancelled (the client left, the gateway stops); the
+                    # handler was cancelled with it.
+                    call.cancel()
+                    self._deadlines.release(call)
+                    raise
+            except Exception:
+                pass  # the handler's own error, reported by outcome()
+        return self.outcome(call)
+
+    def _failed(self, error: Exception) -> HandlerFailed:
+        return HandlerFailed(f"{self.name} raised {type(error).__name__}: {error}", error)
+
+    def _cancelled(self) -> HandlerFailed:
+        return HandlerFailed(
+            f"{self.name} was cancelled before it returned", asyncio.CancelledError()
+        )
 
     def _late(self) -> str:
         return f"{self.name}: no result within {self.timeout:g} s"

@@ -90,13 +90,23 @@ class FrameGuard:
         """Check, then hand ``data`` to the wrapped parser unchanged."""
         if self._failed:
             return True, b""
+        if not self._skip and not self._header and len(data) > 1:
+            # The usual read: exactly one whole frame with a 7-bit length, within the limit.
+            length = data[1] & 0x7F
+            if (
+                length < 126
+                and length <= self._max
+                and len(data) == length + (6 if data[1] & 0x80 else 2)
+            ):
+                result: tuple[bool, bytes] = self._parser.feed_data(data)
+                return result
         if self._oversized(data):
             self._failed = True
             self._queue.set_exception(
                 WebSocketError(WSCloseCode.MESSAGE_TOO_BIG, "Frame size limit exceeded")
             )
             return True, b""
-        result: tuple[bool, bytes] = self._parser.feed_data(data)
+        result = self._parser.feed_data(data)
         return result
 
     def feed_eof(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
@@ -21,8 +22,10 @@ from wsgate.core.request import ConnectionContext
 from wsgate.core.results import route_reply
 from wsgate.core.routing import choose_route
 from wsgate.exceptions import BufferFull, Gone, HandlerFailed, IntegrationTimeout
+from wsgate.integrations.base import Returned
+from wsgate.integrations.eager import run_now
 from wsgate.registry.base import ConnectionInfo
-from wsgate.server.gateway import Gateway
+from wsgate.server.gateway import Gateway, Route
 
 
 __all__ = ["Session"]
@@ -62,6 +65,7 @@ class Session:
         "_last_active",
         "_loop",
         "_opened",
+        "_pending",
         "_tasks",
         "_transport",
         "_ws",
@@ -87,7 +91,10 @@ class Session:
         self._last_active = self._opened
         self._ending: tuple[int, str] | None = None
         """Why the server ends the connection, once it decided to; None while open."""
+        self._pending: set[asyncio.Future[object]] = set()
+        """Handler calls that did not finish at once."""
         self._tasks: set[asyncio.Task[None]] = set()
+        """Closes, and sends waiting for the client to read: held so they are not lost."""
         self._idle_timer: asyncio.TimerHandle | None = None
         self._duration_timer: asyncio.TimerHandle | None = None
 
@@ -118,18 +125,35 @@ class Session:
 
     async def send(self, data: str | bytes) -> None:
         """See ``LocalConnection.send``."""
+        waiting = self._send_now(data)
+        if waiting is not None:
+            try:
+                await waiting
+            except ConnectionError:
+                raise Gone(self.connection_id) from None
+
+    def _send_now(self, data: str | bytes) -> asyncio.Task[None] | None:
+        """Write one frame now; a task only in the rare case that the write must wait.
+
+        Raises:
+            Gone: the connection is closing or closed.
+            BufferFull: the client has not read what it was already sent.
+        """
         if self._closing:
             raise Gone(self.connection_id)
         if self._transport.get_write_buffer_size() + len(data) > MAX_BUFFERED:
             raise BufferFull(self.connection_id)
+        ws = self._ws
         try:
-            if isinstance(data, str):
-                await self._ws.send_str(data)
-            else:
-                await self._ws.send_bytes(data)
+            # aiohttp's send coroutines write at once and wait only for a paused transport,
+            # which the buffer check above keeps from happening.
+            waiting = run_now(
+                ws.send_str(data) if isinstance(data, str) else ws.send_bytes(data), self._loop
+            )
         except ConnectionError:
             raise Gone(self.connection_id) from None
         self._touch()
+        return waiting
 
     async def close_by_api(self) -> None:
         """See ``LocalConnection.close_by_api``."""
@@ -168,11 +192,9 @@ class Session:
             kind = msg.type
             if kind is WSMsgType.TEXT:
                 self._touch()
-                if len(self._tasks) >= MAX_IN_FLIGHT:
-                    await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-                task = self._loop.create_task(self._on_message(msg.data))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                if len(self._pending) >= MAX_IN_FLIGHT:
+                    await asyncio.wait(self._pending, return_when=asyncio.FIRST_COMPLETED)
+                self._on_message(msg.data)
             elif kind is WSMsgType.BINARY:
                 self._ending = BINARY_REFUSED
                 code, reason = BINARY_REFUSED
@@ -196,45 +218,83 @@ class Session:
             else:  # CLOSED
                 return self._ending or ABNORMAL
 
-    async def _on_message(self, body: str) -> None:
-        """Route one text message, invoke its handler, and send what the client should get."""
+    def _on_message(self, body: str) -> None:
+        """Route one text message and start its handler; answer now if it finished."""
         gateway = self._gateway
         request_id = new_id()
-        route_key = choose_route(gateway.selector.select(body), gateway.routes)
-        if route_key is None:
-            await self._reply(forbidden_frame(self.connection_id, request_id))
-            return
-        route = gateway.routes[route_key]
-        event = self._events.build(route_key, body, new_id(), request_id, _now_ms())
         try:
-            result = await route.integration.invoke(event, request_id)
-        except IntegrationTimeout as exc:
-            log.warning("route %s: %s", route_key, exc)
-            await self._reply(timeout_frame(self.connection_id, request_id))
-            return
-        except HandlerFailed as exc:
-            log.warning("route %s: %s", route_key, exc, exc_info=exc.error)
-            await self._reply(internal_error_frame(self.connection_id, request_id))
-            return
+            route_key = choose_route(gateway.selector.select(body), gateway.routes)
+            if route_key is None:
+                self._reply(forbidden_frame(self.connection_id, request_id))
+                return
+            route = gateway.routes[route_key]
+            event = self._events.build(route_key, body, new_id(), request_id, _now_ms())
+            try:
+                call = route.integration.start(event, request_id)
+            except HandlerFailed as exc:
+                self._failed(route_key, request_id, exc)
+                return
+            if isinstance(call, Returned):
+                self._answer(route_key, route, request_id, call.value)
+            else:
+                self._pending.add(call)
+                call.add_done_callback(partial(self._answer_later, route_key, route, request_id))
+        except Exception:  # a bug here must cost this message, not the connection
+            log.exception("%s: message %s failed", self.connection_id, request_id)
+
+    def _answer_later(
+        self, route_key: str, route: Route, request_id: str, call: asyncio.Future[object]
+    ) -> None:
+        self._pending.discard(call)
+        try:
+            try:
+                result = route.integration.outcome(call)
+            except IntegrationTimeout as exc:
+                log.warning("route %s: %s", route_key, exc)
+                self._reply(timeout_frame(self.connection_id, request_id))
+                return
+            except HandlerFailed as exc:
+                self._failed(route_key, request_id, exc)
+                return
+            self._answer(route_key, route, request_id, result)
+        except Exception:
+            log.exception("%s: message %s failed", self.connection_id, request_id)
+
+    def _failed(self, route_key: str, request_id: str, exc: HandlerFailed) -> None:
+        log.warning("route %s: %s", route_key, exc, exc_info=exc.error)
+        self._reply(internal_error_frame(self.connection_id, request_id))
+
+    def _answer(self, route_key: str, route: Route, request_id: str, result: object) -> None:
+        """Send the client what a handler's result means for it, if anything."""
         if not route.response:
             return
         try:
             reply = route_reply(result)
         except ValueError as exc:
             log.warning("route %s: unusable result: %s", route_key, exc)
-            await self._reply(internal_error_frame(self.connection_id, request_id))
+            self._reply(internal_error_frame(self.connection_id, request_id))
             return
         if reply is not None:
-            await self._reply(reply)
+            self._reply(reply)
 
-    async def _reply(self, data: str | bytes) -> None:
+    def _reply(self, data: str | bytes) -> None:
         """Send to this client; a connection that closed meanwhile is not an error."""
         try:
-            await self.send(data)
+            waiting = self._send_now(data)
         except Gone:
             log.debug("%s: reply dropped, connection closed", self.connection_id)
+            return
         except BufferFull:
             log.warning("%s: reply dropped, client not reading", self.connection_id)
+            return
+        if waiting is not None:
+            self._tasks.add(waiting)
+            waiting.add_done_callback(self._write_done)
+
+    def _write_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("%s: reply dropped, connection closed", self.connection_id)
 
     async def _disconnect(self, code: int, reason: str) -> None:
         """Invoke ``$disconnect``; its result is ignored and its failure only logged."""
