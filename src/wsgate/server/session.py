@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from functools import partial
+from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
@@ -65,8 +66,7 @@ class Session:
         "_last_active",
         "_loop",
         "_opened",
-        "_pending",
-        "_tasks",
+        "_running",
         "_transport",
         "_ws",
     )
@@ -91,10 +91,9 @@ class Session:
         self._last_active = self._opened
         self._ending: tuple[int, str] | None = None
         """Why the server ends the connection, once it decided to; None while open."""
-        self._pending: set[asyncio.Future[object]] = set()
-        """Handler calls that did not finish at once."""
-        self._tasks: set[asyncio.Task[None]] = set()
-        """Closes, and sends waiting for the client to read: held so they are not lost."""
+        self._running: set[asyncio.Future[Any]] = set()
+        """Handler calls that did not finish at once, closes, and sends waiting for the
+        client to read: held so that tasks are not lost, and counted against flooding."""
         self._idle_timer: asyncio.TimerHandle | None = None
         self._duration_timer: asyncio.TimerHandle | None = None
 
@@ -192,8 +191,8 @@ class Session:
             kind = msg.type
             if kind is WSMsgType.TEXT:
                 self._touch()
-                if len(self._pending) >= MAX_IN_FLIGHT:
-                    await asyncio.wait(self._pending, return_when=asyncio.FIRST_COMPLETED)
+                if len(self._running) >= MAX_IN_FLIGHT:
+                    await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
                 self._on_message(msg.data)
             elif kind is WSMsgType.BINARY:
                 self._ending = BINARY_REFUSED
@@ -237,7 +236,7 @@ class Session:
             if isinstance(call, Returned):
                 self._answer(route_key, route, request_id, call.value)
             else:
-                self._pending.add(call)
+                self._running.add(call)
                 call.add_done_callback(partial(self._answer_later, route_key, route, request_id))
         except Exception:  # a bug here must cost this message, not the connection
             log.exception("%s: message %s failed", self.connection_id, request_id)
@@ -245,7 +244,7 @@ class Session:
     def _answer_later(
         self, route_key: str, route: Route, request_id: str, call: asyncio.Future[object]
     ) -> None:
-        self._pending.discard(call)
+        self._running.discard(call)
         try:
             try:
                 result = route.integration.outcome(call)
@@ -288,11 +287,11 @@ class Session:
             log.warning("%s: reply dropped, client not reading", self.connection_id)
             return
         if waiting is not None:
-            self._tasks.add(waiting)
+            self._running.add(waiting)
             waiting.add_done_callback(self._write_done)
 
     def _write_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        self._running.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.debug("%s: reply dropped, connection closed", self.connection_id)
 
@@ -328,8 +327,8 @@ class Session:
             return
         self._ending = why
         task = self._loop.create_task(self._close(*why))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def _close(self, code: int, reason: str) -> None:
         """Send the close frame; the read loop sees the connection end and wraps up."""
