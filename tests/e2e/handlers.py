@@ -183,3 +183,27 @@ async def slow_connect(event: dict[str, Any], context: Any) -> dict[str, Any]:
     record(event)
     await asyncio.sleep(0.3)
     return {"statusCode": 200}
+
+
+async def own_timeout(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Times out an inner wait with asyncio.timeout, which cancels the task it started in."""
+    started_in = asyncio.current_task()
+    try:
+        async with asyncio.timeout(0.05):
+            await asyncio.sleep(5)
+    except TimeoutError:
+        pass
+    same = asyncio.current_task() is started_in
+    return {"statusCode": 200, "body": f"timed out inside, same task: {same}"}
+
+
+HELD: dict[str, asyncio.Event] = {}
+"""Events that ``held`` handlers wait on, by the message body's ``key``; tests set them."""
+
+
+async def held(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Waits until the test sets ``HELD[key]``, then answers with the key."""
+    record(event)
+    key = orjson.loads(str(event["body"]))["key"]
+    await HELD.setdefault(key, asyncio.Event()).wait()
+    return {"statusCode": 200, "body": f"released {key}"}

@@ -147,3 +147,54 @@ async def test_a_client_that_never_sends_its_handshake_is_dropped(
     async with websockets.connect(running.ws_url()) as ws:
         await ws.send('{"action": "echo"}')
         assert await ws.recv() == '{"action": "echo"}'
+
+
+def held_routes() -> dict[str, object]:
+    return {
+        "$disconnect": "tests.e2e.handlers:disconnect",
+        "held": {"handler": "tests.e2e.handlers:held", "response": True},
+        "echo": {"handler": "tests.e2e.handlers:echo", "response": True},
+    }
+
+
+async def test_waiting_handlers_keep_their_order_free_and_their_answers_come(
+    gateway_factory: GatewayFactory,
+) -> None:
+    """Each waiting handler keeps the task it began in; the connection reads on meanwhile."""
+    handlers.HELD.clear()
+    running = await gateway_factory(routes=held_routes())
+    async with websockets.connect(running.ws_url()) as ws:
+        for key in ("a", "b", "c"):
+            await ws.send(f'{{"action": "held", "key": "{key}"}}')
+        await ws.send('{"action": "echo"}')
+        assert await ws.recv() == '{"action": "echo"}'
+        await wait_for(lambda: len(handlers.events_for("held")) == 3)
+        for key in ("b", "c", "a"):
+            handlers.HELD[key].set()
+            assert await ws.recv() == f"released {key}"
+        await ws.send('{"action": "echo"}')
+        assert await ws.recv() == '{"action": "echo"}'
+    await wait_for(lambda: bool(disconnects()))
+    assert disconnects() == [(1000, "")]
+
+
+async def test_a_connection_ending_while_handlers_wait_disconnects_once(
+    gateway_factory: GatewayFactory,
+) -> None:
+    handlers.HELD.clear()
+    running = await gateway_factory(routes=held_routes())
+    async with websockets.connect(running.ws_url()) as ws:
+        await ws.send('{"action": "held", "key": "first"}')
+        await ws.send('{"action": "held", "key": "second"}')
+        await wait_for(lambda: len(handlers.events_for("held")) == 2)
+        await ws.close(code=4002, reason="leaving early")
+    await wait_for(lambda: bool(disconnects()))
+    # The handlers finish after the connection is gone: their answers are dropped.
+    handlers.HELD["first"].set()
+    handlers.HELD["second"].set()
+    await asyncio.sleep(0.05)
+    assert disconnects() == [(4002, "leaving early")]
+    # A later connection is served as usual.
+    async with websockets.connect(running.ws_url()) as ws:
+        await ws.send('{"action": "echo"}')
+        assert await ws.recv() == '{"action": "echo"}'

@@ -171,6 +171,23 @@ async def test_two_way_route_sends_a_plain_string_as_is(gateway_factory: Gateway
         assert await ws.recv() == "plain reply"
 
 
+async def test_a_handler_using_asyncio_timeout_leaves_its_connection_alone(
+    gateway_factory: GatewayFactory,
+) -> None:
+    """asyncio.timeout cancels the task it was entered in: that must be the handler's own."""
+    running = await gateway_factory(
+        routes={
+            "inner": {"handler": "tests.e2e.handlers:own_timeout", "response": True},
+            "echo": {"handler": "tests.e2e.handlers:echo", "response": True},
+        }
+    )
+    async with websockets.connect(running.ws_url()) as ws:
+        await ws.send('{"action": "inner"}')
+        assert await ws.recv() == "timed out inside, same task: True"
+        await ws.send('{"action": "echo"}')
+        assert await ws.recv() == '{"action": "echo"}'
+
+
 async def test_sync_handler_runs_and_blocking_never_delays_other_connections(
     gateway_factory: GatewayFactory,
 ) -> None:

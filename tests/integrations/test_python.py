@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from wsgate.exceptions import ConfigError, HandlerFailed, IntegrationTimeout
-from wsgate.integrations.base import Returned
+from wsgate.integrations.base import Returned, Suspended
 from wsgate.integrations.deadlines import DeadlineWatch
 from wsgate.integrations.python import PythonIntegration, resolve_handler
 from wsgate.integrations.threads import HandlerThreads
@@ -145,35 +145,37 @@ def test_resolve_handler_names_what_is_wrong() -> None:
 async def test_a_handler_that_does_not_wait_finishes_inside_start(
     executor: HandlerThreads,
 ) -> None:
-    calls: list[str] = []
-
     async def immediate(event: Any, context: Any) -> str:
-        calls.append(context.aws_request_id)
-        return "now"
+        return f"now {context.aws_request_id}"
 
     outcome = integration(immediate, executor).start({}, "req")
-    assert isinstance(outcome, Returned) and outcome.value == "now"
-    assert calls == ["req"]
+    assert isinstance(outcome, Returned) and outcome.value == "now req"
 
 
-async def test_a_handler_that_waits_continues_in_a_task_of_its_own(
+async def test_a_waiting_handler_stays_in_the_task_it_began_in(
     executor: HandlerThreads,
 ) -> None:
+    """asyncio.timeout, TaskGroup and anyio hold on to the task they are entered in: a
+    handler must begin and finish in the same task."""
     tasks: list[asyncio.Task[Any] | None] = []
 
     async def waits(event: Any, context: Any) -> str:
         tasks.append(asyncio.current_task())
-        await asyncio.sleep(0.01)
+        try:
+            async with asyncio.timeout(0.01):
+                await asyncio.sleep(5)
+        except TimeoutError:
+            pass
         tasks.append(asyncio.current_task())
         return "later"
 
     target = integration(waits, executor)
     call = target.start({}, "req")
-    assert isinstance(call, asyncio.Future) and not call.done()
-    await asyncio.wait((call,))
-    assert target.outcome(call) == "later"
-    # Before its first wait it ran in the caller; after it, in the call's own task.
-    assert tasks == [asyncio.current_task(), call]
+    assert isinstance(call, Suspended)
+    assert await target.finish(call) == "later"
+    assert tasks == [asyncio.current_task()] * 2
+    current = asyncio.current_task()
+    assert current is not None and current.cancelling() == 0
 
 
 async def test_each_call_has_its_own_context(executor: HandlerThreads) -> None:
@@ -185,12 +187,12 @@ async def test_each_call_has_its_own_context(executor: HandlerThreads) -> None:
         VARIABLE.set(event["value"])
         if event["wait"]:
             await asyncio.sleep(0)
-            seen.append(VARIABLE.get(None))
+        seen.append(VARIABLE.get(None))
 
     target = integration(sets_and_reads, executor)
     await target.invoke({"value": "a", "wait": False}, "req")
     await target.invoke({"value": "b", "wait": True}, "req")
-    assert seen == [None, None, "b"]
+    assert seen == [None, "a", None, "b"]
     assert VARIABLE.get(None) is None
 
 
@@ -209,32 +211,40 @@ async def test_a_handler_failing_before_it_waits_fails_start(
     assert isinstance(info.value.error, expected)
 
 
-async def test_a_late_call_is_a_timeout_through_start_and_outcome(
+async def test_a_late_call_is_a_timeout_through_finish_and_outcome(
     executor: HandlerThreads,
 ) -> None:
     async def slow(event: Any, context: Any) -> str:
         await asyncio.sleep(5)
         return "late"
 
-    target = integration(slow, executor, timeout=0.05)
-    call = target.start({}, "req")
-    assert isinstance(call, asyncio.Future)
-    await asyncio.wait((call,))
-    assert call.cancelled()
+    def slow_sync(event: Any, context: Any) -> str:
+        time.sleep(0.3)
+        return "late"
+
+    waiting = integration(slow, executor, timeout=0.05)
+    call = waiting.start({}, "req")
+    assert isinstance(call, Suspended)
     with pytest.raises(IntegrationTimeout):
-        target.outcome(call)
+        await waiting.finish(call)
+
+    threaded = integration(slow_sync, executor, timeout=0.05)
+    future = threaded.start({}, "req")
+    assert isinstance(future, asyncio.Future)
+    await asyncio.wait((future,))
+    with pytest.raises(IntegrationTimeout):
+        threaded.outcome(future)
 
 
-async def test_a_call_cancelled_by_someone_else_is_a_failure_not_a_timeout(
+async def test_a_thread_call_cancelled_by_someone_else_is_a_failure_not_a_timeout(
     executor: HandlerThreads,
 ) -> None:
-    async def waits(event: Any, context: Any) -> None:
-        await asyncio.sleep(5)
+    def waits(event: Any, context: Any) -> None:
+        time.sleep(0.05)
 
     target = integration(waits, executor)
     call = target.start({}, "req")
     assert isinstance(call, asyncio.Future)
     call.cancel()
-    await asyncio.wait((call,))
     with pytest.raises(HandlerFailed, match="was cancelled"):
         target.outcome(call)

@@ -6,13 +6,13 @@ import asyncio
 from typing import Protocol
 
 
-__all__ = ["Event", "Integration", "Returned"]
+__all__ = ["Event", "Integration", "Returned", "Suspended"]
 
 Event = dict[str, object]
 
 
 class Returned:
-    """What a handler returned, when the call finished at once (see ``Integration.start``)."""
+    """What a handler returned, when it finished inside ``Integration.start``."""
 
     __slots__ = ("value",)
 
@@ -20,12 +20,21 @@ class Returned:
         self.value = value
 
 
+class Suspended:
+    """A handler that began in the calling task and now waits.
+
+    It may hold on to that task (``asyncio.timeout`` does), so the same task must finish
+    it, with ``Integration.finish``. Integrations subclass it to keep what they need.
+    """
+
+    __slots__ = ()
+
+
 class Integration(Protocol):
     """One route's handler, however it is reached (in-process, HTTP, Lambda, mock).
 
-    A call is either awaited whole (``invoke``) or split in two (``start``, then ``outcome``
-    once the call is done), so that the per-message path needs no task of its own for a
-    handler that answers at once.
+    A call is either awaited whole (``invoke``) or begun with ``start``, so that the
+    per-message path needs no task of its own for a handler that answers at once.
     """
 
     name: str
@@ -45,14 +54,27 @@ class Integration(Protocol):
         """
         ...
 
-    def start(self, event: Event, request_id: str) -> Returned | asyncio.Future[object]:
-        """Start the handler on ``event``.
+    def start(self, event: Event, request_id: str) -> Returned | Suspended | asyncio.Future[object]:
+        """Begin the handler on ``event``, in the calling task.
 
-        Returns ``Returned`` when the handler finished at once, else a future that is done
-        when the call is: pass that future to ``outcome``, exactly once, whatever happened.
+        Returns what comes of it so far:
+
+        - ``Returned``: the handler finished; its value is the result.
+        - ``Suspended``: it waits and this task must finish it with ``finish``.
+        - a future: it runs elsewhere (a thread, another service); once the future is
+          done, pass it to ``outcome``, exactly once, whatever happened.
 
         Raises:
             HandlerFailed: the handler raised before it first had to wait.
+        """
+        ...
+
+    async def finish(self, call: Suspended) -> object:
+        """Finish a ``Suspended`` call, in the task that started it; its result.
+
+        Raises:
+            IntegrationTimeout: the handler ran past ``timeout``.
+            HandlerFailed: the handler raised.
         """
         ...
 

@@ -7,14 +7,14 @@ import contextvars
 import importlib
 import inspect
 import time
-from collections.abc import Callable
-from typing import cast
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
 
 from wsgate.exceptions import ConfigError, HandlerFailed, IntegrationTimeout
-from wsgate.integrations.base import Event, Returned
+from wsgate.integrations.base import Event, Returned, Suspended
 from wsgate.integrations.context import LambdaContext, function_name_for
 from wsgate.integrations.deadlines import DeadlineWatch
-from wsgate.integrations.eager import resume
+from wsgate.integrations.eager import Resumed
 from wsgate.integrations.threads import HandlerThreads
 
 
@@ -53,6 +53,25 @@ def resolve_handler(reference: str) -> HandlerFunction:
     return cast(HandlerFunction, obj)
 
 
+class _Waiting(Suspended):
+    """An ``async def`` handler stopped at its first wait."""
+
+    __slots__ = ("coro", "deadline", "scope", "signal")
+
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, object],
+        signal: object,
+        scope: contextvars.Context,
+        deadline: float,
+    ) -> None:
+        self.coro = coro
+        self.signal = signal
+        self.scope = scope
+        self.deadline = deadline
+        """When it is late, on the loop's clock."""
+
+
 class PythonIntegration:
     """Calls a Lambda-style ``handler(event, context)`` living in this process.
 
@@ -83,45 +102,67 @@ class PythonIntegration:
         self._function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{self._function_name}"
         self._log_group = f"/aws/lambda/{self._function_name}"
 
-    def start(self, event: Event, request_id: str) -> Returned | asyncio.Future[object]:
-        """Start the handler; see ``Integration.start``.
+    def start(self, event: Event, request_id: str) -> Returned | Suspended | asyncio.Future[object]:
+        """Begin the handler; see ``Integration.start``.
 
-        An ``async def`` handler runs at once, in a context of its own (as it would in a
-        task of its own), and gets a task only if it has to wait; a ``def`` handler goes to
-        the threads. Only a call that did not finish at once can be late, so only such a
-        call's deadline is watched.
+        An ``async def`` handler runs at once, in the calling task and in a copy of its
+        context (as in a task of its own), up to its first wait: most never wait, and a
+        task per message was the largest cost of a round trip. A ``def`` handler goes to
+        the threads, and its future's deadline is watched.
         """
         loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.timeout
         context = LambdaContext(
-            self._function_name,
-            self._function_arn,
-            request_id,
-            time.monotonic() + self.timeout,
-            self._log_group,
+            self._function_name, self._function_arn, request_id, deadline, self._log_group
         )
-        call: asyncio.Future[object]
-        if self._is_async:
-            scope = contextvars.copy_context()
-            try:
-                coro = self._func(event, context)
-                signal = scope.run(coro.send, None)  # type: ignore[attr-defined]
-            except StopIteration as done:
-                return Returned(done.value)
-            except asyncio.CancelledError:
-                raise self._cancelled() from None
-            except Exception as error:
-                raise self._failed(error) from error
-            call = resume(coro, signal, loop, scope)  # type: ignore[arg-type]
-        else:
+        if not self._is_async:
             call = self._threads.run(loop, self._func, event, context)
-        self._deadlines.watch(call, loop.time() + self.timeout)
-        return call
+            self._deadlines.watch(call, loop.time() + self.timeout)
+            return call
+        scope = contextvars.copy_context()
+        try:
+            coro = cast(Coroutine[Any, Any, object], self._func(event, context))
+            signal = scope.run(coro.send, None)
+        except StopIteration as done:
+            return Returned(done.value)
+        except asyncio.CancelledError:
+            raise self._cancelled() from None
+        except Exception as error:
+            raise self._failed(error) from error
+        return _Waiting(coro, signal, scope, loop.time() + self.timeout)
+
+    async def finish(self, call: Suspended) -> object:
+        """Finish a handler that waits, in the task it began in; see ``Integration.finish``."""
+        if not isinstance(call, _Waiting):
+            raise TypeError(f"{self.name} cannot finish {call!r}")
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("PythonIntegration.finish must run in a task")
+        self._deadlines.watch(task, call.deadline)
+        late = False
+        try:
+            try:
+                result = await Resumed(call.coro, call.signal, call.scope)
+            finally:
+                late = self._deadlines.release(task)
+        except asyncio.CancelledError:
+            if not late:
+                raise
+            task.uncancel()
+            raise IntegrationTimeout(self._late()) from None
+        except Exception as exc:
+            if late:  # the handler turned our cancellation into an error of its own
+                task.uncancel()
+                raise IntegrationTimeout(self._late()) from None
+            raise self._failed(exc) from exc
+        if late:  # the handler swallowed the cancellation; its result came too late
+            task.uncancel()
+            raise IntegrationTimeout(self._late())
+        return result
 
     def outcome(self, call: asyncio.Future[object]) -> object:
-        """What the handler returned; see ``Integration.outcome``."""
+        """What a ``def`` handler returned; see ``Integration.outcome``."""
         if self._deadlines.release(call):
-            # Cancelled for being late, whatever it did next: swallowed the cancellation
-            # and returned, turned it into an error of its own, or let it through.
             raise IntegrationTimeout(self._late())
         if call.cancelled():
             raise self._cancelled()
@@ -137,19 +178,19 @@ class PythonIntegration:
         call = self.start(event, request_id)
         if isinstance(call, Returned):
             return call.value
-        if not call.done():
-            try:
-                await call
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    # This task was cancelled (the client left, the gateway stops); the
-                    # handler was cancelled with it.
-                    call.cancel()
-                    self._deadlines.release(call)
-                    raise
-            except Exception:
-                pass  # the handler's own error, reported by outcome()
+        if isinstance(call, Suspended):
+            return await self.finish(call)
+        try:
+            await call
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # This task was cancelled (the client left, the gateway stops): the call
+                # was cancelled with it.
+                self._deadlines.release(call)
+                raise
+        except Exception:
+            pass  # the handler's own error, reported by outcome()
         return self.outcome(call)
 
     def _failed(self, error: Exception) -> HandlerFailed:

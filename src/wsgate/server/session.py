@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from functools import partial
 from typing import Any
 
@@ -23,7 +24,7 @@ from wsgate.core.request import ConnectionContext
 from wsgate.core.results import route_reply
 from wsgate.core.routing import choose_route
 from wsgate.exceptions import BufferFull, Gone, HandlerFailed, IntegrationTimeout
-from wsgate.integrations.base import Returned
+from wsgate.integrations.base import Returned, Suspended
 from wsgate.integrations.eager import run_now
 from wsgate.registry.base import ConnectionInfo
 from wsgate.server.gateway import Gateway, Route
@@ -59,6 +60,7 @@ class Session:
     __slots__ = (
         "_conn",
         "_duration_timer",
+        "_ended",
         "_ending",
         "_events",
         "_gateway",
@@ -66,6 +68,7 @@ class Session:
         "_last_active",
         "_loop",
         "_opened",
+        "_reader",
         "_running",
         "_transport",
         "_ws",
@@ -96,6 +99,11 @@ class Session:
         client to read: held so that tasks are not lost, and counted against flooding."""
         self._idle_timer: asyncio.TimerHandle | None = None
         self._duration_timer: asyncio.TimerHandle | None = None
+        self._reader: asyncio.Task[bool] | None = None
+        """The task reading the connection, once the first one handed the reading on."""
+        self._ended: asyncio.Future[None] | None = None
+        """Done once the connection is over and ``$disconnect`` ran: what ``run`` waits for
+        after it handed the reading on. Made only then."""
 
     # LocalConnection
 
@@ -168,23 +176,61 @@ class Session:
     # The connection's life
 
     async def run(self) -> None:
-        """Serve the connection until it closes, then run ``$disconnect`` once."""
+        """Serve the connection until it closes and ``$disconnect`` ran.
+
+        Runs in aiohttp's handler task, which must not return sooner: that would close the
+        WebSocket. It reads the connection itself until a handler that waits takes it over
+        (see ``_read_loop``); then it finishes that handler and waits for the end.
+        """
         limits = self._gateway.limits
         loop = self._loop
         self._idle_timer = loop.call_at(self._last_active + limits.idle_timeout, self._on_idle)
         self._duration_timer = loop.call_later(
             limits.max_connection_duration, self._end, GOING_AWAY
         )
+        if await self._read():
+            return
+        if self._ended is None:
+            self._ended = loop.create_future()
+        await self._ended
+
+    async def _read(self) -> bool:
+        """Read until the connection ends and wrap up: True; or until a handler that waits
+        took this task over, with another task reading on: False."""
+        idle_timer, duration_timer = self._idle_timer, self._duration_timer
         try:
             reason = await self._read_loop()
+        except BaseException:
+            reason = None
+            raise
         finally:
-            self._idle_timer.cancel()
-            self._duration_timer.cancel()
-            await self._gateway.registry.unregister(self.connection_id)
+            if reason is not None or self._reader in (None, asyncio.current_task()):
+                # The connection ended, or reading failed in the task that was reading.
+                if idle_timer is not None:
+                    idle_timer.cancel()
+                if duration_timer is not None:
+                    duration_timer.cancel()
+                await self._gateway.registry.unregister(self.connection_id)
+        if reason is None:
+            return False
         await self._disconnect(*reason)
+        self._over()
+        return True
 
-    async def _read_loop(self) -> tuple[int, str]:
-        """Read until the connection ends; return the (code, reason) for ``$disconnect``."""
+    def _over(self) -> None:
+        """Let ``run`` return: the connection is over."""
+        if self._ended is None:
+            self._ended = self._loop.create_future()
+        if not self._ended.done():
+            self._ended.set_result(None)
+
+    async def _read_loop(self) -> tuple[int, str] | None:
+        """Read until the connection ends; the (code, reason) for ``$disconnect``.
+
+        A handler that waits must be finished by the task it began in, this one, so the
+        reading goes on in a new task and this one returns None once the handler is done:
+        a task per message only for the messages whose handler waits.
+        """
         ws = self._ws
         while True:
             msg = await ws.receive()
@@ -193,7 +239,11 @@ class Session:
                 self._touch()
                 if len(self._running) >= MAX_IN_FLIGHT:
                     await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
-                self._on_message(msg.data)
+                waiting = self._on_message(msg.data)
+                if waiting is not None:
+                    self._hand_over_reading()
+                    await waiting
+                    return None
             elif kind is WSMsgType.BINARY:
                 self._ending = BINARY_REFUSED
                 code, reason = BINARY_REFUSED
@@ -217,29 +267,70 @@ class Session:
             else:  # CLOSED
                 return self._ending or ABNORMAL
 
-    def _on_message(self, body: str) -> None:
-        """Route one text message and start its handler; answer now if it finished."""
+    def _on_message(self, body: str) -> Coroutine[Any, Any, None] | None:
+        """Route one text message and begin its handler; answer now if it finished.
+
+        Returns, for a handler that waits, what finishes it: to be awaited by this task.
+        """
         gateway = self._gateway
         request_id = new_id()
         try:
             route_key = choose_route(gateway.selector.select(body), gateway.routes)
             if route_key is None:
                 self._reply(forbidden_frame(self.connection_id, request_id))
-                return
+                return None
             route = gateway.routes[route_key]
             event = self._events.build(route_key, body, new_id(), request_id, _now_ms())
             try:
                 call = route.integration.start(event, request_id)
             except HandlerFailed as exc:
                 self._failed(route_key, request_id, exc)
-                return
+                return None
             if isinstance(call, Returned):
                 self._answer(route_key, route, request_id, call.value)
-            else:
+            elif isinstance(call, asyncio.Future):
                 self._running.add(call)
                 call.add_done_callback(partial(self._answer_later, route_key, route, request_id))
+            else:
+                return self._finish(route_key, route, request_id, call)
         except Exception:  # a bug here must cost this message, not the connection
             log.exception("%s: message %s failed", self.connection_id, request_id)
+        return None
+
+    def _hand_over_reading(self) -> None:
+        """Start a new task reading the connection; this one is a handler's from now on."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)  # counted in flight until its handler is done
+        reader = self._loop.create_task(self._read())
+        self._reader = reader
+        reader.add_done_callback(self._reader_done)
+
+    def _reader_done(self, reader: asyncio.Task[bool]) -> None:
+        if reader.cancelled() or reader.exception() is not None:
+            if not reader.cancelled():
+                log.error("%s: reading failed", self.connection_id, exc_info=reader.exception())
+            self._over()  # no $disconnect can follow; do not leave run() waiting
+
+    async def _finish(self, route_key: str, route: Route, request_id: str, call: Suspended) -> None:
+        """Finish a handler that waits, in the task it began in, and answer it."""
+        try:
+            try:
+                result = await route.integration.finish(call)
+            except IntegrationTimeout as exc:
+                log.warning("route %s: %s", route_key, exc)
+                self._reply(timeout_frame(self.connection_id, request_id))
+                return
+            except HandlerFailed as exc:
+                self._failed(route_key, request_id, exc)
+                return
+            self._answer(route_key, route, request_id, result)
+        except Exception:
+            log.exception("%s: message %s failed", self.connection_id, request_id)
+        finally:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.discard(task)
 
     def _answer_later(
         self, route_key: str, route: Route, request_id: str, call: asyncio.Future[object]
