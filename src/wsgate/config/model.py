@@ -443,6 +443,14 @@ class HandlerSettings(BaseModel):
         gt=0,
         description="Size of the thread pool that runs plain (non-async) handlers.",
     )
+    in_process_management: bool = Field(
+        default=True,
+        description=(
+            "Serve the handlers' boto3 `apigatewaymanagementapi` calls to this gateway "
+            "inside the process, without an HTTP round trip; the results are the same. "
+            "false sends them over HTTP to the management endpoint."
+        ),
+    )
 
 
 class RouteConfig(BaseModel):

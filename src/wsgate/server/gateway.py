@@ -117,6 +117,13 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         ConfigError: a handler does not import, or an expression does not parse.
     """
     _apply_handler_settings(config)
+    if config.handlers.in_process_management:
+        # Before any handler module is imported, so that clients made at import time
+        # have the hook too. Imported here: it serves through server.management, which
+        # imports this module.
+        from wsgate.server.inprocess import install_hook
+
+        install_hook()
     threads = HandlerThreads(config.handlers.max_threads)
     deadlines = DeadlineWatch()
     api_settings = config.api

@@ -2,6 +2,8 @@
 
 Thin by design: the path is parsed and the errors are shaped in ``core.management`` and
 ``core.errors``; every operation goes through the registry, wherever the connection lives.
+``perform`` is the whole API apart from HTTP, so the aiohttp endpoint here and the
+in-process path of ``server.inprocess`` give the same answers.
 """
 
 from __future__ import annotations
@@ -18,46 +20,39 @@ from wsgate.core.management import (
     parse_management_path,
 )
 from wsgate.exceptions import BufferFull, Gone
+from wsgate.server.gateway import Gateway
 from wsgate.server.keys import GATEWAY
 
 
-__all__ = ["management_endpoint"]
+__all__ = ["MAX_POST_BYTES", "Reply", "management_endpoint", "perform"]
 
 # PostToConnection's Data is at most 128 KiB (the botocore model's max).
 MAX_POST_BYTES = 131072
 
+Reply = tuple[int, dict[str, str], bytes]
+"""A management answer: status, headers and body, before any transport adds its own."""
 
-def _error(kind: ManagementError, message: str | None = None) -> web.Response:
+
+def _error(kind: ManagementError, message: str | None = None) -> Reply:
     status, headers, body = management_error(kind, message)
-    response = web.Response(status=status, body=body, headers=headers)
-    response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
-    return response
+    headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    return status, headers, body
 
 
-def _ok(status: int, body: bytes = b"") -> web.Response:
-    response = web.Response(status=status, body=body or None)
-    if body:
-        response.content_type = "application/json"
-    response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
-    return response
+def _ok(status: int, body: bytes = b"") -> Reply:
+    headers = {"Content-Type": "application/json"} if body else {}
+    headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    return status, headers, body
 
 
-async def _read_capped(request: web.Request, cap: int) -> bytes | None:
-    """The whole body, or None as soon as it is known to be longer than ``cap``."""
-    if (request.content_length or 0) > cap:
-        return None
-    body = bytearray()
-    while chunk := await request.content.read(cap + 1 - len(body)):
-        body += chunk
-        if len(body) > cap:
-            return None
-    return bytes(body)
+async def perform(gateway: Gateway, method: str, raw_path: str, body: bytes) -> Reply:
+    """Answer ``method`` on ``raw_path`` (still percent-encoded) as the management API.
 
-
-async def management_endpoint(request: web.Request) -> web.StreamResponse:
-    """``POST|GET|DELETE [/{stage}]/@connections/{connectionId}``."""
-    gateway = request.app[GATEWAY]
-    target = parse_management_path(request.raw_path.partition("?")[0], gateway.api.stage)
+    ``body`` is the POST's data; anything longer than ``MAX_POST_BYTES`` is refused with
+    413, so a caller reading a stream may stop one byte past the limit. Never raises for
+    a client's mistake: every outcome is a reply.
+    """
+    target = parse_management_path(raw_path, gateway.api.stage)
     if isinstance(target, WrongStage):
         return _error(ManagementError.FORBIDDEN, "Forbidden")
     if not isinstance(target, ConnectionPath):
@@ -65,25 +60,49 @@ async def management_endpoint(request: web.Request) -> web.StreamResponse:
     connection_id = target.connection_id
     registry = gateway.registry
     try:
-        if request.method == hdrs.METH_POST:
-            data = await _read_capped(request, MAX_POST_BYTES)
-            if data is None:
+        if method == hdrs.METH_POST:
+            if len(body) > MAX_POST_BYTES:
                 return _error(ManagementError.PAYLOAD_TOO_LARGE)
             try:
-                payload: str | bytes = data.decode("utf-8")
+                payload: str | bytes = body.decode("utf-8")
             except UnicodeDecodeError:
-                payload = data
+                payload = body
             await registry.send(connection_id, payload)
             return _ok(200)
-        if request.method == hdrs.METH_GET:
+        if method == hdrs.METH_GET:
             info = await registry.info(connection_id)
-            body = connection_info_body(
-                info.connected_at, info.last_active_at, info.source_ip, info.user_agent
+            return _ok(
+                200,
+                connection_info_body(
+                    info.connected_at, info.last_active_at, info.source_ip, info.user_agent
+                ),
             )
-            return _ok(200, body)
-        await registry.close(connection_id)
-        return _ok(204)
+        if method == hdrs.METH_DELETE:
+            await registry.close(connection_id)
+            return _ok(204)
     except Gone:
         return _error(ManagementError.GONE)
     except BufferFull:
         return _error(ManagementError.LIMIT_EXCEEDED, "The client is not reading its messages")
+    return _error(ManagementError.FORBIDDEN, "Missing Authentication Token")
+
+
+async def _read_capped(request: web.Request, cap: int) -> bytes:
+    """The whole body, or its first ``cap + 1`` bytes when it is longer than ``cap``."""
+    body = bytearray()
+    while chunk := await request.content.read(cap + 1 - len(body)):
+        body += chunk
+        if len(body) > cap:
+            break
+    return bytes(body)
+
+
+async def management_endpoint(request: web.Request) -> web.StreamResponse:
+    """``POST|GET|DELETE [/{stage}]/@connections/{connectionId}``."""
+    body = b""
+    if request.method == hdrs.METH_POST:
+        body = await _read_capped(request, MAX_POST_BYTES)
+    status, headers, payload = await perform(
+        request.app[GATEWAY], request.method, request.raw_path, body
+    )
+    return web.Response(status=status, body=payload or None, headers=headers)

@@ -8,11 +8,12 @@ import os
 import signal
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from wsgate.config.model import GatewayConfig
+from wsgate.server import inprocess
 from wsgate.server.app import create_app
 from wsgate.server.gateway import Gateway
 
@@ -75,6 +76,7 @@ class GatewayServer:
         plain = web.TCPSite(runner, server.host, server.port, reuse_address=True)
         await plain.start()
         self.port = _bound_port(plain)
+        sites = [("http", plain)]
         if server.tls_port is not None:
             # Imported only with a TLS listener: cryptography adds megabytes to the process.
             from wsgate.server.tls import (
@@ -101,12 +103,22 @@ class GatewayServer:
             )
             await secure.start()
             self.tls_port = _bound_port(secure)
+            sites.append(("https", secure))
         self.gateway.set_domain_name(server.resolved_domain_name(self.port, self.tls_port))
+        if config.handlers.in_process_management:
+            for scheme, site in sites:
+                inprocess.add_listener(
+                    self.gateway, scheme, _bound_port(site), _bound_addresses(site)
+                )
 
     async def stop(self) -> None:
         """Stop accepting, close connections with 1001, run their ``$disconnect``, release."""
         if self._runner is not None:
-            await self._runner.cleanup()
+            try:
+                await self._runner.cleanup()
+            finally:
+                # Only now: $disconnect handlers run during the drain may still call.
+                inprocess.remove_gateway(self.gateway)
             self._runner = None
         if self._made:
             if self._ca_bundle_before is None:
@@ -121,12 +133,21 @@ class GatewayServer:
             self._made = []
 
 
-def _bound_port(site: web.TCPSite) -> int:
-    """The port a site listens on (it differs from the config's when that was 0)."""
+def _sockets(site: web.TCPSite) -> list[Any]:
     sockets = getattr(site._server, "sockets", None)
     if not sockets:
         raise RuntimeError(f"{site.name} is not listening")
-    return int(sockets[0].getsockname()[1])
+    return list(sockets)
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    """The port a site listens on (it differs from the config's when that was 0)."""
+    return int(_sockets(site)[0].getsockname()[1])
+
+
+def _bound_addresses(site: web.TCPSite) -> list[str]:
+    """The addresses a site's sockets are bound to (one per family for a name)."""
+    return [str(sock.getsockname()[0]) for sock in _sockets(site)]
 
 
 async def serve(gateway: Gateway) -> int:
