@@ -22,6 +22,7 @@ import importlib.machinery
 import ipaddress
 import sys
 import threading
+import time
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 
 from aiohttp.http import SERVER_SOFTWARE
 
+from wsgate.integrations.eager import Resumed
 from wsgate.server.gateway import Gateway
 from wsgate.server.management import Reply, perform
 
@@ -193,16 +195,69 @@ def _run(local: _Local, method: str, path: str, body: bytes, timeout: float) -> 
         running = None
     if running is loop:
         return _run_here(coro)
+    call = _LoopCall(coro)
     try:
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        loop.call_soon_threadsafe(call.begin, loop)
     except RuntimeError:  # closed meanwhile
         coro.close()
         return None
-    try:
-        return future.result(timeout)
-    except TimeoutError:
-        future.cancel()
-        raise
+    return call.wait(timeout)
+
+
+class _LoopCall:
+    """``perform`` handed to the loop from another thread, and its answer handed back.
+
+    Lighter than ``run_coroutine_threadsafe`` (a task, a concurrent future and the
+    callbacks chaining them): one callback on the loop runs the coroutine at once, which
+    with the in-memory registry always finishes, and a lock wakes the caller.
+    """
+
+    __slots__ = ("_coro", "_done", "_error", "_reply", "_task")
+
+    def __init__(self, coro: Coroutine[Any, Any, Reply]) -> None:
+        self._coro = coro
+        self._reply: Reply | None = None
+        self._error: BaseException | None = None
+        self._task: asyncio.Task[Reply] | None = None
+        self._done = threading.Lock()
+        self._done.acquire()
+
+    def begin(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            signal = self._coro.send(None)
+        except StopIteration as finished:
+            self._reply = finished.value
+        except BaseException as error:  # handed to the waiting thread
+            self._error = error
+        else:  # it waits (a registry on the network): finish it in a task
+            self._task = loop.create_task(_resumed(self._coro, signal))
+            self._task.add_done_callback(self._finished)
+            return
+        self._done.release()
+
+    def _finished(self, task: asyncio.Task[Reply]) -> None:
+        if task.cancelled():
+            self._error = TimeoutError()
+        elif (error := task.exception()) is not None:
+            self._error = error
+        else:
+            self._reply = task.result()
+        self._done.release()
+
+    def wait(self, timeout: float) -> Reply:
+        if not self._done.acquire(timeout=timeout):
+            task = self._task
+            if task is not None:
+                task.get_loop().call_soon_threadsafe(task.cancel)
+            raise TimeoutError
+        if self._error is not None:
+            raise self._error
+        assert self._reply is not None
+        return self._reply
+
+
+async def _resumed(coro: Coroutine[Any, Any, Reply], signal: Any) -> Reply:
+    return await Resumed(coro, signal)
 
 
 # --- the botocore side ----------------------------------------------------------------
@@ -237,9 +292,15 @@ def _wire_headers(status: int, headers: dict[str, str], body: bytes) -> dict[str
     wire = dict(headers)
     if status != 204:
         wire["Content-Length"] = str(len(body))
-    wire["Date"] = email.utils.formatdate(usegmt=True)
+    wire["Date"] = _http_date(int(time.time()))
     wire["Server"] = SERVER_SOFTWARE
     return wire
+
+
+@functools.lru_cache(maxsize=2)
+def _http_date(second: int) -> str:
+    """The ``Date`` header for a second, made once per second rather than per call."""
+    return email.utils.formatdate(second, usegmt=True)
 
 
 @functools.cache
