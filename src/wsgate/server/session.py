@@ -317,14 +317,10 @@ class Session:
         try:
             try:
                 result = await route.integration.finish(call)
-            except IntegrationTimeout as exc:
-                log.warning("route %s: %s", route_key, exc)
-                self._reply(timeout_frame(self.connection_id, request_id))
-                return
-            except HandlerFailed as exc:
+            except (IntegrationTimeout, HandlerFailed) as exc:
                 self._failed(route_key, request_id, exc)
-                return
-            self._answer(route_key, route, request_id, result)
+            else:
+                self._answer(route_key, route, request_id, result)
         except Exception:
             log.exception("%s: message %s failed", self.connection_id, request_id)
         finally:
@@ -335,24 +331,28 @@ class Session:
     def _answer_later(
         self, route_key: str, route: Route, request_id: str, call: asyncio.Future[object]
     ) -> None:
+        """Answer a handler that ran elsewhere, once its future is done."""
         self._running.discard(call)
         try:
             try:
                 result = route.integration.outcome(call)
-            except IntegrationTimeout as exc:
-                log.warning("route %s: %s", route_key, exc)
-                self._reply(timeout_frame(self.connection_id, request_id))
-                return
-            except HandlerFailed as exc:
+            except (IntegrationTimeout, HandlerFailed) as exc:
                 self._failed(route_key, request_id, exc)
-                return
-            self._answer(route_key, route, request_id, result)
+            else:
+                self._answer(route_key, route, request_id, result)
         except Exception:
             log.exception("%s: message %s failed", self.connection_id, request_id)
 
-    def _failed(self, route_key: str, request_id: str, exc: HandlerFailed) -> None:
-        log.warning("route %s: %s", route_key, exc, exc_info=exc.error)
-        self._reply(internal_error_frame(self.connection_id, request_id))
+    def _failed(
+        self, route_key: str, request_id: str, exc: IntegrationTimeout | HandlerFailed
+    ) -> None:
+        """Tell the client, in AWS's words, that its message's handler failed."""
+        if isinstance(exc, IntegrationTimeout):
+            log.warning("route %s: %s", route_key, exc)
+            self._reply(timeout_frame(self.connection_id, request_id))
+        else:
+            log.warning("route %s: %s", route_key, exc, exc_info=exc.error)
+            self._reply(internal_error_frame(self.connection_id, request_id))
 
     def _answer(self, route_key: str, route: Route, request_id: str, result: object) -> None:
         """Send the client what a handler's result means for it, if anything."""
