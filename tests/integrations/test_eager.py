@@ -1,4 +1,4 @@
-"""Coroutines run at once, and finished by a task only when they wait."""
+"""A coroutine stepped to its first wait is finished by the task that awaits it."""
 
 from __future__ import annotations
 
@@ -7,40 +7,7 @@ import contextvars
 
 import pytest
 
-from wsgate.integrations.eager import Resumed, run_now
-
-
-async def test_run_now_finishes_a_coroutine_that_does_not_wait() -> None:
-    done: list[str] = []
-
-    async def at_once() -> None:
-        done.append("ran")
-
-    assert run_now(at_once(), asyncio.get_running_loop()) is None
-    assert done == ["ran"]
-
-
-async def test_run_now_raises_what_the_coroutine_raises_before_waiting() -> None:
-    async def broken() -> None:
-        raise ConnectionResetError("gone")
-
-    with pytest.raises(ConnectionResetError):
-        run_now(broken(), asyncio.get_running_loop())
-
-
-async def test_run_now_hands_a_waiting_coroutine_to_a_task() -> None:
-    steps: list[str] = []
-
-    async def waits() -> str:
-        steps.append("before")
-        await asyncio.sleep(0.01)
-        steps.append("after")
-        return "result"
-
-    task = run_now(waits(), asyncio.get_running_loop())
-    assert task is not None and steps == ["before"]
-    assert await task == "result"
-    assert steps == ["before", "after"]
+from wsgate.integrations.eager import Resumed
 
 
 async def test_a_resumed_coroutine_sees_cancellation_and_its_errors_propagate() -> None:

@@ -1,23 +1,20 @@
-"""Run a coroutine at once, and give it a task only if it has to wait.
+"""Finish a coroutine that was run at once, up to its first wait, by its caller.
 
-Most handlers, and nearly every send of a reply, finish without waiting on anything. A task
-for each costs more than the handler (a task object, a registration in asyncio's task set,
-a turn of the event loop, a done callback), so they run at once in the caller, as Python
-3.12's eager tasks would. A coroutine that does wait is finished where it stopped: a send
-in a task of its own (it holds on to no task), a handler by the very task it began in
-(``Resumed``), since ``asyncio.timeout``, ``TaskGroup`` and anyio's cancel scopes hold on
-to the task they were entered in.
+Most handlers finish without waiting on anything. A task for each costs more than the
+handler (a task object, a registration in asyncio's task set, a turn of the event loop, a
+done callback), so they run at once in the caller, as Python 3.12's eager tasks would. One
+that does wait is finished by the very task it began in (``Resumed``): ``asyncio.timeout``,
+``TaskGroup`` and anyio's cancel scopes hold on to the task they were entered in.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 from collections.abc import Coroutine, Generator
 from typing import Any, Generic, TypeVar
 
 
-__all__ = ["Resumed", "run_now"]
+__all__ = ["Resumed"]
 
 T = TypeVar("T")
 
@@ -62,24 +59,3 @@ class Resumed(Generic[T]):
                     signal = coro.send(sent) if context is None else context.run(coro.send, sent)
                 except StopIteration as done:
                     return done.value  # type: ignore[no-any-return]
-
-
-async def _finish(coro: Coroutine[Any, Any, T], signal: Any) -> T:
-    return await Resumed(coro, signal)
-
-
-def run_now(
-    coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop
-) -> asyncio.Task[T] | None:
-    """Run ``coro`` until it finishes or first waits.
-
-    Returns None when it finished (its result is dropped; an exception it raised propagates
-    to the caller), or the task that finishes it once it had to wait. Only for coroutines
-    that do not care which task runs them (aiohttp's sends); keep a reference to the task,
-    as the loop holds tasks only weakly.
-    """
-    try:
-        signal = coro.send(None)
-    except StopIteration:
-        return None
-    return loop.create_task(_finish(coro, signal))

@@ -110,18 +110,18 @@ class PythonIntegration:
         task per message was the largest cost of a round trip. A ``def`` handler goes to
         the threads, and its future's deadline is watched.
         """
-        loop = asyncio.get_running_loop()
         deadline = time.monotonic() + self.timeout
         context = LambdaContext(
             self._function_name, self._function_arn, request_id, deadline, self._log_group
         )
         if not self._is_async:
+            loop = asyncio.get_running_loop()
             call = self._threads.run(loop, self._func, event, context)
             self._deadlines.watch(call, loop.time() + self.timeout)
             return call
         scope = contextvars.copy_context()
         try:
-            coro = cast(Coroutine[Any, Any, object], self._func(event, context))
+            coro: Coroutine[Any, Any, object] = self._func(event, context)  # type: ignore[assignment]
             signal = scope.run(coro.send, None)
         except StopIteration as done:
             return Returned(done.value)
@@ -129,7 +129,7 @@ class PythonIntegration:
             raise self._cancelled() from None
         except Exception as error:
             raise self._failed(error) from error
-        return _Waiting(coro, signal, scope, loop.time() + self.timeout)
+        return _Waiting(coro, signal, scope, asyncio.get_running_loop().time() + self.timeout)
 
     async def finish(self, call: Suspended) -> object:
         """Finish a handler that waits, in the task it began in; see ``Integration.finish``."""

@@ -19,13 +19,13 @@ from aiohttp.http_websocket import WebSocketError
 
 from wsgate.core.errors import forbidden_frame, internal_error_frame, timeout_frame
 from wsgate.core.events import MessageEvents, disconnect_event
+from wsgate.core.frames import OPCODE_BINARY, OPCODE_TEXT, encode_frame
 from wsgate.core.ids import new_id
 from wsgate.core.request import ConnectionContext
 from wsgate.core.results import route_reply
 from wsgate.core.routing import choose_route
 from wsgate.exceptions import BufferFull, Gone, HandlerFailed, IntegrationTimeout
 from wsgate.integrations.base import Returned, Suspended
-from wsgate.integrations.eager import run_now
 from wsgate.registry.base import ConnectionInfo
 from wsgate.server.gateway import Gateway, Route
 
@@ -95,8 +95,8 @@ class Session:
         self._ending: tuple[int, str] | None = None
         """Why the server ends the connection, once it decided to; None while open."""
         self._running: set[asyncio.Future[Any]] = set()
-        """Handler calls that did not finish at once, closes, and sends waiting for the
-        client to read: held so that tasks are not lost, and counted against flooding."""
+        """Handler calls still running elsewhere, tasks finishing waiting handlers, and
+        closes: held so that tasks are not lost, and counted against flooding."""
         self._idle_timer: asyncio.TimerHandle | None = None
         self._duration_timer: asyncio.TimerHandle | None = None
         self._reader: asyncio.Task[bool] | None = None
@@ -132,35 +132,29 @@ class Session:
 
     async def send(self, data: str | bytes) -> None:
         """See ``LocalConnection.send``."""
-        waiting = self._send_now(data)
-        if waiting is not None:
-            try:
-                await waiting
-            except ConnectionError:
-                raise Gone(self.connection_id) from None
+        self._write(data)
 
-    def _send_now(self, data: str | bytes) -> asyncio.Task[None] | None:
-        """Write one frame now; a task only in the rare case that the write must wait.
+    def _write(self, data: str | bytes) -> None:
+        """Write one frame to the client now; it never waits, the transport buffers it.
+
+        The frame goes straight to the transport: aiohttp's send coroutines cost more than
+        the frame itself, and the buffer check below is the flow control sends need.
 
         Raises:
             Gone: the connection is closing or closed.
             BufferFull: the client has not read what it was already sent.
         """
-        if self._closing:
+        transport = self._transport
+        if self._closing or transport.is_closing():
             raise Gone(self.connection_id)
-        if self._transport.get_write_buffer_size() + len(data) > MAX_BUFFERED:
+        if isinstance(data, str):
+            frame = encode_frame(OPCODE_TEXT, data.encode())
+        else:
+            frame = encode_frame(OPCODE_BINARY, data)
+        if transport.get_write_buffer_size() + len(frame) > MAX_BUFFERED:
             raise BufferFull(self.connection_id)
-        ws = self._ws
-        try:
-            # aiohttp's send coroutines write at once and wait only for a paused transport,
-            # which the buffer check above keeps from happening.
-            waiting = run_now(
-                ws.send_str(data) if isinstance(data, str) else ws.send_bytes(data), self._loop
-            )
-        except ConnectionError:
-            raise Gone(self.connection_id) from None
+        transport.write(frame)
         self._touch()
-        return waiting
 
     async def close_by_api(self) -> None:
         """See ``LocalConnection.close_by_api``."""
@@ -370,21 +364,11 @@ class Session:
     def _reply(self, data: str | bytes) -> None:
         """Send to this client; a connection that closed meanwhile is not an error."""
         try:
-            waiting = self._send_now(data)
+            self._write(data)
         except Gone:
             log.debug("%s: reply dropped, connection closed", self.connection_id)
-            return
         except BufferFull:
             log.warning("%s: reply dropped, client not reading", self.connection_id)
-            return
-        if waiting is not None:
-            self._running.add(waiting)
-            waiting.add_done_callback(self._write_done)
-
-    def _write_done(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.debug("%s: reply dropped, connection closed", self.connection_id)
 
     async def _disconnect(self, code: int, reason: str) -> None:
         """Invoke ``$disconnect``; its result is ignored and its failure only logged."""
