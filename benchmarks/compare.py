@@ -125,7 +125,8 @@ def _round_trips(bench: Bench, server: Server, label: str, action: str) -> Measu
 
 
 def _handshakes(bench: Bench, server: Server, label: str) -> Measurement:
-    path = f"/{STAGE}{TOKEN_QUERY}" if label == "wsgate" else TOKEN_QUERY.replace("?", "/?")
+    offline = label == "serverless-offline"
+    path = TOKEN_QUERY.replace("?", "/?") if offline else f"/{STAGE}{TOKEN_QUERY}"
     result = bench.load(
         server,
         "--mode",
@@ -141,7 +142,7 @@ def _handshakes(bench: Bench, server: Server, label: str) -> Measurement:
     )
     data = result.data
     return Measurement(
-        scenario="sls-handshake",
+        scenario="sls-upgrade" if label == "raw" else "sls-handshake",
         server=label,
         conns=CONNS,
         value=float(data["rate"]),
@@ -193,9 +194,18 @@ def run_comparison(bench: Bench, machine: dict[str, object]) -> list[Target]:
         ["node", "--version"], capture_output=True, text=True, check=True, timeout=30
     ).stdout.strip()
     figures: dict[str, dict[str, Measurement]] = {"wsgate": {}, "serverless-offline": {}}
-    with bench.running(bench.wsgate("compare.yaml"), _offline(bench)) as servers:
+    # The raw aiohttp upgrade, with no handler at all, is the ceiling for wsgate's handshakes.
+    raw = bench.raw()
+    ceiling: Measurement | None = None
+    with bench.running(bench.wsgate("compare.yaml"), _offline(bench), raw) as servers:
         for step in ("echo", "postback", "handshake", "memory"):
             for server in servers:
+                if server is raw:
+                    if step == "handshake":
+                        ceiling = _handshakes(bench, raw, "raw")
+                        bench.results.append(ceiling)
+                        bench.say(f"  {ceiling.scenario:<13} raw {ceiling.value:>10,.1f}")
+                    continue
                 label = "wsgate" if server.name.startswith("wsgate") else "serverless-offline"
                 if step == "handshake":
                     m = _handshakes(bench, server, label)
@@ -236,7 +246,10 @@ def run_comparison(bench: Bench, machine: dict[str, object]) -> list[Target]:
             ratio("handshake"),
             5,
             "min-ratio",
-            detail=detail("handshake"),
+            detail=f"{detail('handshake')}; raw aiohttp upgrade {ceiling.value:,.1f} "
+            f"({ceiling.value / theirs['handshake'].value:.2f}x)"
+            if ceiling is not None and theirs["handshake"].value
+            else detail("handshake"),
         ),
         Target(
             f"vs serverless-offline: memory with {IDLE_CONNS} connections open",

@@ -172,6 +172,7 @@ ROW_TITLES = {
     "sls-echo": "round trip, def route",
     "sls-postback": "round trip, boto3 post_back",
     "sls-handshake": "handshake, authorizer+$connect",
+    "sls-upgrade": "handshake, raw upgrade",
     "sls-memory": "memory with conns open",
 }
 
