@@ -175,6 +175,29 @@ def test_malformed_responses_are_invalid(bad: object) -> None:
     assert isinstance(evaluate_authorizer_response(bad, ARN), Invalid)
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        statement(action="s3:GetObject", resource=[ARN, 1]),
+        statement(action=[], resource=None),
+        {"Effect": "Deny", "NotAction": "execute-api:Invoke", "Resource": 7},
+        {"Effect": "Allow", "Action": "s3:*"},
+    ],
+)
+def test_malformed_resource_is_invalid_even_when_the_action_does_not_apply(bad: object) -> None:
+    """Both elements of a statement are validated, whether or not the statement applies."""
+    assert isinstance(evaluate_authorizer_response(response(bad), ARN), Invalid)
+
+
+def test_action_patterns_are_case_insensitive_resources_are_not() -> None:
+    """`execute-api:invoke` is Invoke; a resource differing only in case is not the ARN."""
+    assert isinstance(
+        evaluate_authorizer_response(response(statement(action="EXECUTE-API:*")), ARN), Allow
+    )
+    upper = statement(resource=ARN.replace("$connect", "$CONNECT"))
+    assert isinstance(evaluate_authorizer_response(response(upper), ARN), Deny)
+
+
 def test_malformed_statement_is_invalid_even_after_a_deny() -> None:
     """The whole document is validated before deciding."""
     result = evaluate_authorizer_response(response(statement("Deny"), "junk"), ARN)

@@ -44,6 +44,17 @@ def test_connect_method_arn() -> None:
     )
 
 
+def test_connect_method_arn_follows_the_fields() -> None:
+    """The ARN, computed once, is recomputed by replace() and left out of == and repr."""
+    api = ApiContext("abcdef123", "default", "example.com", "us-east-1", "123456789012")
+    moved = dataclasses.replace(api, stage="prod", domain_name="other.example.com")
+    assert moved.connect_method_arn.endswith("abcdef123/prod/$connect")
+    assert api == ApiContext("abcdef123", "default", "example.com", "us-east-1", "123456789012")
+    assert "arn:" not in repr(api)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        api.connect_method_arn = "arn:forged"  # type: ignore[misc]
+
+
 def test_connection_context_authorizer_can_be_filled_later() -> None:
     """ConnectionContext defaults to no authorizer and accepts one afterwards."""
     conn = ConnectionContext("L0SM9cOFvHcCIhw=", 1707502303419, "192.0.2.1", None)

@@ -28,6 +28,9 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 _HOP_BY_HOP = frozenset({"connection", "upgrade", "content-length"})
 # Set by the gateway; a client's own values are dropped so they cannot be spoofed.
 _FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"})
+# The client headers each event leaves out, as lower-case names: one lookup per header.
+_DROPPED_FOR_AUTHORIZER = _FORWARDED
+_DROPPED_FOR_CONNECT = _FORWARDED | _HOP_BY_HOP
 _TRACE_HEADER = "x-amzn-trace-id"
 
 
@@ -78,33 +81,48 @@ def _trace_id(request_id: str, now_ms: int) -> str:
     # AWS's format is Root=1-<epoch seconds, 8 hex>-<96 random bits>; the random part is
     # derived from the request id so that this module stays deterministic.
     digest = hashlib.blake2b(request_id.encode(), digest_size=12).hexdigest()
-    return f"Root=1-{(now_ms // 1000) & 0xFFFFFFFF:08x}-{digest}"
+    return _trace_prefix(now_ms // 1000) + digest
+
+
+@lru_cache(maxsize=4)
+def _trace_prefix(second: int) -> str:
+    # Shared by every trace id of the same second, as _format_second is.
+    return f"Root=1-{second & 0xFFFFFFFF:08x}-"
 
 
 def _headers(
-    request: HandshakeRequest, request_id: str, now_ms: int, strip_hop_by_hop: bool
+    request: HandshakeRequest, request_id: str, now_ms: int, dropped: frozenset[str]
 ) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """The client's headers (last value wins in the single map) plus the gateway's own."""
+    """The client's headers but ``dropped`` (last value wins in the single map), then the
+    gateway's own: ``X-Amzn-Trace-Id`` unless the client sent one, ``X-Forwarded-*``."""
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
     has_trace = False
     for name, value in request.headers:
         lower = name.lower()
-        if lower in _FORWARDED or (strip_hop_by_hop and lower in _HOP_BY_HOP):
+        if lower in dropped:
             continue
-        has_trace = has_trace or lower == _TRACE_HEADER
+        if lower == _TRACE_HEADER:
+            has_trace = True
         single[name] = value
-        multi.setdefault(name, []).append(value)
-    added = {
-        "X-Forwarded-For": request.source_ip,
-        "X-Forwarded-Port": str(request.port),
-        "X-Forwarded-Proto": request.scheme,
-    }
+        values = multi.get(name)
+        if values is None:
+            multi[name] = [value]
+        else:
+            values.append(value)
+    # None of these names can be in the maps yet (the client's are dropped, or the trace
+    # header is absent), so each lands at the end, in AWS's order.
     if not has_trace:
-        added = {"X-Amzn-Trace-Id": _trace_id(request_id, now_ms), **added}
-    for name, value in added.items():
-        single[name] = value
-        multi[name] = [value]
+        trace = _trace_id(request_id, now_ms)
+        single["X-Amzn-Trace-Id"] = trace
+        multi["X-Amzn-Trace-Id"] = [trace]
+    source_ip, port, scheme = request.source_ip, str(request.port), request.scheme
+    single["X-Forwarded-For"] = source_ip
+    multi["X-Forwarded-For"] = [source_ip]
+    single["X-Forwarded-Port"] = port
+    multi["X-Forwarded-Port"] = [port]
+    single["X-Forwarded-Proto"] = scheme
+    multi["X-Forwarded-Proto"] = [scheme]
     return single, multi
 
 
@@ -114,7 +132,11 @@ def _query(request: HandshakeRequest) -> tuple[dict[str, str], dict[str, list[st
     multi: dict[str, list[str]] = {}
     for name, value in request.query:
         single[name] = value
-        multi.setdefault(name, []).append(value)
+        values = multi.get(name)
+        if values is None:
+            multi[name] = [value]
+        else:
+            values.append(value)
     return single, multi
 
 
@@ -151,7 +173,7 @@ def authorizer_event(
     when there is no query string; ``stageVariables`` is ``{}``; the ``requestContext`` is
     the CONNECT one without ``authorizer``.
     """
-    headers, multi_headers = _headers(request, request_id, now_ms, strip_hop_by_hop=False)
+    headers, multi_headers = _headers(request, request_id, now_ms, _DROPPED_FOR_AUTHORIZER)
     query, multi_query = _query(request)
     return {
         "type": "REQUEST",
@@ -178,7 +200,7 @@ def connect_event(
     present only when the URL had a ``?``; ``requestContext.authorizer`` only when the
     connection went through an authorizer.
     """
-    headers, multi_headers = _headers(request, request_id, now_ms, strip_hop_by_hop=True)
+    headers, multi_headers = _headers(request, request_id, now_ms, _DROPPED_FOR_CONNECT)
     event: dict[str, object] = {"headers": headers, "multiValueHeaders": multi_headers}
     if request.has_query:
         query, multi_query = _query(request)

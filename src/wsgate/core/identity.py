@@ -80,4 +80,8 @@ def missing_identity(
     sources: Sequence[IdentitySource], request: HandshakeRequest
 ) -> list[IdentitySource]:
     """Return the sources that are absent or empty in ``request`` (none for no sources)."""
-    return [source for source in sources if read_identity(source, request) is None]
+    missing = []
+    for source in sources:
+        if read_identity(source, request) is None:
+            missing.append(source)
+    return missing

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -28,6 +27,9 @@ __all__ = [
 ContextValue = str | int | float | bool | None
 
 _INVOKE_ACTION = "execute-api:Invoke"
+_NEGATIVE = {"Action": "NotAction", "Resource": "NotResource"}
+# A tuple, not a union: isinstance checks a tuple faster.
+_CONTEXT_TYPES = (str, int, float, bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,28 +87,44 @@ def arn_matches(pattern: str, arn: str) -> bool:
     return pattern == arn or _compile(pattern, False).fullmatch(arn) is not None
 
 
-def _action_matches(pattern: str) -> bool:
-    # IAM action names are case-insensitive (`execute-api:invoke` is the same action).
-    return (
-        pattern == _INVOKE_ACTION or _compile(pattern, True).fullmatch(_INVOKE_ACTION) is not None
-    )
+def _invokes(patterns: list[str]) -> bool:
+    """Whether any action pattern covers ``execute-api:Invoke`` (case-insensitive, as IAM)."""
+    for pattern in patterns:
+        if pattern == _INVOKE_ACTION or _compile(pattern, True).fullmatch(_INVOKE_ACTION):
+            return True
+    return False
 
 
-def _element_matches(
-    statement: dict[str, object], positive: str, index: int, matches: Callable[[str], bool]
-) -> bool | Invalid:
-    """Evaluate ``Action``/``NotAction`` or ``Resource``/``NotResource`` of one statement."""
-    negative = "Not" + positive
-    if (positive in statement) == (negative in statement):
+def _covers(patterns: list[str], arn: str) -> bool:
+    """Whether any resource pattern matches ``arn`` (as ``arn_matches``)."""
+    for pattern in patterns:
+        if pattern == arn or _compile(pattern, False).fullmatch(arn):
+            return True
+    return False
+
+
+def _element(
+    statement: dict[str, object], positive: str, index: int
+) -> tuple[bool, list[str]] | Invalid:
+    """Read ``Action``/``NotAction`` or ``Resource``/``NotResource`` of one statement.
+
+    Returns whether the positive key is the one given, and its patterns.
+    """
+    negative = _NEGATIVE[positive]
+    has_positive = positive in statement
+    if has_positive == (negative in statement):
         return Invalid(f"Statement[{index}] needs exactly one of {positive} or {negative}")
-    key = positive if positive in statement else negative
+    key = positive if has_positive else negative
     value = statement[key]
     if isinstance(value, str):
-        value = [value]
-    if not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
-        return Invalid(f"Statement[{index}].{key} must be a string or a list of strings")
-    hit = any(matches(pattern) for pattern in value)
-    return hit if key == positive else not hit
+        return has_positive, [value]
+    if isinstance(value, list):
+        for item in value:
+            if not isinstance(item, str):
+                break
+        else:
+            return has_positive, value
+    return Invalid(f"Statement[{index}].{key} must be a string or a list of strings")
 
 
 def _statement_effect(statement: object, index: int, method_arn: str) -> str | None | Invalid:
@@ -114,20 +132,26 @@ def _statement_effect(statement: object, index: int, method_arn: str) -> str | N
     if not isinstance(statement, dict):
         return Invalid(f"Statement[{index}] is not an object")
     effect = statement.get("Effect")
-    if effect not in ("Allow", "Deny"):
+    if effect != "Allow" and effect != "Deny":
         return Invalid(f"Statement[{index}].Effect must be 'Allow' or 'Deny', got {effect!r}")
     if "Condition" in statement:
         # Conditions cannot be evaluated here; ignoring one could grant too much.
         return Invalid(f"Statement[{index}] has a Condition, which is not supported")
-    action = _element_matches(statement, "Action", index, _action_matches)
+    # Both elements are validated before either is matched: a malformed one is Invalid
+    # even in a statement that would not apply.
+    action = _element(statement, "Action", index)
     if isinstance(action, Invalid):
         return action
-    resource = _element_matches(
-        statement, "Resource", index, lambda pattern: arn_matches(pattern, method_arn)
-    )
+    resource = _element(statement, "Resource", index)
     if isinstance(resource, Invalid):
         return resource
-    return str(effect) if action and resource else None
+    # A positive element applies when a pattern matches, a Not... element when none does.
+    positive_action, actions = action
+    positive_resource, resources = resource
+    applies = (
+        _invokes(actions) is positive_action and _covers(resources, method_arn) is positive_resource
+    )
+    return str(effect) if applies else None
 
 
 def _validate_context(value: object) -> dict[str, ContextValue] | Invalid:
@@ -140,7 +164,7 @@ def _validate_context(value: object) -> dict[str, ContextValue] | Invalid:
             return Invalid(f"context key {key!r} is not a string")
         if isinstance(item, float) and not math.isfinite(item):
             return Invalid(f"context[{key!r}] is not a finite number")
-        if item is not None and not isinstance(item, str | int | float | bool):
+        if item is not None and not isinstance(item, _CONTEXT_TYPES):
             # AWS accepts only strings, numbers and booleans (and passes null through).
             return Invalid(f"context[{key!r}] must be a string, number or boolean")
     return value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 __all__ = ["ApiContext", "ConnectionContext", "HandshakeRequest"]
@@ -50,14 +50,16 @@ class ApiContext:
     domain_name: str
     region: str
     account_id: str
+    connect_method_arn: str = field(init=False, repr=False, compare=False)
+    """The ``methodArn`` given to a ``$connect`` authorizer (no HTTP verb, unlike REST);
+    derived from the fields above, once, since every authorized handshake needs it."""
 
-    @property
-    def connect_method_arn(self) -> str:
-        """The ``methodArn`` given to a ``$connect`` authorizer (no HTTP verb, unlike REST)."""
-        return (
+    def __post_init__(self) -> None:
+        arn = (
             f"arn:aws:execute-api:{self.region}:{self.account_id}:{self.api_id}"
             f"/{self.stage}/$connect"
         )
+        object.__setattr__(self, "connect_method_arn", arn)
 
 
 @dataclass(slots=True)

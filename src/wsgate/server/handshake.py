@@ -40,9 +40,12 @@ _MESSAGES = {
 }
 
 
+# The refusals' bodies, serialised once.
+_BODIES = {status: orjson.dumps({"message": message}) for status, message in _MESSAGES.items()}
+
+
 def _refuse(status: int) -> web.Response:
-    message = _MESSAGES.get(status)
-    body = orjson.dumps({"message": message}) if message else b""
+    body = _BODIES.get(status, b"")
     return web.Response(status=status, body=body, content_type="application/json")
 
 
@@ -51,12 +54,14 @@ def _snapshot(request: web.Request) -> HandshakeRequest:
     # aiohttp's header map keeps each name as the client spelled it, in order.
     headers = tuple(request.headers.items())
     query = tuple(request.rel_url.query.items())
-    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    # The connection's own address, which aiohttp read once when the request arrived (the
+    # transport's get_extra_info would ask the kernel again).
+    sockname = request.protocol.sockname
     port = int(sockname[1]) if sockname else 0
     return HandshakeRequest(
         headers=headers,
         query=query,
-        has_query=bool(request.query_string),
+        has_query=bool(request.rel_url.raw_query_string),
         source_ip=request.remote or "",
         port=port,
         scheme="https" if request.secure else "http",
@@ -88,7 +93,8 @@ async def websocket_endpoint(request: web.Request) -> web.StreamResponse:
     gateway.open_connections += 1
     try:
         decision = await _decide(gateway, request)
-        if isinstance(decision, web.Response):
+        if not isinstance(decision, tuple):
+            # A refusal (a Response, whose isinstance check would take ABCMeta's slow path).
             return decision
         connection, subprotocol = decision
         return await _serve(gateway, request, connection, subprotocol)
@@ -105,11 +111,13 @@ async def _decide(
     before the connection's long life begins.
     """
     snapshot = _snapshot(request)
+    # The snapshot's user_agent, found by aiohttp's header map instead of a scan.
+    user_agents = request.headers.getall(hdrs.USER_AGENT, ())
     connection = ConnectionContext(
         connection_id=new_id(),
         connected_at=int(time.time() * 1000),
         source_ip=snapshot.source_ip,
-        user_agent=snapshot.user_agent,
+        user_agent=user_agents[-1] if user_agents else None,
         authorizer=None,
     )
     if gateway.authorizer is not None:
