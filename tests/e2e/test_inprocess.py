@@ -77,6 +77,18 @@ async def running(gateway_factory: GatewayFactory) -> RunningGateway:
     return gateway
 
 
+async def relay_between_two(
+    stack: contextlib.AsyncExitStack, running: RunningGateway
+) -> ClientConnection:
+    """Two clients; the second's handler posts to itself and to the first. The second."""
+    other, other_id = await connect(stack, running)
+    ws, my_id = await connect(stack, running)
+    await ws.send(orjson.dumps({"action": "relay", "to": other_id}).decode())
+    assert await ws.recv() == "to-self"
+    assert await other.recv() == f"from:{my_id}"
+    return ws
+
+
 # --- from handlers -------------------------------------------------------------------
 
 
@@ -86,11 +98,7 @@ async def test_def_handler_posts_to_itself_and_to_another_connection(
     """A def handler's post_to_connection reaches both clients without an HTTP request."""
     before = inprocess.served_count()
     async with contextlib.AsyncExitStack() as stack:
-        other, other_id = await connect(stack, running)
-        ws, my_id = await connect(stack, running)
-        await ws.send(orjson.dumps({"action": "relay", "to": other_id}).decode())
-        assert await ws.recv() == "to-self"
-        assert await other.recv() == f"from:{my_id}"
+        await relay_between_two(stack, running)
     assert inprocess.served_count() == before + 2
 
 
@@ -291,11 +299,7 @@ async def test_with_the_setting_off_calls_go_over_http(gateway_factory: GatewayF
     running = await gateway_factory(routes=ROUTES, handlers={"in_process_management": False})
     before = inprocess.served_count()
     async with contextlib.AsyncExitStack() as stack:
-        other, other_id = await connect(stack, running)
-        ws, my_id = await connect(stack, running)
-        await ws.send(orjson.dumps({"action": "relay", "to": other_id}).decode())
-        assert await ws.recv() == "to-self"
-        assert await other.recv() == f"from:{my_id}"
+        ws = await relay_between_two(stack, running)
         outcome = await ask(ws, op="get_connection", args={"ConnectionId": UNKNOWN_ID})
         assert outcome["error"] == "GoneException"
     assert inprocess.served_count() == before
