@@ -261,3 +261,23 @@ async def test_a_client_leaving_during_connect_costs_nothing(
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
     async with websockets.connect(running.ws_url()) as ws:
         assert ws.protocol.state.name == "OPEN"
+
+
+@pytest.mark.parametrize(("target", "maps"), [(b"/dev?", {}), (b"/dev", None)])
+async def test_a_bare_question_mark_gives_empty_query_maps(
+    gateway: RunningGateway, target: bytes, maps: dict[str, object] | None
+) -> None:
+    """AWS puts empty query maps in $connect for `?` with nothing after it, none without."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(
+        b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await writer.drain()
+    assert (await reader.readline()).startswith(b"HTTP/1.1 101")
+    await wait_for(lambda: bool(handlers.events_for("$connect")))
+    event = handlers.events_for("$connect")[0]
+    assert event.get("queryStringParameters") == maps
+    assert event.get("multiValueQueryStringParameters") == maps
+    writer.transport.abort()

@@ -61,7 +61,8 @@ def _snapshot(request: web.Request) -> HandshakeRequest:
     return HandshakeRequest(
         headers=headers,
         query=query,
-        has_query=bool(request.rel_url.raw_query_string),
+        # raw_path keeps a bare `?` that the parsed URL drops; AWS gives empty maps then.
+        has_query="?" in request.raw_path,
         source_ip=request.remote or "",
         port=port,
         scheme="https" if request.secure else "http",
