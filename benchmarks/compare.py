@@ -22,7 +22,7 @@ import time
 
 from benchmarks.procs import HERE, WORK, Server, free_port, run_loadgen
 from benchmarks.report import Target
-from benchmarks.scenarios import STAGE, TOKEN_QUERY, Bench, Measurement
+from benchmarks.scenarios import STAGE, TOKEN_QUERY, Bench, Measurement, _measurement
 
 
 __all__ = ["run_comparison"]
@@ -107,21 +107,8 @@ def _round_trips(bench: Bench, server: Server, label: str, action: str) -> Measu
         duration=bench.profile.compare_duration,
         warmup=bench.profile.compare_warmup,
     )
-    data = result.data
-    return Measurement(
-        scenario="sls-echo" if action == "echo" else "sls-postback",
-        server=label,
-        conns=CONNS,
-        value=float(data["rate"]),
-        unit="msgs/s",
-        p50_us=data["p50_us"],
-        p99_us=data["p99_us"],
-        max_us=data["max_us"],
-        server_cpu=result.server_cpu,
-        client_cpu=result.client_cpu,
-        errors=int(data["errors"] + data["connect_errors"] + data["upgrade_errors"]),
-        extra={"done": data["done"], "rss_kb": result.server_rss_kb},
-    )
+    scenario = "sls-echo" if action == "echo" else "sls-postback"
+    return _measurement(scenario, label, result, "msgs/s", rss_kb=result.server_rss_kb)
 
 
 def _handshakes(bench: Bench, server: Server, label: str) -> Measurement:
@@ -140,21 +127,8 @@ def _handshakes(bench: Bench, server: Server, label: str) -> Measurement:
         duration=bench.profile.compare_duration,
         warmup=bench.profile.compare_warmup,
     )
-    data = result.data
-    return Measurement(
-        scenario="sls-upgrade" if label == "raw" else "sls-handshake",
-        server=label,
-        conns=CONNS,
-        value=float(data["rate"]),
-        unit="handshakes/s",
-        p50_us=data["p50_us"],
-        p99_us=data["p99_us"],
-        max_us=data["max_us"],
-        server_cpu=result.server_cpu,
-        client_cpu=result.client_cpu,
-        errors=int(data["errors"] + data["connect_errors"] + data["upgrade_errors"]),
-        extra={"done": data["done"]},
-    )
+    scenario = "sls-upgrade" if label == "raw" else "sls-handshake"
+    return _measurement(scenario, label, result, "handshakes/s")
 
 
 def _memory(bench: Bench, server: Server, label: str) -> Measurement:
