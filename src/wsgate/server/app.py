@@ -1,11 +1,18 @@
-"""The aiohttp application: the upgrade endpoint and the management API on one port."""
+"""The aiohttp application: the management API, and plain requests to the upgrade paths.
+
+WebSocket upgrades never reach it: the front door (``server.frontdoor``) takes a
+connection's first request when it is a ``GET`` of ``/`` or ``/{stage}``. What does reach
+these paths is a request on a connection that began with another request.
+"""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
+from wsgate.core.upgrade import refusal
 from wsgate.server.gateway import Gateway
-from wsgate.server.handshake import websocket_endpoint
 from wsgate.server.keys import GATEWAY
 from wsgate.server.management import management_endpoint
 
@@ -18,11 +25,20 @@ async def _on_startup(app: web.Application) -> None:
 
 
 async def _on_shutdown(app: web.Application) -> None:
-    """Refuse new handshakes and close every connection with 1001; sessions run $disconnect."""
+    """Refuse new handshakes, close every connection with 1001, wait for their
+    ``$disconnect`` within ``server.shutdown_timeout``."""
     gateway = app[GATEWAY]
     gateway.draining = True
     for connection in gateway.registry.local_connections():
         await connection.close_going_away()
+    tasks = set(gateway.connection_tasks)
+    if not tasks:
+        return
+    _done, late = await asyncio.wait(tasks, timeout=gateway.config.server.shutdown_timeout)
+    for task in late:
+        task.cancel()
+    if late:
+        await asyncio.wait(late)
 
 
 async def _on_cleanup(app: web.Application) -> None:
@@ -33,14 +49,22 @@ async def _on_cleanup(app: web.Application) -> None:
     gateway.threads.shutdown()
 
 
+async def _not_first(request: web.Request) -> web.Response:
+    """A GET of an upgrade path that was not the connection's first request."""
+    # 426 like any GET without an upgrade; an upgrade needs a connection of its own.
+    answer = refusal(426)
+    body = answer[answer.index(b"\r\n\r\n") + 4 :]
+    return web.Response(status=426, body=body, content_type="application/json")
+
+
 def create_app(gateway: Gateway) -> web.Application:
     """Build the application serving ``gateway``."""
     # The management API's own limit is enforced in the handler with the AWS error shape.
     app = web.Application(client_max_size=1024 * 1024)
     app[GATEWAY] = gateway
     router = app.router
-    router.add_get("/", websocket_endpoint)
-    router.add_get("/{stage}", websocket_endpoint)
+    router.add_get("/", _not_first)
+    router.add_get("/{stage}", _not_first)
     for method in ("POST", "GET", "DELETE"):
         router.add_route(method, "/{path:.*}", management_endpoint)
     app.on_startup.append(_on_startup)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from wsgate.auth.base import Authorizer
@@ -61,6 +62,9 @@ class Gateway:
     """Handshakes in progress plus established connections in this process."""
     draining: bool = False
     """Set at shutdown: new handshakes are refused."""
+    connection_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    """Each connection's task, from its handshake to its ``$disconnect``: what a shutdown
+    waits for."""
 
     def set_domain_name(self, domain_name: str) -> None:
         """Fix ``requestContext.domainName`` once the listening ports are known."""

@@ -1,7 +1,9 @@
-"""The upgrade endpoint: identity, authorizer and ``$connect`` decide before any 101.
+"""The AWS handshake: identity, authorizer and ``$connect`` decide before any 101.
 
-Every refusal is an ordinary HTTP response returned before ``prepare()``, so no frame is
-read and no connectionId is reachable unless the whole AWS sequence allowed it.
+Runs in the connection's own task, started by the front door once the upgrade request
+is read. Every refusal is an HTTP response written before the upgrade, so no frame is
+read and no connectionId is reachable unless the whole AWS sequence allowed it. The same
+task then serves the connection (``Session.run``) until it ends.
 """
 
 from __future__ import annotations
@@ -9,116 +11,95 @@ from __future__ import annotations
 import logging
 import time
 
-import orjson
-from aiohttp import hdrs, web
-
 from wsgate.auth.base import Refused
 from wsgate.core.events import connect_event
 from wsgate.core.ids import new_id
 from wsgate.core.request import ConnectionContext, HandshakeRequest
 from wsgate.core.results import interpret_connect_result, is_accepted
+from wsgate.core.upgrade import RequestHead, is_valid_key, parse_query
 from wsgate.exceptions import DuplicateConnection, HandlerFailed, IntegrationTimeout
-from wsgate.server.frames import GuardedWebSocketResponse
+from wsgate.server.frontdoor import FrontDoor
 from wsgate.server.gateway import Gateway
-from wsgate.server.keys import GATEWAY
 from wsgate.server.session import Session
 
 
-__all__ = ["websocket_endpoint"]
+__all__ = ["handshake"]
 
 log = logging.getLogger("wsgate.handshake")
 
-_MESSAGES = {
-    401: "Unauthorized",
-    403: "Forbidden",
-    426: "Upgrade Required",
-    429: "Too many connections",
-    500: "Internal server error",
-    502: "Internal server error",
-    503: "Service unavailable",
-    504: "Endpoint request timed out",
-}
 
-
-# The refusals' bodies, serialised once.
-_BODIES = {status: orjson.dumps({"message": message}) for status, message in _MESSAGES.items()}
-
-
-def _refuse(status: int) -> web.Response:
-    body = _BODIES.get(status, b"")
-    return web.Response(status=status, body=body, content_type="application/json")
-
-
-def _snapshot(request: web.Request) -> HandshakeRequest:
-    """The handshake as the core needs it: raw header case and order, decoded query."""
-    # aiohttp's header map keeps each name as the client spelled it, in order.
-    headers = tuple(request.headers.items())
-    query = tuple(request.rel_url.query.items())
-    # The connection's own address, which aiohttp read once when the request arrived (the
-    # transport's get_extra_info would ask the kernel again).
-    sockname = request.protocol.sockname
-    port = int(sockname[1]) if sockname else 0
-    return HandshakeRequest(
-        headers=headers,
-        query=query,
-        # raw_path keeps a bare `?` that the parsed URL drops; AWS gives empty maps then.
-        has_query="?" in request.raw_path,
-        source_ip=request.remote or "",
-        port=port,
-        scheme="https" if request.secure else "http",
-    )
-
-
-async def websocket_endpoint(request: web.Request) -> web.StreamResponse:
+async def handshake(gateway: Gateway, door: FrontDoor, head: RequestHead, segment: str) -> None:
     """Run the AWS handshake sequence; serve the connection if every step allowed it."""
-    gateway = request.app[GATEWAY]
-    stage = request.match_info.get("stage")
-    if stage is not None and stage != gateway.api.stage:
-        return _refuse(403)
+    if segment and segment != gateway.api.stage:
+        return door.refuse(403)
     if gateway.draining:
-        return _refuse(503)
-    headers = request.headers
-    if headers.get(hdrs.UPGRADE, "").lower() != "websocket":
-        return _refuse(426)
+        return door.refuse(503)
+    # Lower-cased names, the last value winning, read once for the checks below.
+    headers = {name.lower(): value for name, value in head.headers}
+    if head.method != "GET" or headers.get("upgrade", "").lower() != "websocket":
+        return door.refuse(426)
+    key = headers.get("sec-websocket-key", "")
     if (
-        "upgrade" not in headers.get(hdrs.CONNECTION, "").lower()
-        or headers.get(hdrs.SEC_WEBSOCKET_VERSION) != "13"
-        or not headers.get(hdrs.SEC_WEBSOCKET_KEY)
+        "upgrade" not in headers.get("connection", "").lower()
+        or headers.get("sec-websocket-version") != "13"
+        or not is_valid_key(key)
     ):
-        # aiohttp checks the key's form again when it upgrades; this spares the
-        # authorizer and $connect a request that can never become a connection.
-        return _refuse(400)
+        # Checked first: it spares the authorizer and $connect a request that can never
+        # become a connection.
+        return door.refuse(400)
     cap = gateway.limits.max_connections
     if cap is not None and gateway.open_connections >= cap:
-        return _refuse(429)
+        return door.refuse(429)
     gateway.open_connections += 1
     try:
-        decision = await _decide(gateway, request)
-        if not isinstance(decision, tuple):
-            # A refusal (a Response, whose isinstance check would take ABCMeta's slow path).
-            return decision
+        decision = await _decide(gateway, door, head, headers.get("user-agent"))
+        if isinstance(decision, int):
+            return door.refuse(decision)
         connection, subprotocol = decision
-        return await _serve(gateway, request, connection, subprotocol)
+        offered = headers.get("sec-websocket-protocol")
+        await _serve(gateway, door, key, connection, _agreed(subprotocol, offered))
     finally:
         gateway.open_connections -= 1
 
 
+def _agreed(chosen: str | None, offered: str | None) -> str | None:
+    """The subprotocol to answer with: ``$connect``'s choice, if the client offered it.
+
+    A client fails a handshake whose subprotocol it did not ask for, so one it did not
+    offer is left out (and logged) rather than sent.
+    """
+    if not chosen:
+        return None
+    if offered and chosen in (item.strip() for item in offered.split(",")):
+        return chosen
+    log.warning("$connect chose subprotocol %r, which the client did not offer", chosen)
+    return None
+
+
 async def _decide(
-    gateway: Gateway, request: web.Request
-) -> tuple[ConnectionContext, str | None] | web.Response:
-    """Authorizer, then ``$connect``: the connection to open and its subprotocol, or a refusal.
+    gateway: Gateway, door: FrontDoor, head: RequestHead, user_agent: str | None
+) -> tuple[ConnectionContext, str | None] | int:
+    """Authorizer, then ``$connect``: the connection to open and its subprotocol, or the
+    status refusing it.
 
     Kept apart from ``_serve`` so that the handshake's events and snapshot are freed
     before the connection's long life begins.
     """
-    snapshot = _snapshot(request)
-    # The snapshot's user_agent, found by aiohttp's header map instead of a scan.
-    user_agents = request.headers.getall(hdrs.USER_AGENT, ())
+    source_ip, port = door.peer
+    snapshot = HandshakeRequest(
+        headers=head.headers,
+        query=parse_query(head.query) if head.query else (),
+        # A bare `?` still counts: AWS gives empty query maps then.
+        has_query=head.query is not None,
+        source_ip=source_ip,
+        port=port,
+        scheme=door.scheme,
+    )
     connection = ConnectionContext(
         connection_id=new_id(),
         connected_at=int(time.time() * 1000),
-        source_ip=snapshot.source_ip,
-        user_agent=user_agents[-1] if user_agents else None,
+        source_ip=source_ip,
+        user_agent=user_agent,
         authorizer=None,
     )
     if gateway.authorizer is not None:
@@ -127,7 +108,7 @@ async def _decide(
             log.info(
                 "handshake refused by the authorizer (%d): %s", decision.status, decision.reason
             )
-            return _refuse(decision.status)
+            return decision.status
         connection.authorizer = decision.context
     subprotocol: str | None = None
     route = gateway.routes.get("$connect")
@@ -140,50 +121,39 @@ async def _decide(
             result = await route.integration.invoke(event, request_id)
         except HandlerFailed as exc:
             log.warning("$connect: %s", exc, exc_info=exc.error)
-            return _refuse(502)
+            return 502
         except IntegrationTimeout as exc:
             log.warning("$connect: %s", exc)
-            return _refuse(504)
+            return 504
         outcome = interpret_connect_result(result)
         if not is_accepted(outcome):
-            return _refuse(outcome.status)
+            return outcome.status
         subprotocol = outcome.subprotocol
     return connection, subprotocol
 
 
 async def _serve(
     gateway: Gateway,
-    request: web.Request,
+    door: FrontDoor,
+    key: str,
     connection: ConnectionContext,
     subprotocol: str | None,
-) -> web.StreamResponse:
+) -> None:
     """Upgrade, register, and serve the connection until it ends."""
+    if gateway.draining:
+        # The gateway began shutting down while the handshake ran.
+        return door.refuse(503)
     limits = gateway.limits
-    ws = GuardedWebSocketResponse(
-        max_frame_bytes=limits.max_frame_bytes,
-        max_msg_size=limits.max_message_bytes,
-        protocols=(subprotocol,) if subprotocol else (),
-        autoping=True,
-        compress=False,
-    )
-    try:
-        await ws.prepare(request)
-    except (ConnectionError, RuntimeError) as exc:
+    websocket = door.upgrade(key, subprotocol, limits.max_frame_bytes, limits.max_message_bytes)
+    if websocket is None:
         # The client left during $connect: the connection never existed, so no $disconnect.
-        # An unprepared WebSocketResponse cannot be finished by aiohttp; a plain response
-        # can, and writing it to the closed transport is quietly dropped.
-        log.debug("client left before the upgrade completed: %r", exc)
-        return web.Response(status=400)
-    transport = request.transport
-    if transport is None:
-        log.info("client left as the upgrade completed")
-        return ws
-    session = Session(gateway, ws, transport, connection)
+        log.debug("client left before the upgrade completed")
+        return
+    session = Session(gateway, websocket, connection)
     try:
         await gateway.registry.register(session)
     except DuplicateConnection:
         log.error("connectionId %s collided; closing", connection.connection_id)
-        await ws.close(code=1011)
-        return ws
+        websocket.start_close(1011, "")
+        return
     await session.run()
-    return ws

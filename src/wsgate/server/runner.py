@@ -15,6 +15,7 @@ from aiohttp import web
 from wsgate.config.model import GatewayConfig
 from wsgate.server import inprocess
 from wsgate.server.app import create_app
+from wsgate.server.frontdoor import FrontDoor
 from wsgate.server.gateway import Gateway
 
 
@@ -45,6 +46,42 @@ def _default_credentials() -> None:
         os.environ["AWS_SECRET_ACCESS_KEY"] = "wsgate"
 
 
+class _Site(web.TCPSite):
+    """A TCP listener whose connections meet the front door before aiohttp."""
+
+    __slots__ = ("_gateway",)
+
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        gateway: Gateway,
+        host: str,
+        port: int,
+        ssl_context: Any = None,
+    ) -> None:
+        super().__init__(runner, host, port, ssl_context=ssl_context, reuse_address=True)
+        self._gateway = gateway
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # registers the site with the runner
+        http = self._runner.server
+        assert http is not None
+        gateway = self._gateway
+        scheme = "https" if self._ssl_context is not None else "http"
+
+        def front_door() -> FrontDoor:
+            return FrontDoor(gateway, http, scheme)
+
+        self._server = await asyncio.get_running_loop().create_server(
+            front_door,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+        )
+
+
 class GatewayServer:
     """The gateway's listeners: plain HTTP/WS on ``server.port``, TLS on ``server.tls_port``."""
 
@@ -68,12 +105,12 @@ class GatewayServer:
             handle_signals=False,
             access_log=None,
             shutdown_timeout=server.shutdown_timeout,
-            # Also bounds how long a client may take to send its upgrade request.
+            # How long a kept-alive management connection may sit idle.
             keepalive_timeout=config.api.handshake_timeout,
         )
         await runner.setup()
         self._runner = runner
-        plain = web.TCPSite(runner, server.host, server.port, reuse_address=True)
+        plain = _Site(runner, self.gateway, server.host, server.port)
         await plain.start()
         self.port = _bound_port(plain)
         sites = [("http", plain)]
@@ -94,12 +131,12 @@ class GatewayServer:
                 self._ca_bundle_before = os.environ.get("AWS_CA_BUNDLE")
                 bundle = trust_for_handlers(self.tls_files.cert)
                 self._made += [bundle, self.tls_files.cert, self.tls_files.key, folder]
-            secure = web.TCPSite(
+            secure = _Site(
                 runner,
+                self.gateway,
                 server.host,
                 server.tls_port,
                 ssl_context=server_context(self.tls_files),
-                reuse_address=True,
             )
             await secure.start()
             self.tls_port = _bound_port(secure)
@@ -133,19 +170,19 @@ class GatewayServer:
             self._made = []
 
 
-def _sockets(site: web.TCPSite) -> list[Any]:
+def _sockets(site: web.BaseSite) -> list[Any]:
     sockets = getattr(site._server, "sockets", None)
     if not sockets:
         raise RuntimeError(f"{site.name} is not listening")
     return list(sockets)
 
 
-def _bound_port(site: web.TCPSite) -> int:
+def _bound_port(site: web.BaseSite) -> int:
     """The port a site listens on (it differs from the config's when that was 0)."""
     return int(_sockets(site)[0].getsockname()[1])
 
 
-def _bound_addresses(site: web.TCPSite) -> list[str]:
+def _bound_addresses(site: web.BaseSite) -> list[str]:
     """The addresses a site's sockets are bound to (one per family for a name)."""
     return [str(sock.getsockname()[0]) for sock in _sockets(site)]
 

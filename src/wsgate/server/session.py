@@ -14,12 +14,10 @@ from collections.abc import Coroutine
 from functools import partial
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
-from aiohttp.http_websocket import WebSocketError
-
 from wsgate.core.errors import forbidden_frame, internal_error_frame, timeout_frame
 from wsgate.core.events import MessageEvents, disconnect_event
 from wsgate.core.frames import OPCODE_BINARY, OPCODE_TEXT, encode_frame
+from wsgate.core.framing import Binary, Close
 from wsgate.core.ids import new_id
 from wsgate.core.request import ConnectionContext
 from wsgate.core.results import route_reply
@@ -28,6 +26,7 @@ from wsgate.exceptions import BufferFull, Gone, HandlerFailed, IntegrationTimeou
 from wsgate.integrations.base import Returned, Suspended
 from wsgate.registry.base import ConnectionInfo
 from wsgate.server.gateway import Gateway, Route
+from wsgate.server.websocket import Failed, WebSocket
 
 
 __all__ = ["Session"]
@@ -77,13 +76,12 @@ class Session:
     def __init__(
         self,
         gateway: Gateway,
-        ws: web.WebSocketResponse,
-        transport: asyncio.Transport,
+        ws: WebSocket,
         conn: ConnectionContext,
     ):
         self._gateway = gateway
         self._ws = ws
-        self._transport = transport
+        transport = self._transport = ws.transport
         transport.set_write_buffer_limits(high=2 * MAX_BUFFERED)
         self._conn = conn
         self._events = MessageEvents(gateway.api, conn)
@@ -137,8 +135,8 @@ class Session:
     def _write(self, data: str | bytes) -> None:
         """Write one frame to the client now; it never waits, the transport buffers it.
 
-        The frame goes straight to the transport: aiohttp's send coroutines cost more than
-        the frame itself, and the buffer check below is the flow control sends need.
+        The frame goes straight to the transport, with no send coroutine: the buffer check
+        below is the flow control sends need.
 
         Raises:
             Gone: the connection is closing or closed.
@@ -172,9 +170,9 @@ class Session:
     async def run(self) -> None:
         """Serve the connection until it closes and ``$disconnect`` ran.
 
-        Runs in aiohttp's handler task, which must not return sooner: that would close the
-        WebSocket. It reads the connection itself until a handler that waits takes it over
-        (see ``_read_loop``); then it finishes that handler and waits for the end.
+        Runs in the connection's task, the one that ran the handshake. It reads the
+        connection itself until a handler that waits takes it over (see ``_read_loop``);
+        then it finishes that handler and waits for the end.
         """
         limits = self._gateway.limits
         loop = self._loop
@@ -204,6 +202,7 @@ class Session:
                     idle_timer.cancel()
                 if duration_timer is not None:
                     duration_timer.cancel()
+                self._ws.finish()
                 await self._gateway.registry.unregister(self.connection_id)
         if reason is None:
             return False
@@ -227,38 +226,35 @@ class Session:
         """
         ws = self._ws
         while True:
-            msg = await ws.receive()
-            kind = msg.type
-            if kind is WSMsgType.TEXT:
+            event = await ws.receive()
+            if type(event) is str:
+                if self._ending is not None:
+                    continue  # the server is closing: messages still arriving are dropped
                 self._touch()
                 if len(self._running) >= MAX_IN_FLIGHT:
                     await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
-                waiting = self._on_message(msg.data)
+                waiting = self._on_message(event)
                 if waiting is not None:
                     self._hand_over_reading()
                     await waiting
                     return None
-            elif kind is WSMsgType.BINARY:
-                self._ending = BINARY_REFUSED
-                code, reason = BINARY_REFUSED
-                await ws.close(code=code, message=reason.encode())
-                return BINARY_REFUSED
-            elif kind is WSMsgType.CLOSE:
+            elif isinstance(event, Close):
+                ws.answer_close(event)
                 if self._ending is not None:
                     return self._ending
-                code = msg.data or 0
-                if code == 0:
+                if event.code is None:
                     return NO_STATUS
-                return (int(code), msg.extra or "")
-            elif kind is WSMsgType.CLOSING:
-                # The server started the close (idle, DELETE, shutdown); wait for it to finish.
-                continue
-            elif kind is WSMsgType.ERROR:
-                error = msg.data
-                if isinstance(error, WebSocketError) and error.code == WSCloseCode.MESSAGE_TOO_BIG:
+                return (event.code, event.reason)
+            elif isinstance(event, Binary):
+                if self._ending is None:
+                    self._end(BINARY_REFUSED)
+                # Read on until the client answers the close frame or the socket drops.
+            elif isinstance(event, Failed):
+                ws.finish()
+                if event.code == TOO_BIG[0]:
                     return TOO_BIG
                 return self._ending or ABNORMAL
-            else:  # CLOSED
+            else:  # the socket closed without a close frame
                 return self._ending or ABNORMAL
 
     def _on_message(self, body: str) -> Coroutine[Any, Any, None] | None:
@@ -397,14 +393,9 @@ class Session:
             self._idle_timer = self._loop.call_at(deadline, self._on_idle)
 
     def _end(self, why: tuple[int, str]) -> None:
-        """Start closing with ``why`` unless a close is already under way."""
+        """Start closing with ``why`` unless a close is already under way; the read loop
+        sees the client's answer (or the socket dropping) and wraps up."""
         if self._closing:
             return
         self._ending = why
-        task = self._loop.create_task(self._close(*why))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-
-    async def _close(self, code: int, reason: str) -> None:
-        """Send the close frame; the read loop sees the connection end and wraps up."""
-        await self._ws.close(code=code, message=reason.encode())
+        self._ws.start_close(*why)
