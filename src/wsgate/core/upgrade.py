@@ -27,9 +27,9 @@ __all__ = [
     "is_valid_key",
     "parse_head",
     "parse_query",
+    "path_segment",
     "refusal",
     "switching_protocols",
-    "wants_upgrade",
 ]
 
 MAX_HEAD_BYTES = 16 * 1024
@@ -65,11 +65,6 @@ class RequestHead:
         return found
 
 
-def wants_upgrade(head_start: bytes) -> bool:
-    """Whether a request starting with these bytes could be an upgrade (only GET can)."""
-    return head_start.startswith(b"GET ")
-
-
 def parse_head(head: bytes) -> RequestHead:
     """Parse a request head (without its final blank line).
 
@@ -77,9 +72,9 @@ def parse_head(head: bytes) -> RequestHead:
         BadRequest: the request line or a header is malformed.
     """
     try:
+        text = head.decode()  # clients send UTF-8 in header values, as AWS passes them on
+    except UnicodeDecodeError:
         text = head.decode("latin-1")
-    except UnicodeDecodeError as exc:  # latin-1 decodes every byte; kept for the type
-        raise BadRequest("undecodable head") from exc
     lines = text.split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or parts[2] not in ("HTTP/1.1", "HTTP/1.0"):
