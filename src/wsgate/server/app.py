@@ -54,7 +54,9 @@ async def _not_first(request: web.Request) -> web.Response:
     # 426 like any GET without an upgrade; an upgrade needs a connection of its own.
     answer = refusal(426)
     body = answer[answer.index(b"\r\n\r\n") + 4 :]
-    return web.Response(status=426, body=body, content_type="application/json")
+    return web.Response(
+        status=426, body=body, content_type="application/json", headers={"Upgrade": "websocket"}
+    )
 
 
 def create_app(gateway: Gateway) -> web.Application:

@@ -92,11 +92,11 @@ class FrontDoor(asyncio.Protocol):
             self._to_http(buffer)
             return
         end = buffer.find(_END_OF_HEAD)
-        if end < 0:
-            if len(buffer) > MAX_HEAD_BYTES:
-                self.refuse(431)
-            else:
-                self._buffer = buffer
+        if end < 0 and len(buffer) <= MAX_HEAD_BYTES:
+            self._buffer = buffer
+            return
+        if end < 0 or end > MAX_HEAD_BYTES:
+            self.refuse(431)
             return
         try:
             head = parse_head(buffer[:end])
