@@ -56,8 +56,10 @@ async def handshake(gateway: Gateway, door: FrontDoor, head: RequestHead, segmen
         if isinstance(decision, int):
             return door.refuse(decision)
         connection, subprotocol = decision
-        offered = headers.get("sec-websocket-protocol")
-        await _serve(gateway, door, key, connection, _agreed(subprotocol, offered))
+        agreed = _agreed(subprotocol, headers.get("sec-websocket-protocol"))
+        # This frame lives as long as the connection: keep none of the request in it.
+        del head, headers
+        await _serve(gateway, door, key, connection, agreed)
     finally:
         gateway.open_connections -= 1
 
