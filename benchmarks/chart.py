@@ -12,9 +12,15 @@ from benchmarks.scenarios import Measurement
 
 __all__ = ["draw"]
 
-COLOURS = {"raw": "#7f7f7f", "wsgate": "#1f77b4", "serverless-offline": "#d62728"}
+COLOURS = {
+    "raw": "#7f7f7f",
+    "bare": "#bcbd22",
+    "wsgate": "#1f77b4",
+    "serverless-offline": "#d62728",
+}
 SERIES = (
     ("echo", "raw", "raw aiohttp echo", "#7f7f7f"),
+    ("echo-bare", "bare", "bare wire echo (ceiling)", "#bcbd22"),
     ("echo-async", "wsgate", "wsgate, async def route", "#1f77b4"),
     ("echo-sync", "wsgate", "wsgate, def route", "#ff7f0e"),
     ("sls-echo", "serverless-offline", "serverless-offline, def route", "#d62728"),
@@ -126,6 +132,7 @@ def draw(results: Sequence[Measurement], machine: dict[str, Any], path: Path) ->
     groups = []
     for scenario, server, label in (
         ("upgrade", "raw", "raw upgrade"),
+        ("upgrade-bare", "bare", "bare wire upgrade"),
         ("handshake-auth", "wsgate", "wsgate authorizer + $connect"),
     ):
         values = _values(results, scenario, server)
@@ -136,7 +143,10 @@ def draw(results: Sequence[Measurement], machine: dict[str, Any], path: Path) ->
         bars = hs.bar(
             range(len(groups)),
             hs_series["handshakes"],
-            color=[COLOURS["raw"], COLOURS["wsgate"]][: len(groups)],
+            color=[
+                COLOURS["raw" if "raw" in g else "bare" if "bare" in g else "wsgate"]
+                for g in groups
+            ],
         )
         hs.bar_label(bars, labels=[f"{v:,.0f}" for v in hs_series["handshakes"]], fontsize=8)
         hs.set_xticks(range(len(groups)), groups, fontsize=8)

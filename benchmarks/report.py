@@ -23,13 +23,14 @@ class Target:
     measured: float | None
     goal: float
     kind: str
-    """``min-ratio``/``max-ratio`` (wsgate over its baseline), ``min``/``max`` (absolute)."""
+    """``min-ratio``/``max-ratio`` (wsgate over its baseline), ``min``/``max`` (absolute),
+    ``info`` (a ratio shown for reading, with no goal)."""
     unit: str = "x"
     detail: str = ""
 
     @property
     def met(self) -> bool | None:
-        if self.measured is None or math.isnan(self.measured):
+        if self.kind == "info" or self.measured is None or math.isnan(self.measured):
             return None
         if self.kind.startswith("min"):
             return self.measured >= self.goal
@@ -37,6 +38,8 @@ class Target:
 
     @property
     def verdict(self) -> str:
+        if self.kind == "info" and self.measured is not None:
+            return "no goal"
         if self.measured is None or self.met is None:
             return "not measured"
         if self.met:
@@ -77,7 +80,30 @@ def check_targets(results: Sequence[Measurement]) -> list[Target]:
                     detail=_pair(ours, raw, "msgs/s"),
                 )
             )
+    for conns in (10, 100):
+        # The same figures against wsgate's own wire layer with no gateway logic.
+        bare = _find(results, "echo-bare", "bare", conns)
+        ours = _find(results, "echo-async", "wsgate", conns)
+        targets.append(
+            Target(
+                f"ceiling: async route, {conns} conns vs bare wire echo",
+                _ratio(ours, bare),
+                0,
+                "info",
+                detail=_pair(ours, bare, "msgs/s"),
+            )
+        )
     ours, raw = _find(results, "handshake-auth", "wsgate"), _find(results, "upgrade", "raw")
+    bare = _find(results, "upgrade-bare", "bare")
+    targets.append(
+        Target(
+            "ceiling: handshakes with authorizer + $connect vs bare wire upgrades",
+            _ratio(ours, bare),
+            0,
+            "info",
+            detail=_pair(ours, bare, "handshakes/s"),
+        )
+    )
     targets.append(
         Target(
             "handshakes with authorizer + $connect vs raw upgrades",
@@ -164,7 +190,9 @@ ROW_TITLES = {
     "echo": "round trip, raw echo",
     "echo-async": "round trip, async def route",
     "echo-sync": "round trip, def route",
+    "echo-bare": "round trip, bare wire echo",
     "upgrade": "handshake, raw upgrade",
+    "upgrade-bare": "handshake, bare wire upgrade",
     "handshake-auth": "handshake, authorizer+$connect",
     "idle-memory": "idle memory",
     "post": "POST @connections",
@@ -240,7 +268,8 @@ def target_rows(targets: Sequence[Target]) -> list[list[str]]:
         digits = 2 if t.unit == "x" else 1 if t.unit == "KiB/conn" else 0
         unit = "x" if t.unit == "x" else f" {t.unit}"
         measured = "-" if t.measured is None else f"{t.measured:,.{digits}f}{unit}"
-        rows.append([t.name, measured, f"{comparator} {t.goal:,g}{unit}", t.verdict, t.detail])
+        goal = "-" if t.kind == "info" else f"{comparator} {t.goal:,g}{unit}"
+        rows.append([t.name, measured, goal, t.verdict, t.detail])
     return rows
 
 

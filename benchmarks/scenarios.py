@@ -185,6 +185,12 @@ class Bench:
         argv += ["--stage", STAGE] + (["--routes"] if routes else [])
         return Server("raw", argv, port, self.pinning, cwd=HERE.parent)
 
+    def bare(self) -> Server:
+        """wsgate's own wire layer with no gateway logic: the ceiling of what it runs on."""
+        port = free_port()
+        argv = [sys.executable, "-m", "benchmarks.bare_server", "--port", str(port)]
+        return Server("bare", argv, port, self.pinning, cwd=HERE.parent)
+
     def wsgate(self, config: str) -> Server:
         port = free_port()
         argv = [python_bin("wsgate"), "serve", "--config", str(HERE / "configs" / config)]
@@ -230,9 +236,14 @@ class Bench:
 
     def round_trips(self) -> None:
         """Two-way route, async and def handlers, beside the raw echo, by connections."""
-        servers = (self.raw(), self.wsgate("echo-async.yaml"), self.wsgate("echo-sync.yaml"))
-        labels = ("raw", "wsgate", "wsgate")
-        scenarios = ("echo", "echo-async", "echo-sync")
+        servers = (
+            self.raw(),
+            self.bare(),
+            self.wsgate("echo-async.yaml"),
+            self.wsgate("echo-sync.yaml"),
+        )
+        labels = ("raw", "bare", "wsgate", "wsgate")
+        scenarios = ("echo", "echo-bare", "echo-async", "echo-sync")
         with self.running(*servers):
             for conns in self.profile.echo_conns:
                 runs: dict[str, list[Measurement]] = {s: [] for s in scenarios}
@@ -262,13 +273,13 @@ class Bench:
     def handshakes(self) -> None:
         """Upgrades per second: authorizer + $connect versus a raw upgrade."""
         conns = str(self.profile.handshake_conns)
-        servers = (self.raw(), self.wsgate("handshake.yaml"))
-        scenarios = ("upgrade", "handshake-auth")
+        servers = (self.raw(), self.bare(), self.wsgate("handshake.yaml"))
+        scenarios = ("upgrade", "upgrade-bare", "handshake-auth")
         with self.running(*servers):
             runs: dict[str, list[Measurement]] = {s: [] for s in scenarios}
             for _ in range(self.profile.repeats):
                 for server, scenario in zip(servers, scenarios, strict=True):
-                    label = "raw" if server.name == "raw" else "wsgate"
+                    label = server.name if server.name in ("raw", "bare") else "wsgate"
                     result = self.load(
                         server,
                         "--mode",
