@@ -84,7 +84,8 @@ class Session:
         transport = self._transport = ws.transport
         transport.set_write_buffer_limits(high=2 * MAX_BUFFERED)
         self._conn = conn
-        self._events = MessageEvents(gateway.api, conn)
+        self._events: MessageEvents | None = None
+        """Built at the first message: many connections never send one."""
         self._loop = asyncio.get_running_loop()
         # Traffic is timed on the loop's monotonic clock only (one cheap call per frame);
         # lastActiveAt is derived from it when someone asks.
@@ -270,7 +271,10 @@ class Session:
                 self._reply(forbidden_frame(self.connection_id, request_id))
                 return None
             route = gateway.routes[route_key]
-            event = self._events.build(route_key, body, new_id(), request_id, _now_ms())
+            events = self._events
+            if events is None:
+                events = self._events = MessageEvents(gateway.api, self._conn)
+            event = events.build(route_key, body, new_id(), request_id, _now_ms())
             try:
                 call = route.integration.start(event, request_id)
             except HandlerFailed as exc:
