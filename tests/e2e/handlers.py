@@ -207,3 +207,39 @@ async def held(event: dict[str, Any], context: Any) -> dict[str, Any]:
     key = orjson.loads(str(event["body"]))["key"]
     await HELD.setdefault(key, asyncio.Event()).wait()
     return {"statusCode": 200, "body": f"released {key}"}
+
+
+async def async_authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """``authorizer`` as an ``async def``: the authorizer and $connect take separate trips."""
+    return authorizer(event, context)
+
+
+THREADS: list[tuple[str, int]] = []
+"""(handler, thread ident) for each call of the ``*_thread`` handlers."""
+
+GATE = threading.Event()
+"""What ``gated_*`` handlers block on until the test sets it."""
+
+
+def authorizer_thread(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    THREADS.append(("authorizer", threading.get_ident()))
+    return authorizer(event, context)
+
+
+def connect_thread(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
+    THREADS.append(("$connect", threading.get_ident()))
+    return connect(event, context)
+
+
+def gated_authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Blocks its thread until GATE is set (or 10 s pass), then allows."""
+    record(event)
+    GATE.wait(10)
+    return _policy(event, "Allow", event["methodArn"])
+
+
+def gated_connect(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Blocks its thread until GATE is set (or 10 s pass), then accepts."""
+    record(event)
+    GATE.wait(10)
+    return {"statusCode": 200}

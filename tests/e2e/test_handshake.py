@@ -30,9 +30,20 @@ async def refused_status(url: str, **kwargs: Any) -> int:
     return int(info.value.response.status_code)
 
 
-@pytest.fixture
-async def guarded(gateway_factory: GatewayFactory) -> RunningGateway:
-    running: RunningGateway = await gateway_factory(authorizer=AUTHORIZER)
+@pytest.fixture(
+    params=["tests.e2e.handlers:authorizer", "tests.e2e.handlers:async_authorizer"],
+    ids=["one-trip", "two-trips"],
+)
+async def guarded(
+    gateway_factory: GatewayFactory, request: pytest.FixtureRequest
+) -> RunningGateway:
+    """A REQUEST authorizer and the base routes' ``def`` $connect: with a ``def`` authorizer
+    both run in one trip to the handler threads (``server.onehop``), with an ``async def``
+    one each takes its own path."""
+    running: RunningGateway = await gateway_factory(
+        authorizer={**AUTHORIZER, "handler": request.param}
+    )
+    assert (running.server.gateway.one_hop is not None) == (request.param.endswith(":authorizer"))
     return running
 
 

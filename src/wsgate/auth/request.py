@@ -34,6 +34,53 @@ class RequestAuthorizer:
         self._integration = integration
         self._sources = tuple(identity_sources)
 
+    @property
+    def integration(self) -> Integration:
+        """The authorizer handler's integration."""
+        return self._integration
+
+    def event(
+        self,
+        api: ApiContext,
+        connection: ConnectionContext,
+        request: HandshakeRequest,
+        request_id: str,
+    ) -> dict[str, object] | Refused:
+        """The REQUEST event for the handler, or 401 when an identity source is missing
+        (then nothing is invoked)."""
+        missing = missing_identity(self._sources, request)
+        if missing:
+            names = ", ".join(f"{source.kind}.{source.name}" for source in missing)
+            return Refused(401, f"identity source missing: {names}")
+        return authorizer_event(api, connection, request, request_id, int(time.time() * 1000))
+
+    def judge(
+        self,
+        api: ApiContext,
+        result: object,
+        error: HandlerFailed | IntegrationTimeout | None,
+        latency_ms: int,
+    ) -> Authorized | Refused:
+        """The decision from what the handler returned (``result``) or how it failed.
+
+        Pure but for logging, so that it may run in a handler thread.
+        """
+        if isinstance(error, HandlerFailed):
+            if str(error.error) == _UNAUTHORIZED:
+                return Refused(401, "authorizer raised Unauthorized")
+            log.warning("authorizer failed: %s", error)
+            return Refused(500, str(error))
+        if error is not None:
+            log.warning("authorizer timed out: %s", error)
+            return Refused(500, str(error))
+        decision = evaluate_authorizer_response(result, api.connect_method_arn)
+        if isinstance(decision, Allow):
+            return Authorized(authorizer_request_context(decision, latency_ms))
+        if isinstance(decision, Deny):
+            return Refused(403, decision.reason)
+        log.warning("authorizer returned an unusable response: %s", decision.reason)
+        return Refused(500, decision.reason)
+
     async def authorize(
         self,
         api: ApiContext,
@@ -42,31 +89,15 @@ class RequestAuthorizer:
         request_id: str,
     ) -> Authorized | Refused:
         """See ``Authorizer.authorize``."""
-        missing = missing_identity(self._sources, request)
-        if missing:
-            names = ", ".join(f"{source.kind}.{source.name}" for source in missing)
-            return Refused(401, f"identity source missing: {names}")
-        now_ms = int(time.time() * 1000)
-        event = authorizer_event(api, connection, request, request_id, now_ms)
+        event = self.event(api, connection, request, request_id)
+        if isinstance(event, Refused):
+            return event
         started = time.monotonic()
         try:
             result = await self._integration.invoke(event, request_id)
-        except HandlerFailed as exc:
-            if str(exc.error) == _UNAUTHORIZED:
-                return Refused(401, "authorizer raised Unauthorized")
-            log.warning("authorizer failed: %s", exc)
-            return Refused(500, str(exc))
-        except IntegrationTimeout as exc:
-            log.warning("authorizer timed out: %s", exc)
-            return Refused(500, str(exc))
-        latency_ms = int((time.monotonic() - started) * 1000)
-        decision = evaluate_authorizer_response(result, api.connect_method_arn)
-        if isinstance(decision, Allow):
-            return Authorized(authorizer_request_context(decision, latency_ms))
-        if isinstance(decision, Deny):
-            return Refused(403, decision.reason)
-        log.warning("authorizer returned an unusable response: %s", decision.reason)
-        return Refused(500, decision.reason)
+        except (HandlerFailed, IntegrationTimeout) as exc:
+            return self.judge(api, None, exc, 0)
+        return self.judge(api, result, None, int((time.monotonic() - started) * 1000))
 
     async def aclose(self) -> None:
         """Nothing to release: the integration belongs to the gateway."""

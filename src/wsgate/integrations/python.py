@@ -102,6 +102,32 @@ class PythonIntegration:
         self._function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{self._function_name}"
         self._log_group = f"/aws/lambda/{self._function_name}"
 
+    @property
+    def threaded(self) -> bool:
+        """Whether the handler is a plain ``def``, run by the handler threads."""
+        return not self._is_async
+
+    def call_here(self, event: Event, request_id: str) -> object:
+        """Run a ``def`` handler in the calling thread, which must be a handler thread.
+
+        For callers that chain several handlers in one trip to the threads; the caller
+        enforces the timeout.
+
+        Raises:
+            HandlerFailed: the handler raised.
+        """
+        context = LambdaContext(
+            self._function_name,
+            self._function_arn,
+            request_id,
+            time.monotonic() + self.timeout,
+            self._log_group,
+        )
+        try:
+            return self._func(event, context)
+        except Exception as error:
+            raise self._failed(error) from error
+
     def start(self, event: Event, request_id: str) -> Returned | Suspended | asyncio.Future[object]:
         """Begin the handler; see ``Integration.start``.
 

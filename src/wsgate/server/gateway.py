@@ -22,6 +22,7 @@ from wsgate.integrations.deadlines import DeadlineWatch
 from wsgate.integrations.python import PythonIntegration, resolve_handler
 from wsgate.integrations.threads import HandlerThreads
 from wsgate.registry import Registry, create_registry
+from wsgate.server.onehop import OneHop
 
 
 __all__ = ["Gateway", "Limits", "Route", "build_gateway"]
@@ -58,6 +59,9 @@ class Gateway:
     registry: Registry
     threads: HandlerThreads
     limits: Limits
+    one_hop: OneHop | None = None
+    """Set when the authorizer and ``$connect`` are both ``def`` handlers: they then run
+    in one trip to the handler threads."""
     open_connections: int = 0
     """Handshakes in progress plus established connections in this process."""
     draining: bool = False
@@ -179,12 +183,20 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         max_frame_bytes=api_settings.max_frame_bytes,
         max_connections=api_settings.max_connections,
     )
+    connect = routes.get("$connect")
+    one_hop = None
+    if authorizer is not None and connect is not None:
+        if OneHop.applies(authorizer, connect.integration):
+            assert isinstance(authorizer, RequestAuthorizer)
+            assert isinstance(connect.integration, PythonIntegration)
+            one_hop = OneHop(authorizer, connect.integration, threads)
     return Gateway(
         config=config,
         api=api,
         selector=selector,
         routes=routes,
         authorizer=authorizer,
+        one_hop=one_hop,
         registry=registry if registry is not None else create_registry(config.registry.backend),
         threads=threads,
         limits=limits,

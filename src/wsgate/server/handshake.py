@@ -104,6 +104,17 @@ async def _decide(
         user_agent=user_agent,
         authorizer=None,
     )
+    if gateway.one_hop is not None:
+        request_ids = (new_id(), new_id())
+        outcome = await gateway.one_hop.decide(gateway.api, connection, snapshot, request_ids)
+        if isinstance(outcome, Refused):
+            log.info("handshake refused by the authorizer (%d): %s", outcome.status, outcome.reason)
+            return outcome.status
+        if isinstance(outcome, int):
+            return outcome
+        if not is_accepted(outcome):
+            return outcome.status
+        return connection, outcome.subprotocol
     if gateway.authorizer is not None:
         decision = await gateway.authorizer.authorize(gateway.api, connection, snapshot, new_id())
         if isinstance(decision, Refused):
