@@ -23,6 +23,7 @@ from wsgate.core.upgrade import (
     refusal,
     switching_protocols,
 )
+from wsgate.server.handshake import handshake
 from wsgate.server.websocket import WebSocket
 
 
@@ -124,9 +125,6 @@ class FrontDoor(asyncio.Protocol):
             self._timer = None
 
     def _start_handshake(self, head: RequestHead, segment: str) -> None:
-        # Imported here: the handshake module imports the session and the gateway.
-        from wsgate.server.handshake import handshake
-
         gateway = self._gateway
         task = asyncio.get_running_loop().create_task(handshake(gateway, self, head, segment))
         gateway.connection_tasks.add(task)

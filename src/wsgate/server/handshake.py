@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from wsgate.auth.base import Refused
 from wsgate.core.events import connect_event
@@ -18,9 +19,12 @@ from wsgate.core.request import ConnectionContext, HandshakeRequest
 from wsgate.core.results import interpret_connect_result, is_accepted
 from wsgate.core.upgrade import RequestHead, is_valid_key, parse_query
 from wsgate.exceptions import DuplicateConnection, HandlerFailed, IntegrationTimeout
-from wsgate.server.frontdoor import FrontDoor
 from wsgate.server.gateway import Gateway
 from wsgate.server.session import Session
+
+
+if TYPE_CHECKING:
+    from wsgate.server.frontdoor import FrontDoor
 
 
 __all__ = ["handshake"]
