@@ -6,6 +6,7 @@ same file for the comparison (only the ``def`` handlers: it cannot await corouti
 
 import asyncio
 import os
+import threading
 from urllib.parse import quote
 
 
@@ -15,6 +16,7 @@ TOKEN = "bench"
 
 _session = None
 _management = {}
+_management_lock = threading.Lock()
 
 
 def _allow(event, principal):
@@ -121,8 +123,13 @@ def post_back(event, context):
     endpoint = os.environ["BENCH_MANAGEMENT_URL"]
     client = _management.get(endpoint)
     if client is None:
-        client = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint)
-        _management[endpoint] = client
+        # One client for all threads: without the lock the first burst of calls built one
+        # client per thread, each loading botocore's models (tens of MB, never returned).
+        with _management_lock:
+            client = _management.get(endpoint)
+            if client is None:
+                client = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint)
+                _management[endpoint] = client
     client.post_to_connection(
         ConnectionId=event["requestContext"]["connectionId"], Data=event["body"].encode()
     )
