@@ -19,10 +19,12 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from benchmarks.procs import HERE, WORK, Server, free_port, run_loadgen
 from benchmarks.report import Target
-from benchmarks.scenarios import STAGE, TOKEN_QUERY, Bench, Measurement, _measurement
+from benchmarks.scenarios import STAGE, TOKEN_QUERY, Bench, Measurement, _measurement, _median
 
 
 __all__ = ["run_comparison"]
@@ -161,6 +163,25 @@ def _memory(bench: Bench, server: Server, label: str) -> Measurement:
     )
 
 
+@contextmanager
+def _alone(server: Server, servers: Sequence[Server]) -> Iterator[None]:
+    """Stop every server but ``server`` for the duration."""
+    others = [other for other in servers if other is not server]
+    for other in others:
+        other.pause()
+    try:
+        yield
+    finally:
+        for other in others:
+            other.resume()
+
+
+def _label(server: Server, raw: Server) -> str:
+    if server is raw:
+        return "raw"
+    return "wsgate" if server.name.startswith("wsgate") else "serverless-offline"
+
+
 def run_comparison(bench: Bench, machine: dict[str, object]) -> list[Target]:
     """Measure both sides (alternating), add the figures to ``bench``, return the ratios."""
     machine["serverless"] = _install()
@@ -172,25 +193,41 @@ def run_comparison(bench: Bench, machine: dict[str, object]) -> list[Target]:
     raw = bench.raw()
     ceiling: Measurement | None = None
     with bench.running(bench.wsgate("compare.yaml"), _offline(bench), raw) as servers:
-        for step in ("echo", "postback", "handshake", "memory"):
-            for server in servers:
-                if server is raw:
-                    if step == "handshake":
-                        ceiling = _handshakes(bench, raw, "raw")
-                        bench.results.append(ceiling)
-                        bench.say(f"  {ceiling.scenario:<13} raw {ceiling.value:>10,.1f}")
-                    continue
-                label = "wsgate" if server.name.startswith("wsgate") else "serverless-offline"
-                if step == "handshake":
-                    m = _handshakes(bench, server, label)
-                elif step == "memory":
-                    m = _memory(bench, server, label)
-                else:
-                    m = _round_trips(bench, server, label, step)
-                figures[label][step] = m
+        # Every server is pinned to the same core. Each is measured alone, the others
+        # stopped (SIGSTOP), and each figure is the median of the profile's repeats, so that
+        # one side's start-up or leftover work (serverless-offline's Node process and
+        # Python workers) can neither slow the other nor decide a ratio alone.
+        for step in ("echo", "postback", "handshake"):
+            runs: dict[str, list[Measurement]] = {}
+            for _ in range(bench.profile.repeats):
+                for server in servers:
+                    label = _label(server, raw)
+                    if server is raw and step != "handshake":
+                        continue
+                    with _alone(server, servers):
+                        if server is raw:
+                            m = _handshakes(bench, raw, "raw")
+                        elif step == "handshake":
+                            m = _handshakes(bench, server, label)
+                        else:
+                            m = _round_trips(bench, server, label, step)
+                    runs.setdefault(label, []).append(m)
+                    time.sleep(1.0)
+            for label, measured in runs.items():
+                m = _median(measured)
                 bench.results.append(m)
                 bench.say(f"  {m.scenario:<13} {label:<18} {m.value:>10,.1f} {m.unit}")
-                time.sleep(1.0)
+                if label == "raw":
+                    ceiling = m
+                else:
+                    figures[label][step] = m
+        for server in servers:
+            if server is not raw:
+                label = _label(server, raw)
+                m = _memory(bench, server, label)
+                figures[label]["memory"] = m
+                bench.results.append(m)
+                bench.say(f"  {m.scenario:<13} {label:<18} {m.value:>10,.1f} {m.unit}")
     ours, theirs = figures["wsgate"], figures["serverless-offline"]
 
     def ratio(step: str) -> float | None:

@@ -302,6 +302,16 @@ class Server:
             self._log.close()
             self._log = None
 
+    def pause(self) -> None:
+        """SIGSTOP the server's process group: it takes no CPU while another is measured."""
+        if self._proc is not None:
+            os.killpg(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT what ``pause`` stopped."""
+        if self._proc is not None:
+            os.killpg(self._proc.pid, signal.SIGCONT)
+
     def __enter__(self) -> Server:
         return self.start()
 
