@@ -1,19 +1,27 @@
-"""Where every accepted socket starts: upgrades to the API here, all other HTTP to aiohttp.
+"""Where every accepted socket starts: upgrades and management calls here, the rest to aiohttp.
 
-The front door reads a connection's first request head. A ``GET`` of ``/`` or of one path
-segment (``/{stage}``) is a WebSocket handshake and runs ``server.handshake`` in a task of
-its own, which then serves the connection. Anything else, the management API above all,
-is handed to aiohttp's request handler with the bytes read so far, untouched, and never
-comes back.
+The front door reads a connection's requests. A ``GET`` of ``/`` or of one path segment
+(``/{stage}``) as the first request is a WebSocket handshake and runs
+``server.handshake`` in a task of its own, which then serves the connection. A management
+call (``POST``, ``GET`` or ``DELETE`` of another path) with a plain ``Content-Length`` body
+is answered here by ``server.management.perform``, on a kept-alive connection as many
+times as the client asks. Anything else (chunked bodies, ``Expect``, a body over the
+API's limit, other methods, an upgrade after another request) is handed to aiohttp's
+request handler with the bytes read so far, untouched, and never comes back. aiohttp's
+request and response objects cost more than the rest of a handshake or a POST.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+import time
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, cast
 
+from aiohttp.http import SERVER_SOFTWARE
+
+from wsgate.core.http1 import plain_body_length, response, wants_close
 from wsgate.core.upgrade import (
     MAX_HEAD_BYTES,
     BadRequest,
@@ -23,7 +31,9 @@ from wsgate.core.upgrade import (
     refusal,
     switching_protocols,
 )
+from wsgate.integrations.eager import Resumed
 from wsgate.server.handshake import handshake
+from wsgate.server.management import MAX_POST_BYTES, Reply, perform
 from wsgate.server.websocket import WebSocket
 
 
@@ -36,6 +46,7 @@ __all__ = ["FrontDoor"]
 log = logging.getLogger("wsgate.handshake")
 
 _GET = b"GET "
+_METHODS = (_GET, b"POST ", b"DELETE ")
 _END_OF_HEAD = b"\r\n\r\n"
 # Bytes a client may send behind its upgrade request before the 101 (its first frames).
 _MAX_EARLY = 256 * 1024
@@ -45,11 +56,13 @@ class FrontDoor(asyncio.Protocol):
     """A new connection's protocol until its first request says where it goes."""
 
     __slots__ = (
+        "_answered",
         "_buffer",
         "_early",
         "_gateway",
         "_http",
         "_paused",
+        "_serving",
         "_started",
         "_timer",
         "lost",
@@ -64,6 +77,10 @@ class FrontDoor(asyncio.Protocol):
         self._buffer = b""
         self._early = b""
         self._started = False
+        self._serving = False
+        """A management call is being answered; later bytes wait in the buffer."""
+        self._answered = False
+        """This connection has had a management call answered."""
         self._paused = False
         self._timer: asyncio.TimerHandle | None = None
         self.lost = False
@@ -85,16 +102,20 @@ class FrontDoor(asyncio.Protocol):
                 self._paused = True
                 self.transport.pause_reading()
             return
-        buffer = self._buffer + data if self._buffer else data
-        if not buffer.startswith(_GET):
-            if len(buffer) < len(_GET) and _GET.startswith(buffer):
-                self._buffer = buffer  # too little to tell yet
-                return
-            self._to_http(buffer)
-            return
+        self._buffer = self._buffer + data if self._buffer else data
+        if not self._serving:
+            self._next_request()
+
+    def _next_request(self) -> None:
+        """Take the next whole request in the buffer: a handshake, a management call
+        answered here, or anything else handed to aiohttp with the bytes read so far."""
+        buffer = self._buffer
+        if not buffer.startswith(_METHODS):
+            if buffer and not any(method.startswith(buffer[:7]) for method in _METHODS):
+                self._to_http(buffer)
+            return  # nothing yet, or too little to tell
         end = buffer.find(_END_OF_HEAD)
         if end < 0 and len(buffer) <= MAX_HEAD_BYTES:
-            self._buffer = buffer
             return
         if end < 0 or end > MAX_HEAD_BYTES:
             self.refuse(431)
@@ -102,18 +123,75 @@ class FrontDoor(asyncio.Protocol):
         try:
             head = parse_head(buffer[:end])
         except BadRequest as exc:
+            if not buffer.startswith(_GET):
+                self._to_http(buffer)
+                return
             log.info("bad upgrade request: %s", exc)
             self.refuse(400)
             return
         segment = path_segment(head.path)
-        if segment is None:
+        if head.method == "GET" and segment is not None:
+            if self._answered:
+                # An upgrade needs a connection of its own; aiohttp answers this one.
+                self._to_http(buffer)
+                return
+            self._started = True
+            self._buffer = b""
+            self._early = buffer[end + len(_END_OF_HEAD) :]
+            self._stop_timer()
+            self._start_handshake(head, segment)
+            return
+        self._management_call(head, buffer, end + len(_END_OF_HEAD))
+
+    def _management_call(self, head: RequestHead, buffer: bytes, body_start: int) -> None:
+        """Answer ``head`` as a management call here when it is plainly framed."""
+        headers = {name.lower(): value for name, value in head.headers}
+        length = plain_body_length(headers, MAX_POST_BYTES)
+        if length is None or len(headers) != len(head.headers):
+            # Chunked, 100-continue, too long, or a repeated header: aiohttp's to judge.
             self._to_http(buffer)
             return
-        self._started = True
-        self._buffer = b""
-        self._early = buffer[end + len(_END_OF_HEAD) :]
+        body_end = body_start + length
+        if len(buffer) < body_end:
+            return  # the rest of the body is on its way
+        self._buffer = buffer[body_end:]
+        self._serving = True
         self._stop_timer()
-        self._start_handshake(head, segment)
+        close = wants_close(headers)
+        path = head.path if head.query is None else f"{head.path}?{head.query}"
+        call = perform(self._gateway, head.method, path, buffer[body_start:body_end])
+        try:
+            signal = call.send(None)
+        except StopIteration as done:
+            self._answer(done.value, close)
+            return
+        # The registry had to wait (a remote node): finish in a task of its own.
+        task = asyncio.get_running_loop().create_task(self._answer_later(call, signal, close))
+        self._gateway.connection_tasks.add(task)
+        task.add_done_callback(self._gateway.connection_tasks.discard)
+
+    async def _answer_later(
+        self, call: Coroutine[Any, Any, Reply], signal: object, close: bool
+    ) -> None:
+        self._answer(await Resumed(call, signal), close)
+
+    def _answer(self, reply: Reply, close: bool) -> None:
+        self._serving = False
+        self._answered = True
+        if self.lost:
+            return
+        status, headers, body = reply
+        now = int(time.time())
+        self.transport.write(response(status, headers, body, close, now, SERVER_SOFTWARE))
+        if close:
+            self.transport.close()
+            return
+        # The keep-alive connection may stay idle as long as a handshake may take.
+        self._timer = asyncio.get_running_loop().call_later(
+            self._gateway.config.api.handshake_timeout, self.transport.close
+        )
+        if self._buffer:
+            self._next_request()  # a pipelined request
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True

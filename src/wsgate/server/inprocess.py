@@ -15,7 +15,6 @@ nothing for it.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import functools
 import importlib.abc
 import importlib.machinery
@@ -31,6 +30,7 @@ from urllib.parse import urlsplit
 
 from aiohttp.http import SERVER_SOFTWARE
 
+from wsgate.core.http1 import http_date
 from wsgate.integrations.eager import Resumed
 from wsgate.server.gateway import Gateway
 from wsgate.server.management import Reply, perform
@@ -292,15 +292,9 @@ def _wire_headers(status: int, headers: dict[str, str], body: bytes) -> dict[str
     wire = dict(headers)
     if status != 204:
         wire["Content-Length"] = str(len(body))
-    wire["Date"] = _http_date(int(time.time()))
+    wire["Date"] = http_date(int(time.time()))
     wire["Server"] = SERVER_SOFTWARE
     return wire
-
-
-@functools.lru_cache(maxsize=2)
-def _http_date(second: int) -> str:
-    """The ``Date`` header for a second, made once per second rather than per call."""
-    return email.utils.formatdate(second, usegmt=True)
 
 
 @functools.cache
