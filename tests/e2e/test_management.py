@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import uuid
 from typing import Any
 
 import aiohttp
@@ -126,7 +127,8 @@ async def test_path_spellings_and_wrong_stage(gateway: RunningGateway) -> None:
                 assert response.headers["x-amzn-ErrorType"] == "ForbiddenException"
             async with session.get(f"{base}/dev/@connections/{encoded}") as response:
                 assert response.status == 200
-                assert response.headers["x-amzn-RequestId"]
+                request_id = uuid.UUID(response.headers["x-amzn-RequestId"])
+                assert request_id.version == 4
                 body = orjson.loads(await response.read())
                 assert set(body) == {"connectedAt", "identity", "lastActiveAt"}
                 assert body["connectedAt"].endswith("Z")

@@ -34,6 +34,15 @@ class WrongStage:
     stage_given: str
 
 
+def _decode(segment: str) -> str:
+    """Percent-decode a path segment; the usual ones (a stage, ``@connections``, an id
+    whose only escape is boto3's ``%3D``) without the general decoder."""
+    if "%" not in segment:
+        return segment
+    plain = segment.replace("%3D", "=").replace("%3d", "=")
+    return plain if "%" not in plain else unquote(segment)
+
+
 def parse_management_path(raw_path: str, stage: str) -> ConnectionPath | WrongStage | None:
     """Parse ``/{stage}/@connections/{id}`` or the stage-less ``/@connections/{id}``.
 
@@ -49,12 +58,12 @@ def parse_management_path(raw_path: str, stage: str) -> ConnectionPath | WrongSt
     if len(segments) == 3:
         stage_given = None
     elif len(segments) == 4:
-        stage_given = unquote(segments[1])
+        stage_given = _decode(segments[1])
     else:
         return None
-    if unquote(segments[-2]) != _CONNECTIONS:
+    if _decode(segments[-2]) != _CONNECTIONS:
         return None
-    connection_id = unquote(segments[-1])
+    connection_id = _decode(segments[-1])
     if not connection_id or stage_given == "":
         return None
     if stage_given is not None and stage_given != stage:

@@ -8,6 +8,8 @@ in-process path of ``server.inprocess`` give the same answers.
 
 from __future__ import annotations
 
+import os
+import random
 import uuid
 
 from aiohttp import hdrs, web
@@ -33,15 +35,26 @@ Reply = tuple[int, dict[str, str], bytes]
 """A management answer: status, headers and body, before any transport adds its own."""
 
 
+_ids = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
+
+
+def _request_id() -> str:
+    """A version-4 UUID, as AWS's request ids are. Drawn from a generator seeded from the
+    OS (again in a forked child): it must be unique, not secret, and ``uuid4`` costs a
+    system call each."""
+    return str(uuid.UUID(int=_ids.getrandbits(128), version=4))
+
+
 def _error(kind: ManagementError, message: str | None = None) -> Reply:
     status, headers, body = management_error(kind, message)
-    headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    headers["x-amzn-RequestId"] = _request_id()
     return status, headers, body
 
 
 def _ok(status: int, body: bytes = b"") -> Reply:
     headers = {"Content-Type": "application/json"} if body else {}
-    headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    headers["x-amzn-RequestId"] = _request_id()
     return status, headers, body
 
 
