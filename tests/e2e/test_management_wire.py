@@ -98,3 +98,29 @@ async def test_an_idle_kept_alive_connection_is_closed(gateway_factory: GatewayF
         writer.write(post("bm9uZQ==", "x"))
         assert (await read_response(reader)).status == 410
         assert await read_eof(reader) == b""  # closed after 0.3 s of silence
+
+
+async def test_thousands_of_pipelined_calls_in_one_write_are_all_answered(
+    gateway: RunningGateway,
+) -> None:
+    async with websockets.connect(gateway.ws_url()) as ws:
+        (connection_id,) = connect_ids()
+        get = f"GET /dev/@connections/{connection_id} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        async with raw_connection(gateway.port) as (reader, writer):
+            writer.write(get * 3000 + post(connection_id, "after 3000"))
+            statuses = [(await read_response(reader)).status for _ in range(3001)]
+        assert statuses == [200] * 3001
+        assert await asyncio.wait_for(ws.recv(), 5) == "after 3000"
+
+
+async def test_nothing_pipelined_after_connection_close_is_taken(gateway: RunningGateway) -> None:
+    async with websockets.connect(gateway.ws_url()) as ws:
+        (connection_id,) = connect_ids()
+        async with raw_connection(gateway.port) as (reader, writer):
+            last = post(connection_id, "first", "Connection: close")
+            writer.write(last + post(connection_id, "never read"))
+            assert (await read_response(reader)).status == 200
+            assert await read_eof(reader) == b""
+        assert await asyncio.wait_for(ws.recv(), 5) == "first"
+        await ws.send('{"action": "echo"}')
+        assert await asyncio.wait_for(ws.recv(), 5) == '{"action": "echo"}'

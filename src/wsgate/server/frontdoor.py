@@ -60,6 +60,7 @@ class FrontDoor(asyncio.Protocol):
         "_buffer",
         "_early",
         "_gateway",
+        "_handed_over",
         "_http",
         "_paused",
         "_serving",
@@ -79,6 +80,8 @@ class FrontDoor(asyncio.Protocol):
         self._started = False
         self._serving = False
         """A management call is being answered; later bytes wait in the buffer."""
+        self._handed_over = False
+        """The connection belongs to aiohttp now."""
         self._answered = False
         """This connection has had a management call answered."""
         self._paused = False
@@ -103,12 +106,20 @@ class FrontDoor(asyncio.Protocol):
                 self.transport.pause_reading()
             return
         self._buffer = self._buffer + data if self._buffer else data
-        if not self._serving:
+        self._take_requests()
+
+    def _take_requests(self) -> None:
+        """Take whole requests from the buffer, one after another (pipelined calls), until
+        it runs dry, one must wait for the registry, or the connection changed hands."""
+        while self._buffer and not (self._serving or self._started or self._handed_over):
+            taken = len(self._buffer)
             self._next_request()
+            if len(self._buffer) == taken and not self._serving:
+                return  # an incomplete request: wait for more bytes
 
     def _next_request(self) -> None:
-        """Take the next whole request in the buffer: a handshake, a management call
-        answered here, or anything else handed to aiohttp with the bytes read so far."""
+        """Take the next request in the buffer: a handshake, a management call answered
+        here, or anything else handed to aiohttp with the bytes read so far."""
         buffer = self._buffer
         if not buffer.startswith(_METHODS):
             if buffer and not any(method.startswith(buffer[:7]) for method in _METHODS):
@@ -174,24 +185,25 @@ class FrontDoor(asyncio.Protocol):
         self, call: Coroutine[Any, Any, Reply], signal: object, close: bool
     ) -> None:
         self._answer(await Resumed(call, signal), close)
+        self._take_requests()  # calls pipelined behind this one
 
     def _answer(self, reply: Reply, close: bool) -> None:
         self._serving = False
         self._answered = True
         if self.lost:
+            self._buffer = b""
             return
         status, headers, body = reply
         now = int(time.time())
         self.transport.write(response(status, headers, body, close, now, SERVER_SOFTWARE))
         if close:
+            self._buffer = b""  # nothing after the last request is read
             self.transport.close()
             return
         # The keep-alive connection may stay idle as long as a handshake may take.
         self._timer = asyncio.get_running_loop().call_later(
             self._gateway.config.api.handshake_timeout, self.transport.close
         )
-        if self._buffer:
-            self._next_request()  # a pipelined request
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -210,6 +222,8 @@ class FrontDoor(asyncio.Protocol):
 
     def _to_http(self, received: bytes) -> None:
         """Hand the connection to aiohttp, with what it sent so far."""
+        self._handed_over = True
+        self._buffer = b""
         self._stop_timer()
         protocol = self._http()
         self.transport.set_protocol(protocol)
