@@ -1,8 +1,9 @@
-"""The aiohttp application: the management API, and plain requests to the upgrade paths.
+"""The aiohttp application: what the front door does not answer itself.
 
-WebSocket upgrades never reach it: the front door (``server.frontdoor``) takes a
-connection's first request when it is a ``GET`` of ``/`` or ``/{stage}``. What does reach
-these paths is a request on a connection that began with another request.
+WebSocket upgrades never reach it, nor management calls with a plain ``Content-Length``
+body: the front door (``server.frontdoor``) takes those. What reaches it is every other
+request, the management calls framed otherwise (chunked, ``Expect``, a body over the
+limit) and a GET of an upgrade path on a connection that began with another request.
 """
 
 from __future__ import annotations

@@ -94,8 +94,8 @@ class Session:
         self._ending: tuple[int, str] | None = None
         """Why the server ends the connection, once it decided to; None while open."""
         self._running: set[asyncio.Future[Any]] = set()
-        """Handler calls still running elsewhere, tasks finishing waiting handlers, and
-        closes: held so that tasks are not lost, and counted against flooding."""
+        """Handler calls still running elsewhere and tasks finishing waiting handlers: held
+        so that tasks are not lost, and counted against flooding."""
         self._idle_timer: asyncio.TimerHandle | None = None
         self._duration_timer: asyncio.TimerHandle | None = None
         self._reader: asyncio.Task[bool] | None = None
