@@ -82,12 +82,24 @@ def expect_error(code: int, *pieces: bytes, parser: FrameParser | None = None) -
     error = caught.value
     assert error.code == code, error
     assert error.reason and len(error.reason.encode()) <= 123
-    # Failed for good: the same error again, whatever comes next.
+    # Failed for good: the same error again, whatever comes next, and nothing delivered.
     for more in (b"", client_frame(Opcode.TEXT, b"fine"), client_frame(Opcode.PING, b"")):
         with pytest.raises(ProtocolError) as again:
             parser.feed(more)
-        assert again.value is error
+        assert (again.value.code, again.value.reason) == (error.code, error.reason)
+        assert again.value.events == []
     return error
+
+
+def test_what_came_before_a_violation_in_the_same_feed_is_kept() -> None:
+    parser = FrameParser(BIG, BIG)
+    ping = client_frame(Opcode.PING, b"p")
+    good = client_frame(Opcode.TEXT, b"first") + ping + client_frame(Opcode.TEXT, b"second")
+    bad = Frame(Opcode.TEXT, b"unmasked").serialize(mask=False)
+    with pytest.raises(ProtocolError) as caught:
+        parser.feed(good + bad)
+    assert caught.value.code == 1002
+    assert caught.value.events == ["first", Ping(b"p"), "second"]
 
 
 # --- the reference: random streams from the websockets library -----------------------------

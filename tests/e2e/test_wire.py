@@ -460,3 +460,19 @@ async def test_an_upgrade_request_split_across_writes_upgrades(gateway: RunningG
         assert await read_frame(reader) == (Opcode.TEXT.value, ECHO.encode())
     assert len(handlers.events_for("$connect")) == 1
     assert [e["body"] for e in handlers.events_for("echo")] == [ECHO]
+
+
+async def test_messages_sent_before_a_violation_in_the_same_write_are_still_handled(
+    gateway: RunningGateway,
+) -> None:
+    message = '{"action": "echo", "n": "before"}'
+    async with raw_connection(gateway.port) as (reader, writer):
+        writer.write(upgrade_head())
+        assert (await read_response(reader)).status == 101
+        writer.write(text(message) + client_frame(Opcode.TEXT, b"unmasked", mask=False))
+        assert await read_frame(reader) == (Opcode.TEXT.value, message.encode())
+        opcode, payload = await read_frame(reader)
+        assert opcode == Opcode.CLOSE.value and payload[:2] == struct.pack("!H", 1002)
+        assert await read_eof(reader) == b""
+    await wait_for(lambda: len(disconnect_ids()) == 1)
+    assert [e["body"] for e in handlers.events_for("echo")] == [message]

@@ -40,12 +40,15 @@ _REPEAT_32 = int.from_bytes(b"\x00\x00\x00\x01" * 32, "big")
 class ProtocolError(Exception):
     """The client broke the protocol; the connection must be closed with ``code``."""
 
-    __slots__ = ("code", "reason")
+    __slots__ = ("code", "events", "reason")
 
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(code, reason)
         self.code = code
         self.reason = reason  # goes into a close frame: keep it <= 123 bytes of UTF-8
+        self.events: list[Event] = []
+        """Whole events that came before the violation in the same ``feed``: the client
+        sent them before it broke the protocol, so they are still its messages."""
 
     def __str__(self) -> str:
         return f"{self.code} {self.reason}"
@@ -156,9 +159,9 @@ class FrameParser:
     def feed(self, data: bytes) -> list[Event]:
         """Parse ``data`` (any split of the stream); return the complete events, in order.
 
-        Raises ProtocolError at the first violation; after that the parser is unusable (any
-        further feed raises the same error again). Events that came before the violation in
-        the same ``data`` are not returned: the connection is being failed anyway.
+        Raises ProtocolError at the first violation, carrying in ``events`` what came before
+        it in the same ``data``; after that the parser is unusable (any further feed raises
+        an error with the same code and reason, and no events).
         """
         if self._idle:
             # Fast path: ``data`` is exactly one final, masked, unfragmented text frame with a
@@ -187,7 +190,7 @@ class FrameParser:
 
     def _feed(self, data: bytes) -> list[Event]:
         if self._error is not None:
-            raise self._error.with_traceback(None)
+            raise ProtocolError(self._error.code, self._error.reason)
         buf = self._buf
         src: bytes | bytearray
         if buf:
@@ -198,51 +201,55 @@ class FrameParser:
         end = len(src)
         pos = 0
         events: list[Event] = []
-        while True:
-            length = self._length
-            if length < 0:
-                if end - pos < 2:
-                    break
-                length = self._header(src[pos], src[pos + 1])
-                size = 6  # the two bytes above and the key
-                if length == 126:
-                    size = 8
-                    if end - pos < 4:
+        try:
+            while True:
+                length = self._length
+                if length < 0:
+                    if end - pos < 2:
                         break
-                    length = int.from_bytes(src[pos + 2 : pos + 4], "big")
-                elif length == 127:
-                    size = 14
-                    if end - pos < 10:
+                    length = self._header(src[pos], src[pos + 1])
+                    size = 6  # the two bytes above and the key
+                    if length == 126:
+                        size = 8
+                        if end - pos < 4:
+                            break
+                        length = int.from_bytes(src[pos + 2 : pos + 4], "big")
+                    elif length == 127:
+                        size = 14
+                        if end - pos < 10:
+                            break
+                        length = int.from_bytes(src[pos + 2 : pos + 10], "big")
+                        if length >> 63:
+                            raise ProtocolError(_PROTOCOL_ERROR, "payload length with MSB set")
+                    # Checked before the key arrives: no point waiting for a frame we refuse.
+                    total = self._check_length(src[pos] & 0x0F, length)
+                    if end - pos < size:
                         break
-                    length = int.from_bytes(src[pos + 2 : pos + 10], "big")
-                    if length >> 63:
-                        raise ProtocolError(_PROTOCOL_ERROR, "payload length with MSB set")
-                # Checked before the key arrives: no point waiting for a frame we refuse.
-                total = self._check_length(src[pos] & 0x0F, length)
-                if end - pos < size:
+                    # The header is complete: commit it.
+                    opcode = src[pos] & 0x0F
+                    self._opcode = opcode
+                    self._fin = bool(src[pos] & _FIN)
+                    self._key = bytes(src[pos + size - 4 : pos + size])
+                    self._length = length
+                    if opcode < _OP_CLOSE:
+                        if opcode:
+                            self._message = opcode
+                        self._message_length = total
+                    pos += size
+                if end - pos < length:
                     break
-                # The header is complete: commit it.
-                opcode = src[pos] & 0x0F
-                self._opcode = opcode
-                self._fin = bool(src[pos] & _FIN)
-                self._key = bytes(src[pos + size - 4 : pos + size])
-                self._length = length
-                if opcode < _OP_CLOSE:
-                    if opcode:
-                        self._message = opcode
-                    self._message_length = total
-                pos += size
-            if end - pos < length:
-                break
-            payload = _unmask(src[pos : pos + length], self._key)
-            pos += length
-            self._length = -1
-            self._deliver(payload, events)
-        if src is buf:
-            del buf[:pos]  # cheap: a bytearray drops its head without moving the rest
-        elif pos < end:
-            buf += memoryview(data)[pos:]
-        self._idle = not buf and self._length < 0 and not self._message
+                payload = _unmask(src[pos : pos + length], self._key)
+                pos += length
+                self._length = -1
+                self._deliver(payload, events)
+            if src is buf:
+                del buf[:pos]  # cheap: a bytearray drops its head without moving the rest
+            elif pos < end:
+                buf += memoryview(data)[pos:]
+            self._idle = not buf and self._length < 0 and not self._message
+        except ProtocolError as error:
+            error.events = events
+            raise
         return events
 
     def _header(self, first: int, second: int) -> int:

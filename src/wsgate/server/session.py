@@ -251,7 +251,7 @@ class Session:
                     self._end(BINARY_REFUSED)
                 # Read on until the client answers the close frame or the socket drops.
             elif isinstance(event, Failed):
-                ws.finish()
+                ws.fail(event)
                 if event.code == TOO_BIG[0]:
                     return TOO_BIG
                 return self._ending or ABNORMAL

@@ -104,11 +104,12 @@ class WebSocket(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._failed:
             return
+        error: ProtocolError | None = None
         try:
             events = self._parser.feed(data)
         except ProtocolError as exc:
-            self._fail(exc.code, exc.reason)
-            return
+            # What the client sent before it broke the protocol is still delivered.
+            events, error = exc.events, exc
         for event in events:
             if type(event) is str:  # the usual event first
                 self._events.append(event)
@@ -117,6 +118,9 @@ class WebSocket(asyncio.Protocol):
                     self.transport.write(_control(_OPCODE_PONG, event.payload))
             elif not isinstance(event, Pong):
                 self._events.append(event)
+        if error is not None:
+            self._fail(error.code, error.reason)
+            return
         self._wake()
         if len(self._events) >= _PAUSE_AT and not self._paused:
             self._paused = True
@@ -150,7 +154,7 @@ class WebSocket(asyncio.Protocol):
             finally:
                 self._waiter = None
         event = events.popleft()
-        if self._paused and len(events) <= _RESUME_AT and not self.lost:
+        if self._paused and len(events) <= _RESUME_AT and not (self.lost or self._failed):
             self._paused = False
             self.transport.resume_reading()
         return event
@@ -179,14 +183,21 @@ class WebSocket(asyncio.Protocol):
             self.transport.close()
 
     def _fail(self, code: int, reason: str) -> None:
-        """Fail the connection (RFC 6455 §7.1.7): close frame with ``code``, then the socket."""
+        """Stop reading a client that broke the protocol; the session fails the connection
+        (``fail``) once it has handled what came before."""
         self._failed = True
         self._events.append(Failed(code, reason))
         self._wake()
+        if not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def fail(self, failed: Failed) -> None:
+        """Fail the connection (RFC 6455 §7.1.7): close frame with its code, then the socket."""
         if not self.closed:
             self.close_sent = True
-            self.transport.write(close_frame(code, reason))
-        self.transport.close()
+            self.transport.write(close_frame(failed.code, failed.reason))
+        self.finish()
 
     def _wake(self) -> None:
         waiter = self._waiter
