@@ -16,7 +16,7 @@ import asyncio
 import signal
 from typing import cast
 
-from wsgate.core.frames import OPCODE_TEXT, encode_frame
+from wsgate.core.frames import OPCODE_CLOSE, OPCODE_PONG, OPCODE_TEXT, encode_frame
 from wsgate.core.framing import Close, FrameParser, Ping, ProtocolError
 from wsgate.core.upgrade import parse_head, switching_protocols
 
@@ -58,9 +58,9 @@ class BareEcho(asyncio.Protocol):
             if type(event) is str:
                 self.transport.write(encode_frame(OPCODE_TEXT, event.encode()))
             elif isinstance(event, Ping):
-                self.transport.write(bytes((0x8A, len(event.payload))) + event.payload)
+                self.transport.write(encode_frame(OPCODE_PONG, event.payload))
             elif isinstance(event, Close):
-                self.transport.write(b"\x88\x02\x03\xe8")
+                self.transport.write(encode_frame(OPCODE_CLOSE, (1000).to_bytes(2, "big")))
                 self.transport.close()
                 return
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from websockets.frames import Frame, Opcode
 
-from wsgate.core.frames import OPCODE_BINARY, OPCODE_TEXT, encode_frame
+from wsgate.core.frames import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PONG, OPCODE_TEXT, encode_frame
 
 
 @given(
@@ -28,3 +28,9 @@ def test_length_boundaries() -> None:
     assert encode_frame(OPCODE_BINARY, b"a" * 65536)[:10] == b"\x82\x7f" + (65536).to_bytes(
         8, "big"
     )
+
+
+@given(st.sampled_from([OPCODE_CLOSE, OPCODE_PONG]), st.binary(max_size=125))
+def test_control_frames_match_the_websockets_library(opcode: int, payload: bytes) -> None:
+    expected = Frame(Opcode(opcode), payload).serialize(mask=False)
+    assert encode_frame(opcode, payload) == expected

@@ -1,14 +1,16 @@
-"""The WebSocket data frames the gateway sends: whole, unmasked, uncompressed (RFC 6455 §5.2)."""
+"""The WebSocket frames the gateway sends: whole, unmasked, uncompressed (RFC 6455 §5.2)."""
 
 from __future__ import annotations
 
 import struct
 
 
-__all__ = ["OPCODE_BINARY", "OPCODE_TEXT", "encode_frame"]
+__all__ = ["OPCODE_BINARY", "OPCODE_CLOSE", "OPCODE_PONG", "OPCODE_TEXT", "encode_frame"]
 
 OPCODE_TEXT = 0x1
 OPCODE_BINARY = 0x2
+OPCODE_CLOSE = 0x8
+OPCODE_PONG = 0xA
 
 _FIN = 0x80
 _LENGTH_16 = struct.Struct("!BBH")

@@ -13,7 +13,7 @@ import functools
 from http import HTTPStatus
 
 
-__all__ = ["http_date", "plain_body_length", "response", "wants_close"]
+__all__ = ["http_date", "plain_body_length", "response", "wants_close", "wire_headers"]
 
 
 def plain_body_length(headers: dict[str, str], most: int) -> int | None:
@@ -48,19 +48,27 @@ def http_date(second: int) -> str:
     return email.utils.formatdate(second, usegmt=True)
 
 
+def wire_headers(
+    status: int, headers: dict[str, str], body: bytes, now: int, server: str
+) -> dict[str, str]:
+    """``headers`` plus what goes on the wire with them, as aiohttp writes it:
+    ``Content-Length`` (none for a 204, RFC 9110 §8.6), ``Date`` for epoch second ``now``
+    and ``Server``."""
+    wire = dict(headers)
+    if status != 204:
+        wire["Content-Length"] = str(len(body))
+    wire["Date"] = http_date(now)
+    wire["Server"] = server
+    return wire
+
+
 def response(
     status: int, headers: dict[str, str], body: bytes, close: bool, now: int, server: str
 ) -> bytes:
-    """A whole HTTP/1.1 response, with ``Date`` (for epoch second ``now``) and ``Server``.
-
-    A 204 carries no ``Content-Length`` (RFC 9110 §8.6).
-    """
+    """A whole HTTP/1.1 response: ``wire_headers``, and ``Connection: close`` if asked."""
     lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
-    lines.extend(f"{name}: {value}" for name, value in headers.items())
-    if status != 204:
-        lines.append(f"Content-Length: {len(body)}")
-    lines.append(f"Date: {http_date(now)}")
-    lines.append(f"Server: {server}")
+    wire = wire_headers(status, headers, body, now, server)
+    lines.extend(f"{name}: {value}" for name, value in wire.items())
     if close:
         lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body

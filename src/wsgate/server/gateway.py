@@ -7,6 +7,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from wsgate.auth.base import Authorizer
 from wsgate.auth.request import RequestAuthorizer
@@ -187,9 +188,11 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
     one_hop = None
     if authorizer is not None and connect is not None:
         if OneHop.applies(authorizer, connect.integration):
-            assert isinstance(authorizer, RequestAuthorizer)
-            assert isinstance(connect.integration, PythonIntegration)
-            one_hop = OneHop(authorizer, connect.integration, threads)
+            one_hop = OneHop(
+                cast(RequestAuthorizer, authorizer),
+                cast(PythonIntegration, connect.integration),
+                threads,
+            )
     return Gateway(
         config=config,
         api=api,

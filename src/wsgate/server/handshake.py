@@ -16,7 +16,7 @@ from wsgate.auth.base import Refused
 from wsgate.core.events import connect_event
 from wsgate.core.ids import new_id
 from wsgate.core.request import ConnectionContext, HandshakeRequest
-from wsgate.core.results import interpret_connect_result, is_accepted
+from wsgate.core.results import ConnectOutcome, interpret_connect_result, is_accepted
 from wsgate.core.upgrade import RequestHead, is_valid_key, parse_query
 from wsgate.exceptions import DuplicateConnection, HandlerFailed, IntegrationTimeout
 from wsgate.server.gateway import Gateway
@@ -108,45 +108,49 @@ async def _decide(
         user_agent=user_agent,
         authorizer=None,
     )
+    outcome: Refused | ConnectOutcome | int | None
     if gateway.one_hop is not None:
         request_ids = (new_id(), new_id())
         outcome = await gateway.one_hop.decide(gateway.api, connection, snapshot, request_ids)
-        if isinstance(outcome, Refused):
-            log.info("handshake refused by the authorizer (%d): %s", outcome.status, outcome.reason)
-            return outcome.status
-        if isinstance(outcome, int):
-            return outcome
-        if not is_accepted(outcome):
-            return outcome.status
-        return connection, outcome.subprotocol
+    else:
+        outcome = await _authorize_then_connect(gateway, connection, snapshot)
+    if isinstance(outcome, Refused):
+        log.info("handshake refused by the authorizer (%d): %s", outcome.status, outcome.reason)
+        return outcome.status
+    if isinstance(outcome, int):
+        return outcome
+    if outcome is None:
+        return connection, None  # no $connect route
+    if not is_accepted(outcome):
+        return outcome.status
+    return connection, outcome.subprotocol
+
+
+async def _authorize_then_connect(
+    gateway: Gateway, connection: ConnectionContext, snapshot: HandshakeRequest
+) -> Refused | ConnectOutcome | int | None:
+    """The authorizer's refusal, ``$connect``'s outcome (None without a ``$connect``
+    route), or the status its failure gives (502 raised, 504 late); each handler takes its
+    own trip. Fills ``connection.authorizer`` when allowed."""
     if gateway.authorizer is not None:
         decision = await gateway.authorizer.authorize(gateway.api, connection, snapshot, new_id())
         if isinstance(decision, Refused):
-            log.info(
-                "handshake refused by the authorizer (%d): %s", decision.status, decision.reason
-            )
-            return decision.status
+            return decision
         connection.authorizer = decision.context
-    subprotocol: str | None = None
     route = gateway.routes.get("$connect")
-    if route is not None:
-        request_id = new_id()
-        event = connect_event(
-            gateway.api, connection, snapshot, request_id, int(time.time() * 1000)
-        )
-        try:
-            result = await route.integration.invoke(event, request_id)
-        except HandlerFailed as exc:
-            log.warning("$connect: %s", exc, exc_info=exc.error)
-            return 502
-        except IntegrationTimeout as exc:
-            log.warning("$connect: %s", exc)
-            return 504
-        outcome = interpret_connect_result(result)
-        if not is_accepted(outcome):
-            return outcome.status
-        subprotocol = outcome.subprotocol
-    return connection, subprotocol
+    if route is None:
+        return None
+    request_id = new_id()
+    event = connect_event(gateway.api, connection, snapshot, request_id, int(time.time() * 1000))
+    try:
+        result = await route.integration.invoke(event, request_id)
+    except HandlerFailed as exc:
+        log.warning("$connect: %s", exc, exc_info=exc.error)
+        return 502
+    except IntegrationTimeout as exc:
+        log.warning("$connect: %s", exc)
+        return 504
+    return interpret_connect_result(result)
 
 
 async def _serve(

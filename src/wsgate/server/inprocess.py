@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from aiohttp.http import SERVER_SOFTWARE
 
-from wsgate.core.http1 import http_date
+from wsgate.core.http1 import wire_headers
 from wsgate.integrations.eager import Resumed
 from wsgate.server.gateway import Gateway
 from wsgate.server.management import Reply, perform
@@ -287,16 +287,6 @@ def _request_body(body: object) -> bytes:
     return data.encode("utf-8") if isinstance(data, str) else bytes(data)
 
 
-def _wire_headers(status: int, headers: dict[str, str], body: bytes) -> dict[str, str]:
-    """``headers`` plus what aiohttp adds on the wire, so HTTPHeaders match the HTTP path."""
-    wire = dict(headers)
-    if status != 204:
-        wire["Content-Length"] = str(len(body))
-    wire["Date"] = http_date(int(time.time()))
-    wire["Server"] = SERVER_SOFTWARE
-    return wire
-
-
 @functools.cache
 def _parser(protocol: str) -> Any:
     """botocore's response parser for ``protocol``; parsers keep no per-response state."""
@@ -311,7 +301,9 @@ def _botocore_response(model: Any, url: str, reply: Reply) -> tuple[Any, dict[st
     from botocore.endpoint import convert_to_response_dict
 
     status, headers, body = reply
-    http = AWSResponse(url, status, _wire_headers(status, headers, body), _Body(body))
+    # The headers aiohttp or the front door would write, so HTTPHeaders match the HTTP path.
+    wire = wire_headers(status, headers, body, int(time.time()), SERVER_SOFTWARE)
+    http = AWSResponse(url, status, wire, _Body(body))
     response = convert_to_response_dict(http, model)
     service = model.service_model
     parser = _parser(getattr(service, "resolved_protocol", None) or service.protocol)

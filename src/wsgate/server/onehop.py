@@ -14,6 +14,7 @@ import asyncio
 import logging
 import threading
 import time
+from typing import cast
 
 from wsgate.auth.base import Authorized, Refused
 from wsgate.auth.request import RequestAuthorizer
@@ -111,12 +112,14 @@ class _Deadlines:
 class OneHop:
     """Runs a REQUEST authorizer and ``$connect``, both ``def`` handlers, in one thread."""
 
-    __slots__ = ("_authorizer", "_connect", "_threads")
+    __slots__ = ("_authorize", "_authorizer", "_connect", "_threads")
 
     def __init__(
         self, authorizer: RequestAuthorizer, connect: PythonIntegration, threads: HandlerThreads
     ) -> None:
+        assert self.applies(authorizer, connect)
         self._authorizer = authorizer
+        self._authorize = cast(PythonIntegration, authorizer.integration)
         self._connect = connect
         self._threads = threads
 
@@ -144,16 +147,12 @@ class OneHop:
         event = authorizer.event(api, connection, request, request_ids[0])
         if isinstance(event, Refused):
             return event
-        authorizer_integration = authorizer.integration
-        assert isinstance(authorizer_integration, PythonIntegration)
         progress = _Progress()
         loop = asyncio.get_running_loop()
         call: asyncio.Future[_Result] = self._threads.run(
             loop, self._run, api, connection, request, event, request_ids, progress
         )
-        deadlines = _Deadlines(
-            loop, call, progress, authorizer_integration.timeout, self._connect.timeout
-        )
+        deadlines = _Deadlines(loop, call, progress, self._authorize.timeout, self._connect.timeout)
         try:
             decision, result, error = await call
         except asyncio.CancelledError:
@@ -161,7 +160,7 @@ class OneHop:
             if deadlines.late is None:
                 raise  # this task was cancelled, not the handlers
             if deadlines.late == "authorizer":
-                log.warning("authorizer timed out after %ss", authorizer_integration.timeout)
+                log.warning("authorizer timed out after %ss", self._authorize.timeout)
                 return Refused(500, "authorizer timed out")
             log.warning("$connect: timed out after %ss", self._connect.timeout)
             return 504
@@ -185,13 +184,11 @@ class OneHop:
     ) -> _Result:
         """In a handler thread: authorizer, its judgement, then ``$connect`` if allowed."""
         authorizer = self._authorizer
-        integration = authorizer.integration
-        assert isinstance(integration, PythonIntegration)
         started = time.monotonic()
         result: object = None
         error: HandlerFailed | None = None
         try:
-            result = integration.call_here(event, request_ids[0])
+            result = self._authorize.call_here(event, request_ids[0])
         except HandlerFailed as exc:
             error = exc
         decision = authorizer.judge(api, result, error, int((time.monotonic() - started) * 1000))

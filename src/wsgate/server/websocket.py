@@ -13,6 +13,7 @@ import struct
 from collections import deque
 from typing import Final
 
+from wsgate.core.frames import OPCODE_CLOSE, OPCODE_PONG, encode_frame
 from wsgate.core.framing import Close, Event, FrameParser, Ping, Pong, ProtocolError
 
 
@@ -26,8 +27,6 @@ CLOSE_TIMEOUT: Final = 10.0
 _PAUSE_AT: Final = 64
 _RESUME_AT: Final = 16
 
-_OPCODE_CLOSE = 0x88
-_OPCODE_PONG = 0x8A
 _CLOSE_CODE = struct.Struct("!H")
 
 
@@ -50,16 +49,12 @@ class Failed:
 ENDED: Final = Ended()
 
 
-def _control(opcode: int, payload: bytes) -> bytes:
-    return bytes((opcode, len(payload))) + payload
-
-
 def close_frame(code: int | None, reason: str) -> bytes:
     """A close frame with ``code`` and ``reason`` (nothing when ``code`` is None)."""
     if code is None:
-        return _control(_OPCODE_CLOSE, b"")
+        return encode_frame(OPCODE_CLOSE, b"")
     # A control frame carries at most 125 bytes: 2 for the code, 123 for the reason.
-    return _control(_OPCODE_CLOSE, _CLOSE_CODE.pack(code) + reason.encode()[:123])
+    return encode_frame(OPCODE_CLOSE, _CLOSE_CODE.pack(code) + reason.encode()[:123])
 
 
 class WebSocket(asyncio.Protocol):
@@ -115,7 +110,7 @@ class WebSocket(asyncio.Protocol):
                 self._events.append(event)
             elif isinstance(event, Ping):
                 if not self.close_sent:
-                    self.transport.write(_control(_OPCODE_PONG, event.payload))
+                    self.transport.write(encode_frame(OPCODE_PONG, event.payload))
             elif not isinstance(event, Pong):
                 self._events.append(event)
         if error is not None:
