@@ -1,6 +1,6 @@
 """Profile wsgate's hot paths under the load generator, with py-spy.
 
-``python -m benchmarks.profile_hot_path [--scenario echo|handshake] [--conns N]
+``python -m benchmarks.profile_hot_path [--scenario echo|postback|handshake] [--conns N]
 [--seconds 10] [--config FILE] [--gil]``
 
 Starts ``wsgate serve`` on the server core and samples it with ``py-spy record`` (install
@@ -8,6 +8,8 @@ it ad hoc: ``pip install py-spy``; it is not a dependency) while the load genera
 
 * ``echo`` (the default): ``--conns`` connections (100) each keep one 100-byte message in
   flight through the two-way route (``echo-async.yaml``);
+* ``postback``: 10 connections each keep one message in flight through a ``def`` handler
+  that answers with boto3's ``post_to_connection`` (``compare.yaml``; best with ``--gil``);
 * ``handshake``: ``--conns`` workers (32) each upgrade through the authorizer and
   ``$connect``, close, and start again, as the handshake scenario does (``handshake.yaml``;
   ``--config compare.yaml`` runs the same sequence with ``def`` handlers, best sampled with
@@ -45,11 +47,15 @@ class _Scenario(NamedTuple):
     conns: int
     config: str
     unit: str
+    action: str = "echo"
 
 
 # The generator's arguments as the benchmark scenarios give them, and what is counted.
 _SCENARIOS = {
     "echo": _Scenario("echo", f"/{STAGE}", 1, 100, "echo-async.yaml", "msgs/s"),
+    "postback": _Scenario(
+        "echo", f"/{STAGE}{TOKEN_QUERY}", 1, 10, "compare.yaml", "msgs/s", action="postback"
+    ),
     "handshake": _Scenario(
         "handshake", f"/{STAGE}{TOKEN_QUERY}", 8, 32, "handshake.yaml", "handshakes/s"
     ),
@@ -131,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             scenario.path,
             "--sources",
             str(scenario.sources),
+            *(["--action", scenario.action] if scenario.mode == "echo" else []),
             duration=args.seconds + 2,
             warmup=0.5,
         )

@@ -79,3 +79,12 @@ def relay(event: dict[str, Any], context: Any) -> None:
     target = orjson.loads(event["body"]).get("to")
     if target is not None:
         client.post_to_connection(ConnectionId=target, Data=f"from:{me}".encode())
+
+
+def burst(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Posts ``count`` numbered messages to its own connection, then answers "done"."""
+    client = _client(event)
+    me = event["requestContext"]["connectionId"]
+    for number in range(orjson.loads(event["body"])["count"]):
+        client.post_to_connection(ConnectionId=me, Data=str(number).encode())
+    return {"statusCode": 200, "body": "done"}

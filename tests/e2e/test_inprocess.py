@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import struct
 import subprocess
 import sys
 import textwrap
@@ -21,9 +22,18 @@ from aiohttp import web
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Opcode
 
 from tests.e2e import handlers
 from tests.e2e.conftest import GatewayFactory, RunningGateway, make_config
+from tests.e2e.test_wire import (
+    client_frame,
+    raw_connection,
+    read_eof,
+    read_frame,
+    read_response,
+    upgrade_head,
+)
 from wsgate.registry.memory import MemoryRegistry
 from wsgate.server import inprocess
 from wsgate.server.gateway import build_gateway
@@ -35,6 +45,7 @@ ROUTES: dict[str, Any] = {
     "call": {"handler": "tests.e2e.inprocess_handlers:call", "response": True},
     "call_async": {"handler": "tests.e2e.inprocess_handlers:call_async", "response": True},
     "relay": "tests.e2e.inprocess_handlers:relay",
+    "burst": {"handler": "tests.e2e.inprocess_handlers:burst", "response": True},
     "bye": "tests.e2e.handlers:delete_self",
 }
 UNKNOWN_ID = "AAAAAAAAAAAAAAA="
@@ -100,6 +111,75 @@ async def test_def_handler_posts_to_itself_and_to_another_connection(
     async with contextlib.AsyncExitStack() as stack:
         await relay_between_two(stack, running)
     assert inprocess.served_count() == before + 2
+
+
+async def test_posts_from_handler_threads_arrive_in_order_before_their_replies(
+    running: RunningGateway,
+) -> None:
+    """Posts a def handler makes do not wait for the loop, yet reach the client in the
+    order they were made and ahead of the handler's own reply, on every connection."""
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [(await connect(stack, running))[0] for _ in range(4)]
+        for ws in clients:
+            await ws.send(orjson.dumps({"action": "burst", "count": 200}).decode())
+        for ws in clients:
+            received = [await ws.recv() for _ in range(201)]
+            assert received == [str(n) for n in range(200)] + ["done"]
+
+
+async def test_a_thread_queues_a_message_only_while_the_connection_can_take_it(
+    running: RunningGateway,
+) -> None:
+    """send_threadsafe queues while the connection is open with room in its buffer, and
+    leaves the answer to the loop (False) once the buffer is full or the connection
+    closes; the POST then gets the loop's 429 or 410."""
+    registry = running.server.gateway.registry
+    async with contextlib.AsyncExitStack() as stack:
+        ws, my_id = await connect(stack, running, max_queue=1, max_size=None, close_timeout=0.1)
+        session = registry.local(my_id)
+        assert session is not None
+        assert await asyncio.to_thread(session.send_threadsafe, "first") is True
+        assert await ws.recv() == "first"
+
+        client = running.management_client(retries={"max_attempts": 1})
+
+        def flood() -> int:
+            for posted in range(200):
+                try:
+                    client.post_to_connection(ConnectionId=my_id, Data=b"m" * 131000)
+                except client.exceptions.LimitExceededException:
+                    return posted
+            raise AssertionError("the buffer never filled")
+
+        # websockets reads one message and stops: the socket's buffers fill, then ~4 MiB
+        # wait in the server's, and the loop answers 429.
+        assert await asyncio.to_thread(flood) > 10
+        assert await asyncio.to_thread(session.send_threadsafe, b"m" * 131000) is False
+        await running.call("delete_connection", ConnectionId=my_id)
+        assert await asyncio.to_thread(session.send_threadsafe, "late") is False
+        with pytest.raises(client.exceptions.GoneException):
+            await asyncio.to_thread(client.post_to_connection, ConnectionId=my_id, Data=b"x")
+
+
+async def test_a_queued_message_is_dropped_if_the_connection_closes_first(
+    running: RunningGateway,
+) -> None:
+    """Nothing is written after the close frame: a message queued from a thread that the
+    loop reaches after DELETE began the close is dropped, as a message in flight is."""
+    registry = running.server.gateway.registry
+    async with raw_connection(running.port) as (reader, writer):
+        writer.write(upgrade_head(f"/{running.stage}"))
+        assert (await read_response(reader)).status == 101
+        my_id = handlers.events_for("$connect")[-1]["requestContext"]["connectionId"]
+        session = registry.local(my_id)
+        assert session is not None
+        # Queued and closed in one step of the loop: the close frame is written first.
+        assert session.send_threadsafe("too late") is True
+        await registry.close(my_id)
+        closing = (Opcode.CLOSE.value, struct.pack("!H", 1000) + b"Connection Closed Normally")
+        assert await read_frame(reader) == closing
+        writer.write(client_frame(Opcode.CLOSE, struct.pack("!H", 1000)))
+        assert await read_eof(reader) == b""
 
 
 async def test_get_connection_from_a_handler_is_parsed_by_botocore(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -32,6 +33,12 @@ class RecordingConnection:
         if self.closed_by_api:
             raise Gone(self._id)
         self.received.append(data)
+
+    def send_threadsafe(self, data: str | bytes) -> bool:
+        if self.closed_by_api:
+            return False
+        self.received.append(data)
+        return True
 
     async def close_by_api(self) -> None:
         if self.closed_by_api:
@@ -102,3 +109,13 @@ class RegistryContract:
         }
         await registry.unregister("DDDDDDDDDDDDDDD=")
         assert [c.connection_id for c in registry.local_connections()] == ["EEEEEEEEEEEEEEE="]
+
+    async def test_local_finds_this_process_connections_from_another_thread(
+        self, registry: Registry
+    ) -> None:
+        conn = RecordingConnection("FFFFFFFFFFFFFFF=")
+        await registry.register(conn)
+        assert await asyncio.to_thread(registry.local, "FFFFFFFFFFFFFFF=") is conn
+        assert await asyncio.to_thread(registry.local, "GGGGGGGGGGGGGGG=") is None
+        await registry.unregister("FFFFFFFFFFFFFFF=")
+        assert await asyncio.to_thread(registry.local, "FFFFFFFFFFFFFFF=") is None

@@ -49,6 +49,17 @@ class LocalConnection(Protocol):
         """
         ...
 
+    def send_threadsafe(self, data: str | bytes) -> bool:
+        """Queue one message from a thread other than the event loop's, without waiting
+        for the loop: True once it is queued behind every earlier send.
+
+        False, with nothing queued, whenever only the loop can give the answer (the
+        connection is closing, or its buffer may be full): the caller then asks the loop
+        through ``send``. A message queued while the connection closes is dropped, as a
+        message in flight is when a client leaves.
+        """
+        ...
+
     async def close_by_api(self) -> None:
         """Close as ``DELETE @connections`` does: code 1000, "Connection Closed Normally".
 
@@ -96,6 +107,13 @@ class Registry(Protocol):
 
     async def close(self, connection_id: str) -> None:
         """Close a connection as ``DELETE @connections`` does. Raises ``Gone`` like ``send``."""
+        ...
+
+    def local(self, connection_id: str) -> LocalConnection | None:
+        """The established connection with this id if this process owns it, else None.
+
+        Safe to call from any thread: it only reads what the loop's thread maintains.
+        """
         ...
 
     def local_connections(self) -> list[LocalConnection]:

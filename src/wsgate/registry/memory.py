@@ -47,6 +47,10 @@ class MemoryRegistry:
         """See ``Registry.close``."""
         await self._lookup(connection_id).close_by_api()
 
+    def local(self, connection_id: str) -> LocalConnection | None:
+        """See ``Registry.local``: a dict read, atomic for other threads."""
+        return self._connections.get(connection_id)
+
     def local_connections(self) -> list[LocalConnection]:
         """See ``Registry.local_connections``."""
         return list(self._connections.values())

@@ -5,7 +5,9 @@ gateway listening in this process is served by ``server.management.perform`` dir
 botocore ``before-call`` handler returns the response botocore would have parsed, the way
 botocore's Stubber does. The answer goes through botocore's own parser, so return values
 and exceptions are those of the HTTP path. Calls to any other URL, and calls botocore
-would refuse to sign, go over HTTP as before.
+would refuse to sign, go over HTTP as before. A handler thread's POST to an open
+connection does not even wait for the loop: its frame is queued there and the 200 comes
+back at once.
 
 botocore is never imported here: the handler is added to ``botocore.handlers`` when that
 module is (or already was) imported, so a gateway whose handlers never use boto3 pays
@@ -33,7 +35,7 @@ from aiohttp.http import SERVER_SOFTWARE
 from wsgate.core.http1 import wire_headers
 from wsgate.integrations.eager import Resumed
 from wsgate.server.gateway import Gateway
-from wsgate.server.management import Reply, perform
+from wsgate.server.management import Reply, perform, post_from_thread
 
 
 __all__ = [
@@ -183,18 +185,25 @@ def _run_here(coro: Coroutine[Any, Any, Reply]) -> Reply:
 
 
 def _run(local: _Local, method: str, path: str, body: bytes, timeout: float) -> Reply | None:
-    """``perform`` on the gateway's loop; None when that loop no longer runs."""
+    """The gateway's answer; None when its loop no longer runs.
+
+    From a handler thread, a POST to an open connection is queued on the loop without
+    waiting for it (``post_from_thread``); every other call is ``perform`` on the loop.
+    """
     loop = local.loop
     if loop.is_closed() or not loop.is_running():
         return None
     _served.add()  # counted before the loop acts, so a test that saw the effect sees it
-    coro = perform(local.gateway, method, path, body)
     try:
         running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
         running = None
     if running is loop:
-        return _run_here(coro)
+        return _run_here(perform(local.gateway, method, path, body))
+    posted = post_from_thread(local.gateway, method, path, body)
+    if posted is not None:
+        return posted
+    coro = perform(local.gateway, method, path, body)
     call = _LoopCall(coro)
     try:
         loop.call_soon_threadsafe(call.begin, loop)

@@ -26,7 +26,7 @@ from wsgate.server.gateway import Gateway
 from wsgate.server.keys import GATEWAY
 
 
-__all__ = ["MAX_POST_BYTES", "Reply", "management_endpoint", "perform"]
+__all__ = ["MAX_POST_BYTES", "Reply", "management_endpoint", "perform", "post_from_thread"]
 
 # PostToConnection's Data is at most 128 KiB (the botocore model's max).
 MAX_POST_BYTES = 131072
@@ -58,6 +58,33 @@ def _ok(status: int, body: bytes = b"") -> Reply:
     return status, headers, body
 
 
+def _payload(body: bytes) -> str | bytes:
+    """What a POST delivers: a text frame when the data is UTF-8, else a binary frame."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body
+
+
+def post_from_thread(gateway: Gateway, method: str, raw_path: str, body: bytes) -> Reply | None:
+    """The answer to a POST made in a thread other than the gateway's loop, given without
+    waiting for the loop; None when only ``perform``, on the loop, can answer.
+
+    Only the usual case is answered here: a POST to an open connection of this process
+    with room in its buffer. Every refusal is left to ``perform``, so the answers stay
+    those of one place.
+    """
+    if method != hdrs.METH_POST or len(body) > MAX_POST_BYTES:
+        return None
+    target = parse_management_path(raw_path, gateway.api.stage)
+    if not isinstance(target, ConnectionPath):
+        return None
+    connection = gateway.registry.local(target.connection_id)
+    if connection is None or not connection.send_threadsafe(_payload(body)):
+        return None
+    return _ok(200)
+
+
 async def perform(gateway: Gateway, method: str, raw_path: str, body: bytes) -> Reply:
     """Answer ``method`` on ``raw_path`` (still percent-encoded) as the management API.
 
@@ -76,11 +103,7 @@ async def perform(gateway: Gateway, method: str, raw_path: str, body: bytes) -> 
         if method == hdrs.METH_POST:
             if len(body) > MAX_POST_BYTES:
                 return _error(ManagementError.PAYLOAD_TOO_LARGE)
-            try:
-                payload: str | bytes = body.decode("utf-8")
-            except UnicodeDecodeError:
-                payload = body
-            await registry.send(connection_id, payload)
+            await registry.send(connection_id, _payload(body))
             return _ok(200)
         if method == hdrs.METH_GET:
             info = await registry.info(connection_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Coroutine
 from functools import partial
@@ -48,6 +49,10 @@ MAX_IN_FLIGHT = 64
 # The transport's high-water mark sits above it, so a send never waits on a slow client.
 MAX_BUFFERED = 4 * 1024 * 1024
 
+# Guards every session's count of bytes queued by other threads (``send_threadsafe``): a
+# handler thread adds, the loop subtracts. One lock for all, held for an addition.
+_queued_lock = threading.Lock()
+
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
@@ -67,6 +72,7 @@ class Session:
         "_last_active",
         "_loop",
         "_opened",
+        "_queued",
         "_reader",
         "_running",
         "_transport",
@@ -100,6 +106,8 @@ class Session:
         self._duration_timer: asyncio.TimerHandle | None = None
         self._reader: asyncio.Task[bool] | None = None
         """The task reading the connection, once the first one handed the reading on."""
+        self._queued = 0
+        """Bytes of frames other threads queued on the loop that are not written yet."""
         self._ended: asyncio.Future[None] | None = None
         """Done once the connection is over and ``$disconnect`` ran: what ``run`` waits for
         after it handed the reading on. Made only then."""
@@ -150,9 +158,46 @@ class Session:
             frame = encode_frame(OPCODE_TEXT, data.encode())
         else:
             frame = encode_frame(OPCODE_BINARY, data)
-        if transport.get_write_buffer_size() + len(frame) > MAX_BUFFERED:
+        if transport.get_write_buffer_size() + self._queued + len(frame) > MAX_BUFFERED:
             raise BufferFull(self.connection_id)
         transport.write(frame)
+        self._touch()
+
+    def send_threadsafe(self, data: str | bytes) -> bool:
+        """See ``LocalConnection.send_threadsafe``.
+
+        A handler thread posting through boto3 would otherwise wait for the loop to wake,
+        write and wake it in turn: two thread switches per post. The frame is built here
+        and written by the loop in the order it was queued.
+        """
+        if self._closing:
+            return False
+        if isinstance(data, str):
+            frame = encode_frame(OPCODE_TEXT, data.encode())
+        else:
+            frame = encode_frame(OPCODE_BINARY, data)
+        size = len(frame)
+        with _queued_lock:
+            queued = self._queued + size
+            if self._transport.get_write_buffer_size() + queued > MAX_BUFFERED:
+                return False
+            self._queued = queued
+        try:
+            self._loop.call_soon_threadsafe(self._write_queued, frame)
+        except RuntimeError:  # the loop closed meanwhile
+            with _queued_lock:
+                self._queued -= size
+            return False
+        return True
+
+    def _write_queued(self, frame: bytes) -> None:
+        """Write a frame another thread queued; dropped if the connection closed meanwhile."""
+        with _queued_lock:
+            self._queued -= len(frame)
+        if self._closing or self._transport.is_closing():
+            log.debug("%s: posted message dropped, connection closed", self.connection_id)
+            return
+        self._transport.write(frame)
         self._touch()
 
     async def close_by_api(self) -> None:
