@@ -15,6 +15,7 @@ wsgate runs them in its thread pool, as it runs any plain function.
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from benchmarks.procs import HERE, WORK, Server, free_port, run_loadgen
+from benchmarks.procs import HERE, WORK, Server, free_port, python_bin, run_loadgen
 from benchmarks.report import Target
 from benchmarks.scenarios import STAGE, TOKEN_QUERY, Bench, Measurement, _measurement, _median
 
@@ -163,9 +164,30 @@ def _memory(bench: Bench, server: Server, label: str) -> Measurement:
     )
 
 
+def _botocore_alone(bench: Bench) -> Measurement:
+    """botocore's own rate of ``post_to_connection`` calls on the server's core, every
+    call answered by a canned 200 (``benchmarks/botocore_floor.py``): the most boto3 round
+    trips any server could carry there, if it cost nothing itself."""
+    argv = bench.pinning.wrap(
+        [python_bin("python"), "-m", "benchmarks.botocore_floor"], bench.pinning.server
+    )
+    out = subprocess.run(
+        argv, cwd=HERE.parent, capture_output=True, text=True, check=True, timeout=300
+    )
+    figures = json.loads(out.stdout)
+    return Measurement(
+        scenario="sls-botocore",
+        server="botocore alone",
+        conns=1,
+        value=figures["calls_per_s"],
+        unit="calls/s",
+        extra={"us_per_call": figures["us_per_call"]},
+    )
+
+
 @contextmanager
-def _alone(server: Server, servers: Sequence[Server]) -> Iterator[None]:
-    """Stop every server but ``server`` for the duration."""
+def _alone(server: Server | None, servers: Sequence[Server]) -> Iterator[None]:
+    """Stop every server but ``server`` (all of them for None) for the duration."""
     others = [other for other in servers if other is not server]
     for other in others:
         other.pause()
@@ -221,6 +243,11 @@ def run_comparison(bench: Bench, machine: dict[str, object]) -> list[Target]:
                     ceiling = m
                 else:
                     figures[label][step] = m
+        with _alone(None, servers):
+            floors = [_botocore_alone(bench) for _ in range(bench.profile.repeats)]
+        floor = _median(floors)
+        bench.results.append(floor)
+        bench.say(f"  {floor.scenario:<13} {floor.server:<18} {floor.value:>10,.1f} {floor.unit}")
         for server in servers:
             if server is not raw:
                 label = _label(server, raw)
@@ -250,7 +277,18 @@ def run_comparison(bench: Bench, machine: dict[str, object]) -> list[Target]:
             ratio("postback"),
             20,
             "min-ratio",
-            detail=detail("postback"),
+            detail=f"{detail('postback')}; botocore alone {floor.value:,.0f} calls/s "
+            f"({floor.value / theirs['postback'].value:.1f}x)"
+            if theirs["postback"].value
+            else detail("postback"),
+        ),
+        Target(
+            "ceiling: boto3 round trips vs botocore's own calls/s, answer canned",
+            ours["postback"].value / floor.value if floor.value else None,
+            0,
+            "info",
+            detail=f"wsgate {ours['postback'].value:,.1f} vs {floor.value:,.1f}; botocore "
+            f"{floor.extra['us_per_call']:.1f} us per call",
         ),
         Target(
             "vs serverless-offline: handshakes/s with authorizer",

@@ -202,6 +202,7 @@ ROW_TITLES = {
     "sls-handshake": "handshake, authorizer+$connect",
     "sls-upgrade": "handshake, raw upgrade",
     "sls-memory": "memory with conns open",
+    "sls-botocore": "post_to_connection, canned",
 }
 
 
