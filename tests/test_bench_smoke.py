@@ -64,3 +64,20 @@ def test_smoke_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     assert all(r["errors"] == 0 for r in document["results"]), document["results"]
     if with_chart:
         assert (tmp_path / "latest.png").stat().st_size > 0
+
+
+def test_botocore_floor_reports_its_rate_as_json() -> None:
+    """The comparison's bound (botocore alone, answer canned) still runs and reports."""
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.botocore_floor", "--calls", "50"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    figures = json.loads(run.stdout)
+    assert figures["calls"] == 50
+    assert figures["us_per_call"] > 0
+    assert abs(figures["calls_per_s"] * figures["us_per_call"] - 1e6) < 1
