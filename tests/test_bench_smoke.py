@@ -15,6 +15,20 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_module(*argv: str, timeout: float) -> str:
+    """``python -m argv...`` from the project root; its standard output, once it succeeded."""
+    run = subprocess.run(
+        [sys.executable, "-m", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    return run.stdout
+
+
 @pytest.mark.timeout(180)
 @pytest.mark.skipif(
     shutil.which("gcc") is None and shutil.which("cc") is None,
@@ -23,16 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_smoke_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     """`python -m benchmarks --profile smoke` measures each scenario and reports it."""
     with_chart = importlib.util.find_spec("matplotlib") is not None
-    argv = [sys.executable, "-m", "benchmarks", "--profile", "smoke", "--out", str(tmp_path)]
-    run = subprocess.run(
-        argv if with_chart else [*argv, "--no-chart"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=170,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
+    argv = ["benchmarks", "--profile", "smoke", "--out", str(tmp_path)]
+    stdout = run_module(*(argv if with_chart else [*argv, "--no-chart"]), timeout=170)
     for row in (
         "round trip, raw echo",
         "round trip, async def route",
@@ -43,7 +49,7 @@ def test_smoke_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
         "fan-out by handler",
         "two-way route, async handler, 10 conns vs raw echo",
     ):
-        assert row in run.stdout
+        assert row in stdout
     document = json.loads((tmp_path / "latest.json").read_text())
     assert document["machine"]["cores"] >= 1
     assert document["machine"]["libraries"]["aiohttp"]
@@ -68,16 +74,7 @@ def test_smoke_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
 
 def test_botocore_floor_reports_its_rate_as_json() -> None:
     """The comparison's bound (botocore alone, answer canned) still runs and reports."""
-    run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.botocore_floor", "--calls", "50"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
-    figures = json.loads(run.stdout)
+    figures = json.loads(run_module("benchmarks.botocore_floor", "--calls", "50", timeout=120))
     assert figures["calls"] == 50
     assert figures["us_per_call"] > 0
     assert abs(figures["calls_per_s"] * figures["us_per_call"] - 1e6) < 1
