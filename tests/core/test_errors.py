@@ -88,6 +88,6 @@ def test_management_error(kind: ManagementError, status: int, error_type: str) -
     assert orjson.loads(body) == {"message": 'Payload "too" large'}
 
 
-def test_management_error_kinds_are_exactly_five() -> None:
+def test_management_error_kinds_are_exactly_six() -> None:
     """No kind is missing a status."""
-    assert {kind.status for kind in ManagementError} == {400, 403, 410, 413, 429}
+    assert {kind.status for kind in ManagementError} == {400, 403, 410, 413, 429, 500}

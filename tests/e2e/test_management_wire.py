@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import websockets
 
 from tests.e2e.conftest import GatewayFactory, RunningGateway
@@ -124,3 +125,30 @@ async def test_nothing_pipelined_after_connection_close_is_taken(gateway: Runnin
         assert await asyncio.wait_for(ws.recv(), 5) == "first"
         await ws.send('{"action": "echo"}')
         assert await asyncio.wait_for(ws.recv(), 5) == '{"action": "echo"}'
+
+
+@pytest.mark.parametrize("waits", [False, True], ids=["at-once", "after-a-wait"])
+async def test_a_fault_in_the_gateway_answers_500_and_keeps_the_connection(
+    gateway: RunningGateway, monkeypatch: pytest.MonkeyPatch, waits: bool
+) -> None:
+    """A management call that fails inside the gateway (a bug, simulated at the registry)
+    is answered 500, never left hanging, and the kept-alive connection goes on."""
+    registry = gateway.server.gateway.registry
+
+    async def broken_send(connection_id: str, data: str | bytes) -> None:
+        if waits:
+            await asyncio.sleep(0)
+        raise RuntimeError("simulated fault")
+
+    monkeypatch.setattr(registry, "send", broken_send)
+    async with websockets.connect(gateway.ws_url()):
+        (connection_id,) = connect_ids()
+        get = f"GET /dev/@connections/{connection_id} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        async with raw_connection(gateway.port) as (reader, writer):
+            writer.write(post(connection_id, "lost"))
+            failed = await read_response(reader)
+            assert failed.status == 500
+            assert failed.headers["x-amzn-errortype"] == "InternalServerErrorException"
+            assert failed.json_message() == "Internal server error"
+            writer.write(get)
+            assert (await read_response(reader)).status == 200

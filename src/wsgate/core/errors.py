@@ -62,6 +62,8 @@ class ManagementError(enum.Enum):
     PAYLOAD_TOO_LARGE = "PayloadTooLargeException"
     LIMIT_EXCEEDED = "LimitExceededException"
     BAD_REQUEST = "BadRequestException"
+    INTERNAL = "InternalServerErrorException"
+    """Not in botocore's model: boto3 raises a plain ``ClientError`` with this code."""
 
     @property
     def status(self) -> int:
@@ -75,6 +77,7 @@ _STATUS = {
     ManagementError.PAYLOAD_TOO_LARGE: 413,
     ManagementError.LIMIT_EXCEEDED: 429,
     ManagementError.BAD_REQUEST: 400,
+    ManagementError.INTERNAL: 500,
 }
 
 

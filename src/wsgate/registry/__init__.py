@@ -11,8 +11,27 @@ from wsgate.registry.memory import MemoryRegistry
 __all__ = ["ConnectionInfo", "LocalConnection", "MemoryRegistry", "Registry", "create_registry"]
 
 
-def create_registry(backend: str) -> Registry:
-    """Build the registry named in the config's ``registry.backend``."""
+def create_registry(
+    backend: str,
+    *,
+    url: str = "redis://127.0.0.1:6379/0",
+    prefix: str = "wsgate:",
+    entry_ttl: float = 7200.0 + 60.0,
+) -> Registry:
+    """Build the registry named in the config's ``registry.backend``.
+
+    ``url``, ``prefix`` (the start of every key and channel) and ``entry_ttl`` (how long
+    a directory entry may outlive a node that died) are the redis backend's.
+    """
     if backend == "memory":
         return MemoryRegistry()
+    if backend == "redis":
+        # Imported here: a gateway on the memory backend never loads redis-py.
+        try:
+            from wsgate.registry.redis import RedisRegistry
+        except ImportError as exc:
+            raise ConfigError(
+                f"registry.backend: redis needs redis-py ({exc}); install wsgate[redis]"
+            ) from None
+        return RedisRegistry(url, prefix=prefix, entry_ttl=entry_ttl)
     raise ConfigError(f"registry.backend: {backend!r} is not available in this version")

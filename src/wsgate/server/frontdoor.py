@@ -33,7 +33,7 @@ from wsgate.core.upgrade import (
 )
 from wsgate.integrations.eager import Resumed
 from wsgate.server.handshake import handshake
-from wsgate.server.management import MAX_POST_BYTES, Reply, perform
+from wsgate.server.management import MAX_POST_BYTES, Reply, internal_error, perform
 from wsgate.server.websocket import WebSocket
 
 
@@ -176,6 +176,10 @@ class FrontDoor(asyncio.Protocol):
         except StopIteration as done:
             self._answer(done.value, close)
             return
+        except Exception:  # a fault of the gateway's: answered, never left hanging
+            log.exception("management %s %s failed", head.method, path)
+            self._answer(internal_error(), close)
+            return
         # The registry had to wait (a remote node): finish in a task of its own.
         task = asyncio.get_running_loop().create_task(self._answer_later(call, signal, close))
         self._gateway.connection_tasks.add(task)
@@ -184,7 +188,12 @@ class FrontDoor(asyncio.Protocol):
     async def _answer_later(
         self, call: Coroutine[Any, Any, Reply], signal: object, close: bool
     ) -> None:
-        self._answer(await Resumed(call, signal), close)
+        try:
+            reply = await Resumed(call, signal)
+        except Exception:  # a fault of the gateway's: answered, never left hanging
+            log.exception("management call failed")
+            reply = internal_error()
+        self._answer(reply, close)
         self._take_requests()  # calls pipelined behind this one
 
     def _answer(self, reply: Reply, close: bool) -> None:

@@ -119,6 +119,19 @@ def _jwt_authorizer(config: JwtAuthorizerConfig, sources: list[IdentitySource]) 
     return JwtAuthorizer(policy, config.algorithms, keys, sources)
 
 
+def _registry(config: GatewayConfig, api: ApiContext) -> Registry:
+    """The configured registry. Redis keys are namespaced by API and stage as well, so that
+    APIs sharing one Redis and prefix never reach each other's connections."""
+    settings = config.registry
+    return create_registry(
+        settings.backend,
+        url=settings.url,
+        prefix=f"{settings.prefix}:{api.api_id}:{api.stage}:",
+        # A connection lives at most this long, so its entry may expire then.
+        entry_ttl=config.api.max_connection_duration + 60,
+    )
+
+
 def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) -> Gateway:
     """Resolve every handler and expression now, so that a bad config fails at start.
 
@@ -200,7 +213,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         routes=routes,
         authorizer=authorizer,
         one_hop=one_hop,
-        registry=registry if registry is not None else create_registry(config.registry.backend),
+        registry=registry if registry is not None else _registry(config, api),
         threads=threads,
         limits=limits,
     )

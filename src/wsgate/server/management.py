@@ -8,6 +8,7 @@ in-process path of ``server.inprocess`` give the same answers.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import uuid
@@ -21,12 +22,19 @@ from wsgate.core.management import (
     connection_info_body,
     parse_management_path,
 )
-from wsgate.exceptions import BufferFull, Gone
+from wsgate.exceptions import BufferFull, Gone, RegistryError
 from wsgate.server.gateway import Gateway
 from wsgate.server.keys import GATEWAY
 
 
-__all__ = ["MAX_POST_BYTES", "Reply", "management_endpoint", "perform", "post_from_thread"]
+__all__ = [
+    "MAX_POST_BYTES",
+    "Reply",
+    "internal_error",
+    "management_endpoint",
+    "perform",
+    "post_from_thread",
+]
 
 # PostToConnection's Data is at most 128 KiB (the botocore model's max).
 MAX_POST_BYTES = 131072
@@ -34,6 +42,8 @@ MAX_POST_BYTES = 131072
 Reply = tuple[int, dict[str, str], bytes]
 """A management answer: status, headers and body, before any transport adds its own."""
 
+
+log = logging.getLogger("wsgate.management")
 
 _ids = random.Random(os.urandom(32))
 os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
@@ -56,6 +66,11 @@ def _ok(status: int, body: bytes = b"") -> Reply:
     headers = {"Content-Type": "application/json"} if body else {}
     headers["x-amzn-RequestId"] = _request_id()
     return status, headers, body
+
+
+def internal_error() -> Reply:
+    """The answer when the gateway itself failed: 500, as AWS answers its own faults."""
+    return _error(ManagementError.INTERNAL, "Internal server error")
 
 
 def _payload(body: bytes) -> str | bytes:
@@ -120,6 +135,11 @@ async def perform(gateway: Gateway, method: str, raw_path: str, body: bytes) -> 
         return _error(ManagementError.GONE)
     except BufferFull:
         return _error(ManagementError.LIMIT_EXCEEDED, "The client is not reading its messages")
+    except RegistryError as exc:
+        # The registry's backend failed (Redis unreachable): the connection may well be
+        # alive, so not 410, which would make callers forget it.
+        log.error("management %s %s: %s", method, raw_path, exc)
+        return internal_error()
     return _error(ManagementError.FORBIDDEN, "Missing Authentication Token")
 
 

@@ -1,0 +1,477 @@
+"""The Redis registry against the shared contract, then nodes on one Redis as one API.
+
+Every test uses a real Redis under a key prefix of its own (``tests.redis_support``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.redis_support import (
+    REDIS_URL,
+    delete_keys,
+    free_port,
+    keys_under,
+    redis_server,
+    require_redis,
+    start_redis,
+    unique_prefix,
+)
+from tests.registry.contract import RecordingConnection, RegistryContract
+from wsgate.exceptions import BufferFull, ConfigError, DuplicateConnection, Gone, RegistryError
+from wsgate.registry import ConnectionInfo, LocalConnection, Registry, create_registry
+from wsgate.registry.redis import RedisRegistry
+
+
+_: type[Registry] = RedisRegistry
+
+ROOT = Path(__file__).parents[2]
+ID = "RRRRRRRRRRRRRRR="
+
+StartNode = Callable[..., Awaitable[RedisRegistry]]
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    require_redis()
+    prefix = unique_prefix()
+    yield prefix
+    await delete_keys(prefix)
+
+
+@pytest.fixture
+async def start_node(prefix: str) -> AsyncIterator[StartNode]:
+    """Start nodes on ``prefix`` (short lease and reply timeout); all closed at the end."""
+    started: list[RedisRegistry] = []
+
+    async def start(**options: Any) -> RedisRegistry:
+        options = {"lease": 1.0, "reply_timeout": 1.0, **options}
+        node = RedisRegistry(REDIS_URL, prefix=prefix, **options)
+        await node.start()
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        await node.aclose()
+
+
+@pytest.fixture
+async def raw() -> AsyncIterator[aioredis.Redis]:
+    """A plain client, to look at and tamper with the keys as another party would."""
+    client = aioredis.Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+async def eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    """Wait until ``predicate()`` holds; fail the test if it does not within ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+class TestRedisRegistry(RegistryContract):
+    """One node: every operation finds the connection in this process."""
+
+    @pytest.fixture
+    async def registry(self, prefix: str) -> AsyncIterator[Registry]:
+        registry = create_registry("redis", url=REDIS_URL, prefix=prefix)
+        assert isinstance(registry, RedisRegistry)
+        await registry.start()
+        yield registry
+        await registry.aclose()
+
+
+class _AcrossNodes:
+    """Registers on one node and operates from another: the contract, every call remote."""
+
+    def __init__(self, home: RedisRegistry, away: RedisRegistry) -> None:
+        self.home, self.away = home, away
+
+    async def start(self) -> None:
+        """Both nodes are started by the fixture."""
+
+    async def register(self, connection: LocalConnection) -> None:
+        await self.home.register(connection)
+
+    async def unregister(self, connection_id: str) -> None:
+        await self.home.unregister(connection_id)
+
+    async def send(self, connection_id: str, data: str | bytes) -> None:
+        await self.away.send(connection_id, data)
+
+    async def info(self, connection_id: str) -> ConnectionInfo:
+        return await self.away.info(connection_id)
+
+    async def close(self, connection_id: str) -> None:
+        await self.away.close(connection_id)
+
+    def local(self, connection_id: str) -> LocalConnection | None:
+        return self.home.local(connection_id)
+
+    def local_connections(self) -> list[LocalConnection]:
+        return self.home.local_connections()
+
+    async def aclose(self) -> None:
+        """Both nodes are closed by the fixture."""
+
+
+class TestRedisRegistryAcrossNodes(RegistryContract):
+    """Two nodes: every send, info and close crosses Redis to the owning node."""
+
+    @pytest.fixture
+    async def registry(self, start_node: StartNode) -> AsyncIterator[Registry]:
+        yield _AcrossNodes(await start_node(), await start_node())
+
+
+# --- two nodes ------------------------------------------------------------------------
+
+
+async def test_payloads_cross_nodes_exactly(start_node: StartNode) -> None:
+    """str stays text and bytes stay binary, byte for byte, whatever they hold."""
+    a, b = await start_node(), await start_node()
+    conn = RecordingConnection(ID)
+    await a.register(conn)
+    payloads: list[str | bytes] = [
+        "text",
+        "",
+        "héllo ✓ \U0001f600",
+        "line\nbreak",
+        b"",
+        b"\x00\xff\n",
+        b"text-like bytes",
+        bytes(range(256)) * 512,  # 128 KiB, PostToConnection's largest
+    ]
+    for payload in payloads:
+        await b.send(ID, payload)
+    assert conn.received == payloads
+    assert [type(data) for data in conn.received] == [type(data) for data in payloads]
+    assert b.local(ID) is None and a.local(ID) is conn
+
+
+async def test_info_and_close_from_another_node(start_node: StartNode) -> None:
+    """info returns the owner's snapshot; close closes it there, and again is Gone."""
+    a, b = await start_node(), await start_node()
+    conn = RecordingConnection(ID)
+    await a.register(conn)
+    assert await b.info(ID) == conn.info()
+    await b.close(ID)
+    assert conn.closed_by_api
+    with pytest.raises(Gone):
+        await b.close(ID)
+    with pytest.raises(Gone):
+        await b.info(ID)
+
+
+async def test_concurrent_operations_each_get_their_own_reply(start_node: StartNode) -> None:
+    """Many operations in flight at once from one node: each is answered, none lost."""
+    a, b = await start_node(), await start_node()
+    conns = [RecordingConnection(f"{n:015d}=") for n in range(5)]
+    for conn in conns:
+        await a.register(conn)
+    await asyncio.gather(
+        *(b.send(conn.connection_id, f"{i}") for i in range(40) for conn in conns),
+        *(b.info(conn.connection_id) for conn in conns),
+    )
+    for conn in conns:
+        assert sorted(conn.received, key=lambda data: int(data)) == [f"{i}" for i in range(40)]
+
+
+class _FullConnection(RecordingConnection):
+    async def send(self, data: str | bytes) -> None:
+        raise BufferFull(self.connection_id)
+
+
+class _BrokenConnection(RecordingConnection):
+    async def send(self, data: str | bytes) -> None:
+        raise RuntimeError("a bug in the connection")
+
+
+async def test_the_owners_refusals_reach_the_asker(start_node: StartNode) -> None:
+    """BufferFull on the owner is BufferFull (429) on the asker; a failure is not Gone."""
+    a, b = await start_node(), await start_node()
+    await a.register(_FullConnection("FULLFULLFULLFUL="))
+    await a.register(_BrokenConnection("BROKENBROKENBRO="))
+    with pytest.raises(BufferFull):
+        await b.send("FULLFULLFULLFUL=", "x")
+    with pytest.raises(RegistryError) as failed:
+        await b.send("BROKENBROKENBRO=", "x")
+    assert not isinstance(failed.value, Gone)
+
+
+async def test_unregister_is_gone_on_every_node(
+    start_node: StartNode, prefix: str, raw: aioredis.Redis
+) -> None:
+    """Once the owner unregistered an id, it is Gone everywhere and out of the directory."""
+    a, b = await start_node(), await start_node()
+    conn = RecordingConnection(ID)
+    await a.register(conn)
+    assert await raw.get(f"{prefix}conn:{ID}") == a.node_id.encode()
+    await a.unregister(ID)
+    for operation in (b.send(ID, "x"), b.info(ID), b.close(ID)):
+        with pytest.raises(Gone):
+            await operation
+    assert await raw.exists(f"{prefix}conn:{ID}") == 0
+    assert conn.received == []
+
+
+async def test_unregister_leaves_an_entry_that_points_elsewhere(
+    start_node: StartNode, prefix: str, raw: aioredis.Redis
+) -> None:
+    """A node only ever removes directory entries that name it."""
+    a, b = await start_node(), await start_node()
+    await a.register(RecordingConnection(ID))
+    await raw.set(f"{prefix}conn:{ID}", b.node_id)
+    await a.unregister(ID)
+    assert await raw.get(f"{prefix}conn:{ID}") == b.node_id.encode()
+
+
+async def test_an_id_is_registered_once_across_nodes(start_node: StartNode) -> None:
+    """A second node cannot register an id a live node owns; the owner keeps it."""
+    a, b = await start_node(), await start_node()
+    conn = RecordingConnection(ID)
+    await a.register(conn)
+    with pytest.raises(DuplicateConnection):
+        await b.register(RecordingConnection(ID))
+    assert b.local(ID) is None and b.local_connections() == []
+    await b.send(ID, "still a's")
+    assert conn.received == ["still a's"]
+
+
+async def test_a_stale_entry_is_gone_removed_and_free_to_take(
+    start_node: StartNode, prefix: str, raw: aioredis.Redis
+) -> None:
+    """An entry naming a node without a live lease is Gone at once and removed; the id
+    may be registered again."""
+    a, b = await start_node(), await start_node()
+    await raw.set(f"{prefix}conn:{ID}", b"0123456789abcdef")  # a node that died long ago
+    with pytest.raises(Gone):
+        await b.send(ID, "x")
+    assert await raw.exists(f"{prefix}conn:{ID}") == 0
+    await raw.set(f"{prefix}conn:{ID}", b"0123456789abcdef")
+    conn = RecordingConnection(ID)
+    await a.register(conn)
+    await b.send(ID, "taken over")
+    assert conn.received == ["taken over"]
+
+
+async def test_a_node_whose_lease_lapsed_enters_its_connections_again(
+    start_node: StartNode, prefix: str, raw: aioredis.Redis
+) -> None:
+    """If other nodes took a live node for dead and removed its entries (it stalled, or
+    Redis lost the keys), the node writes them again at its next renewal."""
+    a, b = await start_node(lease=0.6), await start_node()
+    conn = RecordingConnection(ID)
+    await a.register(conn)
+    await raw.delete(f"{prefix}node:{a.node_id}", f"{prefix}conn:{ID}")
+    with pytest.raises(Gone):
+        await b.send(ID, "lost")
+
+    async def entered_again() -> bool:
+        return bool(await raw.get(f"{prefix}conn:{ID}") == a.node_id.encode())
+
+    await eventually(entered_again)
+    assert await raw.exists(f"{prefix}node:{a.node_id}") == 1
+    await b.send(ID, "back")
+    assert conn.received == ["back"]
+
+
+async def test_aclose_removes_the_nodes_keys(
+    start_node: StartNode, prefix: str, raw: aioredis.Redis
+) -> None:
+    """A node that stops leaves neither its lease nor its entries behind."""
+    a, b = await start_node(), await start_node()
+    await a.register(RecordingConnection(ID))
+    await a.register(RecordingConnection("SSSSSSSSSSSSSSS="))
+    await a.unregister("SSSSSSSSSSSSSSS=")
+    await a.aclose()
+    assert await keys_under(prefix) == [f"{prefix}node:{b.node_id}".encode()]
+    assert a.local_connections() == []
+    with pytest.raises(Gone):
+        await b.send(ID, "x")
+
+
+async def test_entries_expire_after_the_longest_connection_life(
+    start_node: StartNode, prefix: str, raw: aioredis.Redis
+) -> None:
+    """A directory entry carries a TTL, so a node that dies leaves no key for ever."""
+    a = await start_node(entry_ttl=30)
+    await a.register(RecordingConnection(ID))
+    assert 25_000 < await raw.pttl(f"{prefix}conn:{ID}") <= 30_000
+    assert 0 < await raw.pttl(f"{prefix}node:{a.node_id}") <= 1_000
+
+
+# --- nodes that die -------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def node_process(
+    prefix: str, connection_id: str, lease: float
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """A node in a process of its own owning ``connection_id``; its id. Killed at the end."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.registry.redis_node",
+        REDIS_URL,
+        prefix,
+        str(lease),
+        connection_id,
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        assert line, "the node process did not start"
+        yield process, line.decode().strip()
+    finally:
+        if process.returncode is None:
+            process.kill()  # SIGKILL ends a stopped process too
+        await process.wait()
+
+
+async def test_a_killed_node_is_gone_at_once(
+    start_node: StartNode, prefix: str, raw: aioredis.Redis
+) -> None:
+    """A node whose process ended no longer reads its inbox: Gone without waiting for a
+    reply, even while its lease runs."""
+    b = await start_node(reply_timeout=5.0)
+    async with node_process(prefix, ID, lease=30.0) as (process, node_id):
+        await b.send(ID, "alive")
+        process.kill()
+        await process.wait()
+
+        async def inbox_unread() -> bool:
+            counts = await raw.pubsub_numsub(f"{prefix}inbox:{node_id}")
+            return bool(counts[0][1] == 0)
+
+        await eventually(inbox_unread)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        with pytest.raises(Gone):
+            await b.send(ID, "x")
+        assert loop.time() - began < 1.0
+        assert await raw.exists(f"{prefix}node:{node_id}") == 1  # the lease had not run out
+
+
+async def test_a_frozen_node_is_gone_then_its_entries_removed(
+    start_node: StartNode, prefix: str, raw: aioredis.Redis
+) -> None:
+    """A node that stops answering (frozen, cut off) costs at most the reply timeout; once
+    its lease lapsed its entries are Gone at once and removed."""
+    b = await start_node(reply_timeout=1.0)
+    async with node_process(prefix, ID, lease=1.0) as (process, node_id):
+        await b.send(ID, "alive")
+        os.kill(process.pid, signal.SIGSTOP)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        with pytest.raises(Gone):
+            await b.send(ID, "x")
+        assert loop.time() - began < 2.0  # never hangs
+
+        async def lease_lapsed() -> bool:
+            return bool(await raw.exists(f"{prefix}node:{node_id}") == 0)
+
+        await eventually(lease_lapsed)
+        began = loop.time()
+        with pytest.raises(Gone):
+            await b.info(ID)
+        assert loop.time() - began < 0.5  # no reply awaited
+        assert await raw.exists(f"{prefix}conn:{ID}") == 0
+
+
+# --- Redis that goes away ----------------------------------------------------------
+
+
+async def test_nodes_recover_when_redis_restarts_empty() -> None:
+    """While Redis is away remote calls fail without a false Gone and connections still
+    register; once it is back, empty, the nodes take their leases, enter their connections
+    again and listen on their inboxes: everything is reachable again."""
+    program, port = redis_server(), free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    server = await start_redis(program, port)
+    a = RedisRegistry(url, lease=0.6, reply_timeout=0.5)
+    b = RedisRegistry(url, lease=0.6, reply_timeout=0.5)
+    try:
+        await a.start()
+        await b.start()
+        first, second = RecordingConnection(ID), RecordingConnection("TTTTTTTTTTTTTTT=")
+        await a.register(first)
+        await b.send(ID, "before")
+        server.terminate()
+        await server.wait()
+        with pytest.raises(RegistryError) as failed:
+            await b.send(ID, "during")
+        assert not isinstance(failed.value, Gone)
+        await a.register(second)  # served by a now, entered in the directory later
+        await a.send("TTTTTTTTTTTTTTT=", "local")
+        server = await start_redis(program, port)
+
+        async def reachable() -> bool:
+            try:
+                await b.send(ID, "after")
+                await b.send("TTTTTTTTTTTTTTT=", "after")
+            except (Gone, RegistryError):
+                return False
+            return True
+
+        await eventually(reachable, timeout=10)
+        assert first.received[0] == "before" and first.received[-1] == "after"
+        assert second.received[0] == "local" and second.received[-1] == "after"
+    finally:
+        await a.aclose()
+        await b.aclose()
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+
+
+# --- wiring ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("redis://:s3cret@127.0.0.1:1/0", "redis://:***@127.0.0.1:1/0"),
+        ("redis://127.0.0.1:1/0?password=s3cret", "redis://127.0.0.1:1/0?password=***"),
+    ],
+)
+async def test_start_names_an_unreachable_redis(url: str, named: str) -> None:
+    """A Redis that cannot be reached stops start-up with the URL named, password hidden."""
+    registry = RedisRegistry(url)
+    with pytest.raises(ConfigError) as failed:
+        await registry.start()
+    message = str(failed.value)
+    assert message.startswith(f"registry.url: cannot reach Redis at {named}: ")
+    assert "s3cret" not in message
+    await registry.aclose()
+
+
+def test_a_memory_gateway_never_imports_redis() -> None:
+    """redis-py is loaded only by a gateway configured with the redis backend."""
+    script = (
+        "import sys\n"
+        "from wsgate.config.model import GatewayConfig\n"
+        "from wsgate.server.gateway import build_gateway\n"
+        "build_gateway(GatewayConfig.model_validate({})).threads.shutdown()\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] == 'redis' or m.endswith('.redis')]\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT)
