@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 import websockets
 from botocore.exceptions import ClientError
 from websockets.exceptions import ConnectionClosed
@@ -45,19 +46,15 @@ class Cluster:
     prefix: str
 
     async def connected(self, count: int) -> dict[str, Any]:
-        """The ``count``-th $connect event, once the other gateway can reach its connection.
+        """The ``count``-th $connect event, for a client that has had its 101.
 
-        A gateway enters a connection in the Redis directory just after its 101 (one
-        round trip); until then other gateways answer 410, as during ``$connect``.
+        A gateway enters a connection in the Redis directory before its 101, so the entry
+        is there already: every gateway reaches the connection from then on.
         """
         await wait_for(lambda: len(handlers.events_for("$connect")) >= count)
         event = handlers.events_for("$connect")[count - 1]
         entry = f":conn:{event['requestContext']['connectionId']}".encode()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5
-        while not any(key.endswith(entry) for key in await keys_under(self.prefix)):
-            assert loop.time() < deadline, "the connection never reached the directory"
-            await asyncio.sleep(0.005)
+        assert any(key.endswith(entry) for key in await keys_under(self.prefix))
         return event
 
 
@@ -124,6 +121,25 @@ async def test_a_connection_on_one_gateway_is_managed_through_the_other(
     # Over HTTP nothing was served in process; in process every call was.
     in_process = b.server.gateway.config.handlers.in_process_management
     assert (inprocess.served_count() > served_before) == in_process
+
+
+async def test_a_client_that_has_its_101_is_reachable_through_every_gateway(
+    cluster: Cluster,
+) -> None:
+    """The directory entry is written before the 101, not after: with Redis holding every
+    write for a while, the 101 waits for it, and the moment the client is connected the
+    other gateway reaches it."""
+    pauser = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        await pauser.client_pause(300, all=False)  # writes only
+        async with websockets.connect(cluster.a.ws_url()) as ws:
+            event = await cluster.connected(1)  # asserts the entry is there already
+            connection_id = event["requestContext"]["connectionId"]
+            await cluster.b.call("post_to_connection", ConnectionId=connection_id, Data=b"hi")
+            assert await ws.recv() == "hi"
+    finally:
+        await pauser.client_unpause()
+        await pauser.aclose()
 
 
 async def test_a_post_to_an_unknown_id_through_either_gateway_is_gone(cluster: Cluster) -> None:

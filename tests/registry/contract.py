@@ -119,3 +119,22 @@ class RegistryContract:
         assert await asyncio.to_thread(registry.local, "GGGGGGGGGGGGGGG=") is None
         await registry.unregister("FFFFFFFFFFFFFFF=")
         assert await asyncio.to_thread(registry.local, "FFFFFFFFFFFFFFF=") is None
+
+    async def test_a_reserved_id_is_taken_until_registered_or_released(
+        self, registry: Registry
+    ) -> None:
+        await registry.reserve("HHHHHHHHHHHHHHH=")
+        with pytest.raises(DuplicateConnection):
+            await registry.reserve("HHHHHHHHHHHHHHH=")
+        conn = RecordingConnection("HHHHHHHHHHHHHHH=")
+        await registry.register(conn)
+        await registry.send("HHHHHHHHHHHHHHH=", "after the 101")
+        assert conn.received == ["after the 101"]
+        with pytest.raises(DuplicateConnection):
+            await registry.reserve("HHHHHHHHHHHHHHH=")
+        # An upgrade that failed after its reservation gives the id back.
+        await registry.reserve("JJJJJJJJJJJJJJJ=")
+        await registry.unregister("JJJJJJJJJJJJJJJ=")
+        with pytest.raises(Gone):
+            await registry.send("JJJJJJJJJJJJJJJ=", "x")
+        await registry.reserve("JJJJJJJJJJJJJJJ=")

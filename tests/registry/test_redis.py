@@ -107,6 +107,9 @@ class _AcrossNodes:
     async def start(self) -> None:
         """Both nodes are started by the fixture."""
 
+    async def reserve(self, connection_id: str) -> None:
+        await self.home.reserve(connection_id)
+
     async def register(self, connection: LocalConnection) -> None:
         await self.home.register(connection)
 
@@ -177,6 +180,30 @@ async def test_info_and_close_from_another_node(start_node: StartNode) -> None:
         await b.close(ID)
     with pytest.raises(Gone):
         await b.info(ID)
+
+
+async def test_an_operation_that_comes_between_reserve_and_register_waits_for_it(
+    start_node: StartNode,
+) -> None:
+    """Another node may ask for a connection between its directory entry and its 101: the
+    owner holds the operation until the connection is registered, or answers Gone if its
+    upgrade failed."""
+    a, b = await start_node(), await start_node()
+    await a.reserve(ID)
+    sending = asyncio.create_task(b.send(ID, "early"))
+    await asyncio.sleep(0.05)  # the request reaches the owner, which holds it
+    assert not sending.done()
+    conn = RecordingConnection(ID)
+    await a.register(conn)
+    await asyncio.wait_for(sending, 5)
+    assert conn.received == ["early"]
+
+    await a.reserve("KKKKKKKKKKKKKKK=")
+    sending = asyncio.create_task(b.send("KKKKKKKKKKKKKKK=", "never"))
+    await asyncio.sleep(0.05)
+    await a.unregister("KKKKKKKKKKKKKKK=")
+    with pytest.raises(Gone):
+        await asyncio.wait_for(sending, 5)
 
 
 async def test_concurrent_operations_each_get_their_own_reply(start_node: StartNode) -> None:

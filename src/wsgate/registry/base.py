@@ -80,6 +80,17 @@ class Registry(Protocol):
         """Connect to the backend; called once before the first connection."""
         ...
 
+    async def reserve(self, connection_id: str) -> None:
+        """Claim ``connection_id`` for this process before the client is told the
+        connection is open, so that every process can reach it from the moment the client
+        can know its id. ``register`` follows at once; ``unregister`` if the upgrade
+        failed. Until ``register``, operations on the id wait for it (or are Gone).
+
+        Raises:
+            DuplicateConnection: the id is already taken.
+        """
+        ...
+
     async def register(self, connection: LocalConnection) -> None:
         """Make an established connection reachable by its id.
 

@@ -14,19 +14,29 @@ class MemoryRegistry:
 
     def __init__(self) -> None:
         self._connections: dict[str, LocalConnection] = {}
+        self._reserved: set[str] = set()
 
     async def start(self) -> None:
         """Nothing to connect to."""
 
+    async def reserve(self, connection_id: str) -> None:
+        """See ``Registry.reserve``: the id is held; in one process nothing can ask for it
+        before ``register``."""
+        if connection_id in self._connections or connection_id in self._reserved:
+            raise DuplicateConnection(connection_id)
+        self._reserved.add(connection_id)
+
     async def register(self, connection: LocalConnection) -> None:
-        """See ``Registry.register``."""
+        """See ``Registry.register``; after ``reserve``, or alone."""
         connection_id = connection.connection_id
         if connection_id in self._connections:
             raise DuplicateConnection(connection_id)
+        self._reserved.discard(connection_id)
         self._connections[connection_id] = connection
 
     async def unregister(self, connection_id: str) -> None:
         """See ``Registry.unregister``."""
+        self._reserved.discard(connection_id)
         self._connections.pop(connection_id, None)
 
     def _lookup(self, connection_id: str) -> LocalConnection:

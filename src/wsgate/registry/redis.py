@@ -128,6 +128,8 @@ class RedisRegistry:
         self._node_keys = f"{prefix}node:"
         self._node_key = f"{prefix}node:{self.node_id}"
         self._local: dict[str, LocalConnection] = {}
+        self._reserved: dict[str, asyncio.Event] = {}
+        """Ids claimed for a connection whose 101 is being written; set once registered."""
         self._waiting: dict[int, asyncio.Future[Reply]] = {}
         """This node's operations on other nodes' connections, by request id."""
         self._request_ids = itertools.count()
@@ -198,7 +200,7 @@ class RedisRegistry:
             return
         try:
             pipe = client.pipeline(transaction=False)
-            for connection_id in self._local:
+            for connection_id in [*self._local, *self._reserved]:
                 await self._release(
                     keys=[self._conn_key(connection_id)], args=[self.node_id], client=pipe
                 )
@@ -208,23 +210,25 @@ class RedisRegistry:
             log.warning("registry: could not remove node %s's keys: %s", self.node_id, exc)
         finally:
             self._local.clear()
+            for reserved in self._reserved.values():
+                reserved.set()
+            self._reserved.clear()
             await _close(pubsub)
             await client.aclose()
 
     # Registration
 
-    async def register(self, connection: LocalConnection) -> None:
-        """See ``Registry.register``.
+    async def reserve(self, connection_id: str) -> None:
+        """See ``Registry.reserve``: the directory entry is written before the 101.
 
         If Redis cannot be reached, the connection is served here anyway and entered in
         the directory once Redis answers again: until then other nodes answer Gone.
         """
         self._client()  # before start: a clear error, not a missing script
-        connection_id = connection.connection_id
-        if connection_id in self._local:
+        if connection_id in self._local or connection_id in self._reserved:
             raise DuplicateConnection(connection_id)
-        # In the dict first: a second registration of the id on this node fails above.
-        self._local[connection_id] = connection
+        # Held first: a second reservation of the id on this node fails above.
+        self._reserved[connection_id] = asyncio.Event()
         try:
             claimed = await self._claim(
                 keys=[self._conn_key(connection_id)],
@@ -235,26 +239,35 @@ class RedisRegistry:
             self._reclaim = True
             return
         except BaseException:
-            self._forget(connection)
+            self._reserved.pop(connection_id, None)
             raise
         if not claimed:
-            self._forget(connection)
+            self._reserved.pop(connection_id, None)
             raise DuplicateConnection(connection_id)
+
+    async def register(self, connection: LocalConnection) -> None:
+        """See ``Registry.register``; reserves the id first unless ``reserve`` did."""
+        connection_id = connection.connection_id
+        if connection_id not in self._reserved:
+            await self.reserve(connection_id)
+        reserved = self._reserved.pop(connection_id)
+        self._local[connection_id] = connection
+        reserved.set()  # operations that came for it meanwhile go on
 
     async def unregister(self, connection_id: str) -> None:
         """See ``Registry.unregister``. Never raises: a session's ``$disconnect`` follows."""
-        if self._local.pop(connection_id, None) is None or self._redis is None:
+        reserved = self._reserved.pop(connection_id, None)
+        if reserved is not None:
+            reserved.set()  # the upgrade failed: whoever waits for it finds it gone
+        elif self._local.pop(connection_id, None) is None:
+            return
+        if self._redis is None:
             return
         try:
             await self._release(keys=[self._conn_key(connection_id)], args=[self.node_id])
         except RedisError as exc:
             # The entry stays until its TTL; asked through it, this node answers Gone.
             log.warning("registry: could not remove %s from the directory: %s", connection_id, exc)
-
-    def _forget(self, connection: LocalConnection) -> None:
-        """Drop ``connection`` from this node, if the id still means it."""
-        if self._local.get(connection.connection_id) is connection:
-            del self._local[connection.connection_id]
 
     # Operations
 
@@ -381,6 +394,15 @@ class RedisRegistry:
         info: ConnectionInfo | None = None
         connection_id = request.connection_id
         connection = self._local.get(connection_id)
+        reserved = self._reserved.get(connection_id)
+        if connection is None and reserved is not None:
+            # Asked between the directory entry and the 101: the connection is at hand.
+            try:
+                async with asyncio.timeout(self._reply_timeout):
+                    await reserved.wait()
+            except TimeoutError:
+                pass
+            connection = self._local.get(connection_id)
         try:
             if connection is None:
                 raise Gone(connection_id)
@@ -425,7 +447,7 @@ class RedisRegistry:
     async def _claim_all(self, client: aioredis.Redis) -> None:
         """Enter every connection of this node in the directory again."""
         self._reclaim = False
-        ids = list(self._local)
+        ids = [*self._local, *self._reserved]
         pipe = client.pipeline(transaction=False)
         for connection_id in ids:
             await self._claim(

@@ -164,17 +164,20 @@ async def _serve(
     if gateway.draining:
         # The gateway began shutting down while the handshake ran.
         return door.refuse(503)
+    registry, connection_id = gateway.registry, connection.connection_id
+    try:
+        # Before the 101: once the client knows it is connected, every process reaches it.
+        await registry.reserve(connection_id)
+    except DuplicateConnection:
+        log.error("connectionId %s collided; refusing", connection_id)
+        return door.refuse(500)
     limits = gateway.limits
     websocket = door.upgrade(key, subprotocol, limits.max_frame_bytes, limits.max_message_bytes)
     if websocket is None:
         # The client left during $connect: the connection never existed, so no $disconnect.
         log.debug("client left before the upgrade completed")
+        await registry.unregister(connection_id)
         return
     session = Session(gateway, websocket, connection)
-    try:
-        await gateway.registry.register(session)
-    except DuplicateConnection:
-        log.error("connectionId %s collided; closing", connection.connection_id)
-        websocket.start_close(1011, "")
-        return
+    await registry.register(session)
     await session.run()
