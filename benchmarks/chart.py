@@ -170,16 +170,15 @@ def draw(results: Sequence[Measurement], machine: dict[str, Any], path: Path) ->
     mem.set(title="Idle memory: RSS growth per open connection")
 
     post_raw, post_ws = _values(results, "post", "raw"), _values(results, "post", "wsgate")
+    post_redis = _values(results, "post-redis", "2 nodes+redis")
     if post_raw or post_ws:
-        _bars(
-            post,
-            ["POST @connections"],
-            {
-                "raw": list(post_raw.values())[:1] or [0],
-                "wsgate": list(post_ws.values())[:1] or [0],
-            },
-            "posts/s",
-        )
+        series = {
+            "raw": list(post_raw.values())[:1] or [0],
+            "wsgate": list(post_ws.values())[:1] or [0],
+        }
+        if post_redis:
+            series["wsgate, 2 nodes on Redis"] = list(post_redis.values())[:1]
+        _bars(post, ["POST @connections"], series, "posts/s")
     post.set(title="Management API: keep-alive POSTs, one in flight per client")
 
     fan_raw, fan_ws = _values(results, "fanout", "raw"), _values(results, "fanout", "wsgate")

@@ -22,7 +22,8 @@
  * --max-done (end the window after N results), --sources K (spread connections over the
  * source addresses 127.0.0.1..K, each with its own ephemeral ports), --opening (upgrades
  * in flight while opening), --action (route of the echo message), --receivers,
- * --posters and --post-prefix (post mode), --rounds (fan-out), --hold (idle mode).
+ * --posters, --post-prefix and --post-port (post mode: POSTs to another server than the
+ * receivers', e.g. another node of one API), --rounds (fan-out), --hold (idle mode).
  *
  * Every mode is bounded in time: --connect-timeout for opening, --warmup + --duration
  * for measuring, --hold for idle mode, --round-timeout per fan-out round.
@@ -82,6 +83,7 @@ typedef struct {
 static enum mode opt_mode = M_ECHO;
 static const char *opt_host = "127.0.0.1";
 static int opt_port = 8080;
+static int opt_post_port = 0; /* post mode: the POSTs' port, when not --port */
 static const char *opt_path = "/";
 static int opt_conns = 1;
 static double opt_warmup = 1.0, opt_duration = 3.0, opt_hold = 120.0;
@@ -100,7 +102,7 @@ static long opt_max_done = 0; /* end the window early after this many (0: never)
 static int epfd;
 static conn_t *conns;
 static int nconns;
-static struct sockaddr_in dst;
+static struct sockaddr_in dst, post_dst; /* the WebSocket and the POST targets */
 static uint64_t upgrades_sent;
 static unsigned char *echo_frame;
 static size_t echo_frame_len;
@@ -202,7 +204,8 @@ static int start_connect(conn_t *c, enum role role) {
     struct epoll_event e = {.events = EPOLLOUT, .data.ptr = c};
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) < 0) die("epoll_ctl add");
     c->state = S_CONNECTING;
-    if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) {
+    const struct sockaddr_in *to = role == R_HTTP ? &post_dst : &dst;
+    if (connect(fd, (const struct sockaddr *)to, sizeof *to) < 0 && errno != EINPROGRESS) {
         close_conn(c, 0);
         n_connect_errors++;
         return -1;
@@ -529,7 +532,7 @@ static void send_post(conn_t *c) {
     body[blen - 1] = '}';
     int rl = snprintf(req, sizeof req,
                       "POST %s%s HTTP/1.1\r\nHost: %s:%d\r\nContent-Length: %zu\r\n\r\n",
-                      opt_post_prefix, id, opt_host, opt_port, blen);
+                      opt_post_prefix, id, opt_host, opt_post_port ? opt_post_port : opt_port, blen);
     memcpy(req + rl, body, blen);
     c->t_sent = t;
     c->in_flight = 1;
@@ -742,6 +745,7 @@ static void parse_args(int argc, char **argv) {
             else usage();
         } else if (!strcmp(k, "--host")) opt_host = v;
         else if (!strcmp(k, "--port")) opt_port = atoi(v);
+        else if (!strcmp(k, "--post-port")) opt_post_port = atoi(v);
         else if (!strcmp(k, "--path")) opt_path = v;
         else if (!strcmp(k, "--conns")) opt_conns = atoi(v);
         else if (!strcmp(k, "--warmup")) opt_warmup = atof(v);
@@ -804,6 +808,8 @@ int main(int argc, char **argv) {
     dst.sin_family = AF_INET;
     dst.sin_port = htons((uint16_t)opt_port);
     if (inet_pton(AF_INET, opt_host, &dst.sin_addr) != 1) usage();
+    post_dst = dst;
+    if (opt_post_port) post_dst.sin_port = htons((uint16_t)opt_post_port);
     nconns = opt_mode == M_POST ? opt_receivers + opt_posters : opt_conns;
     raise_nofile((size_t)nconns + 64);
     conns = calloc((size_t)nconns, sizeof *conns);

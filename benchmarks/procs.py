@@ -25,13 +25,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 
 __all__ = [
     "HERE",
     "WORK",
+    "Group",
     "LoadResult",
+    "Measured",
     "Pinning",
     "Server",
     "build_loadgen",
@@ -331,10 +333,32 @@ class LoadResult:
     server_rss_kb: int | None
 
 
+class Measured(Protocol):
+    """What the generator samples at its window marks: a server, or a group of them."""
+
+    def cpu(self) -> float: ...
+
+    def rss_kb(self) -> int: ...
+
+
+@dataclass
+class Group:
+    """Servers that answer together (the nodes of one API and their Redis), measured as
+    one: CPU time and memory summed."""
+
+    servers: Sequence[Server]
+
+    def cpu(self) -> float:
+        return sum(server.cpu() for server in self.servers)
+
+    def rss_kb(self) -> int:
+        return sum(server.rss_kb() for server in self.servers)
+
+
 def run_loadgen(
     binary: Path,
     args: Sequence[str],
-    server: Server,
+    server: Measured,
     pinning: Pinning,
     *,
     timeout: float,

@@ -141,6 +141,18 @@ def check_targets(results: Sequence[Measurement]) -> list[Target]:
             detail=_pair(post, _find(results, "post", "raw"), "posts/s"),
         )
     )
+    across = _find(results, "post-redis", "2 nodes+redis")
+    if across is not None:
+        targets.append(
+            Target(
+                "info: POST to a connection on another node (Redis) vs on the same node",
+                _ratio(across, post),
+                0,
+                "info",
+                detail=f"2 nodes + Redis {across.value:,.0f} vs one node "
+                f"{post.value if post else 0:,.0f} posts/s",
+            )
+        )
     return targets
 
 
@@ -196,6 +208,7 @@ ROW_TITLES = {
     "handshake-auth": "handshake, authorizer+$connect",
     "idle-memory": "idle memory",
     "post": "POST @connections",
+    "post-redis": "POST, to another node",
     "fanout": "fan-out by handler",
     "sls-echo": "round trip, def route",
     "sls-postback": "round trip, boto3 post_back",

@@ -8,6 +8,7 @@ the machine during the run touches both sides alike.
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import sys
 import time
@@ -17,7 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks.procs import HERE, LoadResult, Pinning, Server, free_port, python_bin, run_loadgen
+from benchmarks.procs import (
+    HERE,
+    Group,
+    LoadResult,
+    Pinning,
+    Server,
+    free_port,
+    python_bin,
+    run_loadgen,
+)
 
 
 __all__ = ["Measurement", "Profile", "PROFILES", "Bench"]
@@ -191,7 +201,7 @@ class Bench:
         argv = [sys.executable, "-m", "benchmarks.bare_server", "--port", str(port)]
         return Server("bare", argv, port, self.pinning, cwd=HERE.parent)
 
-    def wsgate(self, config: str) -> Server:
+    def wsgate(self, config: str, **env: str) -> Server:
         port = free_port()
         argv = [python_bin("wsgate"), "serve", "--config", str(HERE / "configs" / config)]
         argv += ["--log-level", "WARNING"]
@@ -200,8 +210,18 @@ class Bench:
             argv,
             port,
             self.pinning,
-            env={"BENCH_PORT": str(port)},
+            env={"BENCH_PORT": str(port), **env},
         )
+
+    def redis(self) -> Server | None:
+        """A Redis of the run's own on the server core, keeping nothing; None without
+        ``redis-server``."""
+        program = shutil.which("redis-server")
+        if program is None:
+            return None
+        port = free_port()
+        argv = [program, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        return Server("redis", [*argv, "--appendonly", "no"], port, self.pinning)
 
     @contextmanager
     def running(self, *servers: Server) -> Iterator[tuple[Server, ...]]:
@@ -426,6 +446,59 @@ class Bench:
                 for server in servers:
                     self._fanout(server, conns)
                     time.sleep(1.0)
+        self._post_across_nodes()
+
+    def _post_across_nodes(self) -> None:
+        """POSTs to one node for connections on another: two wsgate processes on one
+        Redis (all three on the server core), each POST a lookup, a publish and a reply."""
+        profile = self.profile
+        redis = self.redis()
+        if redis is None:
+            self.say("  post-redis: no redis-server on PATH; not measured")
+            return
+        with redis:
+            env = {"BENCH_REDIS_URL": f"redis://127.0.0.1:{redis.port}/0"}
+            nodes = tuple(self.wsgate("manage-redis.yaml", **env) for _ in range(2))
+            with self.running(*nodes):
+                runs = []
+                for _ in range(profile.repeats):
+                    window = ["--warmup", str(profile.warmup), "--duration", str(profile.duration)]
+                    if profile.max_done:
+                        window += ["--max-done", str(profile.max_done)]
+                    result = run_loadgen(
+                        self.loadgen,
+                        [
+                            *("--port", str(nodes[0].port), "--post-port", str(nodes[1].port)),
+                            *window,
+                            *("--mode", "post", "--path", f"/{STAGE}"),
+                            *("--receivers", str(profile.post_receivers)),
+                            *("--posters", str(profile.post_posters)),
+                            *("--post-prefix", f"/{STAGE}/@connections/"),
+                        ],
+                        Group((redis, *nodes)),
+                        self.pinning,
+                        timeout=profile.warmup + profile.duration + 120,
+                    )
+                    data = result.data
+                    runs.append(
+                        _measurement(
+                            "post-redis",
+                            "2 nodes+redis",
+                            result,
+                            "posts/s",
+                            frame_p50_us=data["frame_p50_us"],
+                            frame_p99_us=data["frame_p99_us"],
+                            frame_max_us=data["frame_max_us"],
+                        )
+                    )
+                    time.sleep(0.5)
+        m = _median(runs)
+        m.conns = profile.post_posters
+        self.results.append(m)
+        self.say(
+            f"  post-redis  {m.value:>10,.0f} posts/s  "
+            f"post-to-frame p50 {m.extra['frame_p50_us']:,.0f} us"
+        )
 
     def _fanout(self, server: Server, wanted: int) -> None:
         conns = self.most_connections(wanted)

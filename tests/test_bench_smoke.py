@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -67,6 +68,8 @@ def test_smoke_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
         ("fanout", "raw"),
         ("fanout", "wsgate"),
     }
+    if shutil.which("redis-server") is not None or os.environ.get("CI"):
+        assert ("post-redis", "2 nodes+redis") in measured
     assert all(r["errors"] == 0 for r in document["results"]), document["results"]
     if with_chart:
         assert (tmp_path / "latest.png").stat().st_size > 0
