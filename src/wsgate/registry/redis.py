@@ -8,16 +8,17 @@ Every key and channel starts with the prefix::
                            replies to the node's own operations
 
 An operation on a connection of this node is a direct call, as in the memory backend.
-Otherwise the directory names the owner and the operation is published to its inbox; the
-owner answers once its connection took the message (or with why not), so a POST is 200
-only when the message reached the owning node. Gone, without waiting for a reply, when
-the directory has no entry, when the owner's lease lapsed (the stale entry is removed),
-or when nobody listens on the owner's inbox (its process ended); Gone too when the reply
-does not come within ``reply_timeout`` (the owner hangs, or died since).
+Otherwise one script, in one round trip, finds the owner in the directory and publishes
+the operation to its inbox; the owner answers once its connection took the message (or
+with why not), so a POST is 200 only when the message reached the owning node. Gone,
+without waiting for a reply, when the directory has no entry, when the owner's lease
+lapsed (the stale entry is removed), or when nobody listens on the owner's inbox (its
+process ended); Gone too when the reply does not come within ``reply_timeout`` (the
+owner hangs, or died since).
 
 Redis itself is only imported by this module, which only a gateway configured with the
-redis backend imports. The scripts read keys they were not handed, so this targets a
-single Redis (or a primary with replicas), not Redis Cluster.
+redis backend imports. The scripts read keys (and publish on channels) they were not
+handed, so this targets a single Redis (or a primary with replicas), not Redis Cluster.
 """
 
 from __future__ import annotations
@@ -50,14 +51,18 @@ __all__ = ["RedisRegistry"]
 
 log = logging.getLogger("wsgate.registry")
 
-# The owner named by a directory entry, if its lease is alive; a stale entry is deleted.
-# KEYS: conn key. ARGV: node key prefix.
-_LOOKUP = """
+# Hand a request to the node that owns the connection, in one round trip: the number of
+# processes that received it (0: the owner's process ended), or -1 when no live node other
+# than the asking one owns the id (an entry whose owner's lease lapsed is deleted).
+# KEYS: conn key. ARGV: node key prefix, inbox prefix, the asking node's id, the request.
+_DELIVER = """
 local owner = redis.call('GET', KEYS[1])
-if not owner then return false end
-if redis.call('EXISTS', ARGV[1] .. owner) == 1 then return owner end
-redis.call('DEL', KEYS[1])
-return false
+if not owner or owner == ARGV[3] then return -1 end
+if redis.call('EXISTS', ARGV[1] .. owner) == 0 then
+  redis.call('DEL', KEYS[1])
+  return -1
+end
+return redis.call('PUBLISH', ARGV[2] .. owner, ARGV[4])
 """
 
 # Point the entry at this node unless another node with a live lease owns it: 1, else 0.
@@ -89,7 +94,7 @@ class RedisRegistry:
     """Connections of many nodes, reachable from any node through one Redis."""
 
     # The scripts, made by ``start`` once there is a client.
-    _lookup: AsyncScript
+    _deliver: AsyncScript
     _claim: AsyncScript
     _release: AsyncScript
 
@@ -176,7 +181,7 @@ class RedisRegistry:
                 f"registry.url: cannot reach Redis at {_redacted(self.url)}: {exc}"
             ) from exc
         self._redis, self._pubsub = client, pubsub
-        self._lookup = client.register_script(_LOOKUP)
+        self._deliver = client.register_script(_DELIVER)
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
         loop = asyncio.get_running_loop()
@@ -326,37 +331,28 @@ class RedisRegistry:
         request_id = next(self._request_ids)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
+        request = Request(request_id, self.node_id, operation, connection_id, data)
         try:
-            owner = await self._owner(connection_id)
-            request = Request(request_id, self.node_id, operation, connection_id, data)
             try:
-                listeners = await client.publish(self._inbox(owner), encode_request(request))
+                received = await self._deliver(
+                    keys=[self._conn_key(connection_id)],
+                    args=[self._node_keys, self._inbox(""), self.node_id, encode_request(request)],
+                    client=client,
+                )
             except RedisError as exc:
                 raise RegistryError(f"registry unavailable: {exc}") from exc
-            if not listeners:
-                raise Gone(connection_id)  # the owner's process ended: nobody reads its inbox
+            # No live owner but this node (where it ended), or the owner's process ended.
+            if received <= 0:
+                raise Gone(connection_id)
             try:
                 async with asyncio.timeout(self._reply_timeout):
                     reply = await future
             except TimeoutError:
-                log.warning("registry: node %s did not answer about %s", owner, connection_id)
+                log.warning("registry: the owner of %s did not answer", connection_id)
                 raise Gone(connection_id) from None
         finally:
             del self._waiting[request_id]
         return _outcome(reply, connection_id)
-
-    async def _owner(self, connection_id: str) -> str:
-        """The id of the live node that owns ``connection_id``, other than this one."""
-        try:
-            owner = await self._lookup(keys=[self._conn_key(connection_id)], args=[self._node_keys])
-        except RedisError as exc:
-            raise RegistryError(f"registry unavailable: {exc}") from exc
-        if owner is None:
-            raise Gone(connection_id)
-        node = bytes(owner).decode()
-        if node == self.node_id:
-            raise Gone(connection_id)  # not in this node's dict: it ended here
-        return node
 
     # Serving other nodes
 
