@@ -36,6 +36,7 @@ from redis.exceptions import RedisError
 
 from wsgate.exceptions import BufferFull, ConfigError, DuplicateConnection, Gone, RegistryError
 from wsgate.registry.base import ConnectionInfo, LocalConnection
+from wsgate.registry.coalesce import Coalescer
 from wsgate.registry.wire import (
     Operation,
     Outcome,
@@ -95,6 +96,8 @@ class RedisRegistry:
 
     # The scripts, made by ``start`` once there is a client.
     _deliver: AsyncScript
+    _coalescer: Coalescer
+    """Operations and replies of one turn of the loop go to Redis in one pipeline."""
     _claim: AsyncScript
     _release: AsyncScript
 
@@ -182,6 +185,7 @@ class RedisRegistry:
             ) from exc
         self._redis, self._pubsub = client, pubsub
         self._deliver = client.register_script(_DELIVER)
+        self._coalescer = Coalescer(client)
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
         loop = asyncio.get_running_loop()
@@ -199,6 +203,8 @@ class RedisRegistry:
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(RegistryError("the registry is closed"))
+        if self._redis is not None:
+            await self._coalescer.aclose()
         client, pubsub = self._redis, self._pubsub
         self._redis = self._pubsub = None
         if client is None or pubsub is None:
@@ -322,7 +328,7 @@ class RedisRegistry:
             BufferFull: the owner's connection refused the message.
             RegistryError: Redis cannot be reached, or the owner's connection failed.
         """
-        client = self._client()
+        self._client()  # started, and not closed
         if asyncio.current_task() is None:
             # The front door and in-process calls run a management call's first step
             # outside any task, so that a local one answers at once; redis-py's pool and
@@ -334,10 +340,10 @@ class RedisRegistry:
         request = Request(request_id, self.node_id, operation, connection_id, data)
         try:
             try:
-                received = await self._deliver(
-                    keys=[self._conn_key(connection_id)],
-                    args=[self._node_keys, self._inbox(""), self.node_id, encode_request(request)],
-                    client=client,
+                received = await self._coalescer.script(
+                    self._deliver,
+                    [self._conn_key(connection_id)],
+                    [self._node_keys, self._inbox(""), self.node_id, encode_request(request)],
                 )
             except RedisError as exc:
                 raise RegistryError(f"registry unavailable: {exc}") from exc
@@ -418,7 +424,8 @@ class RedisRegistry:
             outcome = "error"
         reply = encode_reply(Reply(request.request_id, outcome, info))
         try:
-            await self._client().publish(self._inbox(request.reply_to), reply)
+            self._client()  # not closed meanwhile
+            await self._coalescer.publish(self._inbox(request.reply_to), reply)
         except (RedisError, RegistryError) as exc:  # RegistryError: closed meanwhile
             log.warning("registry: could not answer node %s: %s", request.reply_to, exc)
 
