@@ -58,6 +58,13 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _frame(data: str | bytes) -> bytes:
+    """A text frame for ``str``, a binary frame for ``bytes``."""
+    if isinstance(data, str):
+        return encode_frame(OPCODE_TEXT, data.encode())
+    return encode_frame(OPCODE_BINARY, data)
+
+
 class Session:
     """An established connection owned by this process."""
 
@@ -154,10 +161,7 @@ class Session:
         transport = self._transport
         if self._closing or transport.is_closing():
             raise Gone(self.connection_id)
-        if isinstance(data, str):
-            frame = encode_frame(OPCODE_TEXT, data.encode())
-        else:
-            frame = encode_frame(OPCODE_BINARY, data)
+        frame = _frame(data)
         if transport.get_write_buffer_size() + self._queued + len(frame) > MAX_BUFFERED:
             raise BufferFull(self.connection_id)
         transport.write(frame)
@@ -172,10 +176,7 @@ class Session:
         """
         if self._closing:
             return False
-        if isinstance(data, str):
-            frame = encode_frame(OPCODE_TEXT, data.encode())
-        else:
-            frame = encode_frame(OPCODE_BINARY, data)
+        frame = _frame(data)
         size = len(frame)
         with _queued_lock:
             queued = self._queued + size
