@@ -159,6 +159,20 @@ def _measurement(
     )
 
 
+def _post_measurement(scenario: str, server: str, result: LoadResult) -> Measurement:
+    """POSTs/s, with the latency from each POST to its frame at the receiver kept too."""
+    data = result.data
+    return _measurement(
+        scenario,
+        server,
+        result,
+        "posts/s",
+        frame_p50_us=data["frame_p50_us"],
+        frame_p99_us=data["frame_p99_us"],
+        frame_max_us=data["frame_max_us"],
+    )
+
+
 class Bench:
     """Runs scenarios with one load generator binary and one pinning; collects figures."""
 
@@ -421,18 +435,7 @@ class Bench:
                         "--post-prefix",
                         f"/{STAGE}/@connections/",
                     )
-                    data = result.data
-                    runs[label].append(
-                        _measurement(
-                            "post",
-                            label,
-                            result,
-                            "posts/s",
-                            frame_p50_us=data["frame_p50_us"],
-                            frame_p99_us=data["frame_p99_us"],
-                            frame_max_us=data["frame_max_us"],
-                        )
-                    )
+                    runs[label].append(_post_measurement("post", label, result))
                     time.sleep(0.5)
             for label in ("raw", "wsgate"):
                 m = _median(runs[label])
@@ -479,18 +482,7 @@ class Bench:
                         self.pinning,
                         timeout=profile.warmup + profile.duration + 120,
                     )
-                    data = result.data
-                    runs.append(
-                        _measurement(
-                            "post-redis",
-                            "2 nodes+redis",
-                            result,
-                            "posts/s",
-                            frame_p50_us=data["frame_p50_us"],
-                            frame_p99_us=data["frame_p99_us"],
-                            frame_max_us=data["frame_max_us"],
-                        )
-                    )
+                    runs.append(_post_measurement("post-redis", "2 nodes+redis", result))
                     time.sleep(0.5)
         m = _median(runs)
         m.conns = profile.post_posters

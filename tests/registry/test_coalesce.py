@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from tests.redis_support import delete_keys, free_port, require_redis, unique_prefix
+from tests.redis_support import free_port, require_redis
 from wsgate.exceptions import RegistryError
 from wsgate.registry.coalesce import Coalescer
 
@@ -31,14 +31,6 @@ class CountingRedis(aioredis.Redis):
     def pipeline(self, *args: Any, **kwargs: Any) -> Any:
         self.pipelines += 1
         return super().pipeline(*args, **kwargs)
-
-
-@pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    require_redis()
-    prefix = unique_prefix()
-    yield prefix
-    await delete_keys(prefix)
 
 
 @pytest.fixture

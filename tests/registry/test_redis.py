@@ -20,13 +20,10 @@ import redis.asyncio as aioredis
 
 from tests.redis_support import (
     REDIS_URL,
-    delete_keys,
     free_port,
     keys_under,
     redis_server,
-    require_redis,
     start_redis,
-    unique_prefix,
 )
 from tests.registry.contract import RecordingConnection, RegistryContract
 from wsgate.exceptions import BufferFull, ConfigError, DuplicateConnection, Gone, RegistryError
@@ -40,15 +37,6 @@ ROOT = Path(__file__).parents[2]
 ID = "RRRRRRRRRRRRRRR="
 
 StartNode = Callable[..., Awaitable[RedisRegistry]]
-
-
-@pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    """A key prefix of this test's own; its keys are deleted afterwards."""
-    require_redis()
-    prefix = unique_prefix()
-    yield prefix
-    await delete_keys(prefix)
 
 
 @pytest.fixture
