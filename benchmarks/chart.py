@@ -17,6 +17,7 @@ COLOURS = {
     "bare": "#bcbd22",
     "wsgate": "#1f77b4",
     "serverless-offline": "#d62728",
+    "wsgate, 2 nodes on Redis": "#9467bd",
 }
 SERIES = (
     ("echo", "raw", "raw aiohttp echo", "#7f7f7f"),
@@ -31,7 +32,7 @@ def _bars(ax: Any, groups: list[str], series: dict[str, list[float]], unit: str)
     width = 0.8 / max(1, len(series))
     for index, (label, values) in enumerate(series.items()):
         xs = [g + index * width for g in range(len(groups))]
-        colour = COLOURS.get(label.split(" ")[0], None)
+        colour = COLOURS.get(label) or COLOURS.get(label.split(" ")[0])
         bars = ax.bar(xs, values, width, label=label, color=colour)
         ax.bar_label(
             bars, labels=[f"{v:,.0f}" if v >= 100 else f"{v:,.1f}" for v in values], fontsize=7
