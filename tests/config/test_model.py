@@ -64,6 +64,7 @@ def test_other_section_defaults() -> None:
         "redis://127.0.0.1:6379/0",
         "wsgate",
     )
+    assert (registry.lease, registry.reply_timeout) == (6.0, 3.0)
     route = RouteConfig(handler="handlers:default")
     assert (route.timeout, route.response) == (29, False)
     authorizer = RequestAuthorizerConfig(handler="auth:handler")
@@ -378,6 +379,13 @@ def test_handler_environment_numbers_become_strings() -> None:
     }
     with pytest.raises(ValidationError):
         HandlerSettings.model_validate({"environment": {"DEBUG": True}})
+
+
+@pytest.mark.parametrize("key", ["lease", "reply_timeout"])
+@pytest.mark.parametrize("value", [0, -1])
+def test_registry_times_must_be_positive(key: str, value: float) -> None:
+    with pytest.raises(ValidationError, match=key):
+        RegistrySettings.model_validate({key: value})
 
 
 def test_registry_refuses_non_redis_url() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from tests.e2e.conftest import make_config
 from tests.redis_support import (
     REDIS_URL,
     free_port,
@@ -26,9 +27,11 @@ from tests.redis_support import (
     start_redis,
 )
 from tests.registry.contract import RecordingConnection, RegistryContract
+from wsgate.config.model import RegistrySettings
 from wsgate.exceptions import BufferFull, ConfigError, DuplicateConnection, Gone, RegistryError
 from wsgate.registry import ConnectionInfo, LocalConnection, Registry, create_registry
 from wsgate.registry.redis import RedisRegistry
+from wsgate.server.gateway import build_gateway
 
 
 _: type[Registry] = RedisRegistry
@@ -459,6 +462,15 @@ async def test_nodes_recover_when_redis_restarts_empty() -> None:
 
 
 # --- wiring ---------------------------------------------------------------------------
+
+
+def test_the_config_sets_the_lease_and_the_reply_timeout() -> None:
+    """registry.lease and registry.reply_timeout reach the Redis registry a gateway gets."""
+    settings = RegistrySettings(backend="redis", lease=1.5, reply_timeout=0.25)
+    gateway = build_gateway(make_config().model_copy(update={"registry": settings}))
+    registry = gateway.registry
+    assert isinstance(registry, RedisRegistry)
+    assert (registry.lease, registry.reply_timeout) == (1.5, 0.25)
 
 
 @pytest.mark.parametrize(

@@ -664,6 +664,23 @@ class RegistrySettings(BaseModel):
         min_length=1,
         description="Prefix of every Redis key and channel, so that gateways can share one.",
     )
+    lease: float = Field(
+        default=6.0,
+        gt=0,
+        description=(
+            "Seconds a gateway process counts as alive after it last renewed its lease (it "
+            "renews at a third of that); the others answer 410 for the connections of a "
+            "process that died within this."
+        ),
+    )
+    reply_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        description=(
+            "Seconds a gateway process waits for the one owning a connection to answer a "
+            "management call before it answers 410."
+        ),
+    )
 
     @field_validator("url")
     @classmethod

@@ -17,11 +17,14 @@ def create_registry(
     url: str = "redis://127.0.0.1:6379/0",
     prefix: str = "wsgate:",
     entry_ttl: float = 7200.0 + 60.0,
+    lease: float = 6.0,
+    reply_timeout: float = 3.0,
 ) -> Registry:
     """Build the registry named in the config's ``registry.backend``.
 
-    ``url``, ``prefix`` (the start of every key and channel) and ``entry_ttl`` (how long
-    a directory entry may outlive a node that died) are the redis backend's.
+    ``url``, ``prefix`` (the start of every key and channel), ``entry_ttl`` (how long a
+    directory entry may outlive a node that died), ``lease`` and ``reply_timeout`` are the
+    redis backend's (see ``RedisRegistry``).
     """
     if backend == "memory":
         return MemoryRegistry()
@@ -33,5 +36,7 @@ def create_registry(
             raise ConfigError(
                 f"registry.backend: redis needs redis-py ({exc}); install wsgate[redis]"
             ) from None
-        return RedisRegistry(url, prefix=prefix, entry_ttl=entry_ttl)
+        return RedisRegistry(
+            url, prefix=prefix, entry_ttl=entry_ttl, lease=lease, reply_timeout=reply_timeout
+        )
     raise ConfigError(f"registry.backend: {backend!r} is not available in this version")

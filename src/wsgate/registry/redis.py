@@ -151,6 +151,16 @@ class RedisRegistry:
         """Set when the directory may have lost this node's entries (the lease lapsed, or
         a registration could not reach Redis): the lease keeper writes them again."""
 
+    @property
+    def lease(self) -> float:
+        """Seconds this node counts as alive after its last renewal."""
+        return self._lease
+
+    @property
+    def reply_timeout(self) -> float:
+        """Seconds an operation waits for the owning node's reply before Gone."""
+        return self._reply_timeout
+
     # Lifecycle
 
     async def start(self) -> None:

@@ -129,6 +129,8 @@ def _registry(config: GatewayConfig, api: ApiContext) -> Registry:
         prefix=f"{settings.prefix}:{api.api_id}:{api.stage}:",
         # A connection lives at most this long, so its entry may expire then.
         entry_ttl=config.api.max_connection_duration + 60,
+        lease=settings.lease,
+        reply_timeout=settings.reply_timeout,
     )
 
 
