@@ -292,3 +292,15 @@ async def test_a_bare_question_mark_gives_empty_query_maps(
     assert event.get("queryStringParameters") == maps
     assert event.get("multiValueQueryStringParameters") == maps
     writer.transport.abort()
+
+
+async def test_a_colliding_connection_id_is_refused_500_before_the_upgrade(
+    gateway: RunningGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids are random, so a collision is all but impossible; should one happen, the second
+    handshake is refused before its 101 and the first connection is untouched."""
+    monkeypatch.setattr("wsgate.server.handshake.new_id", lambda: "U2FtZUlkVHdpY2U=")
+    async with websockets.connect(gateway.ws_url()) as first:
+        assert await refused_status(gateway.ws_url()) == 500
+        await first.send('{"action": "echo"}')
+        assert await first.recv() == '{"action": "echo"}'

@@ -338,12 +338,9 @@ class RedisRegistry:
             BufferFull: the owner's connection refused the message.
             RegistryError: Redis cannot be reached, or the owner's connection failed.
         """
+        # Redis is spoken to by the coalescer's own task: this call may begin outside any
+        # task (the front door's first step), and is in one by the time it times a reply.
         self._client()  # started, and not closed
-        if asyncio.current_task() is None:
-            # The front door and in-process calls run a management call's first step
-            # outside any task, so that a local one answers at once; redis-py's pool and
-            # asyncio.timeout need a task: yield once, the task that takes over goes on.
-            await asyncio.sleep(0)
         request_id = next(self._request_ids)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
