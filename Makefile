@@ -1,15 +1,32 @@
-# One named command per task. Every target creates the virtual environment it needs.
+# One named command per task. Every target creates the virtual environment it needs, from the
+# lock files in requirements/ (exact versions with hashes), never from pyproject.toml's ranges.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types check clean
+# uv resolves the lock for every supported Python and platform at once and installs in
+# seconds; it is pinned, and installed from PyPI into .tools/ when absent.
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+LOCK := $(UV) pip compile --universal --generate-hashes --python-version 3.11 --no-header --quiet
+# Installs one lock file into .venv exactly (what is not in it is removed), then wsgate itself.
+define sync_venv
+	test -x $(BIN)/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes $(1)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
+endef
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+.PHONY: run test lint types check clean lock upgrade lock-check
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+$(STAMP): requirements/dev.txt pyproject.toml | $(UV)
+	$(call sync_venv,requirements/dev.txt)
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -28,7 +45,32 @@ types: $(STAMP)
 check: lint types
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+
+# The lock files. `make lock` records pyproject.toml's changes and keeps every other pin;
+# `make upgrade` moves every pin to the newest release the ranges allow. Either one then
+# runs the suite on the new lock: commit requirements/ only when it passes.
+# bench.txt holds everything; dev.txt and runtime.txt are cut from it, so a package has one
+# version in all three.
+define compile_locks
+	$(LOCK) $(1) pyproject.toml requirements/build.in --extra dev --extra redis --extra bench -o requirements/bench.txt
+	$(LOCK) pyproject.toml requirements/build.in --extra dev --extra redis -c requirements/bench.txt -o requirements/dev.txt
+	$(LOCK) pyproject.toml requirements/build.in -c requirements/bench.txt -o requirements/runtime.txt
+endef
+
+lock: | $(UV)
+	$(call compile_locks,)
+	$(MAKE) test
+
+upgrade: | $(UV)
+	$(call compile_locks,--upgrade)
+	$(MAKE) test
+
+# Fails when pyproject.toml asks for something the committed lock files do not hold (CI runs
+# it): the locks are compiled again in place, keeping their pins, and must come out unchanged.
+lock-check: | $(UV)
+	$(call compile_locks,)
+	git diff --exit-code --stat -- requirements/ || (echo "requirements/ is out of date with pyproject.toml: run make lock" && exit 1)
 
 # Benchmarks (BENCHMARKS.md): need gcc and taskset; bench-full and bench-compare also need
 # Node and npm for the serverless-offline comparison, installed into benchmarks/.work/.
@@ -36,8 +78,8 @@ BENCH_STAMP := $(VENV)/.bench-installed
 
 .PHONY: bench bench-full bench-compare
 
-$(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+$(BENCH_STAMP): $(STAMP) requirements/bench.txt
+	$(call sync_venv,requirements/bench.txt)
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)

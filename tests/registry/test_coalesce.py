@@ -57,7 +57,7 @@ async def test_one_turns_commands_go_in_one_pipeline_each_with_its_answer(
         calls.append(coalescer.script(script, [f"{prefix}bad"], ["fail"]))
         results = await asyncio.gather(*calls, return_exceptions=True)
     finally:
-        await listener.aclose()  # type: ignore[no-untyped-call]
+        await listener.aclose()
     assert client.pipelines == 1
     assert results[:100] == [v.encode() for v in values]
     assert results[100] == 1  # the one subscriber got it

@@ -187,7 +187,7 @@ class RedisRegistry:
                     pass
         except (RedisError, OSError, ValueError) as exc:  # OSError: TimeoutError too
             if pubsub is not None:
-                await _close(pubsub)
+                await pubsub.aclose()
             if client is not None:
                 await client.aclose()
             raise ConfigError(
@@ -234,7 +234,7 @@ class RedisRegistry:
             for reserved in self._reserved.values():
                 reserved.set()
             self._reserved.clear()
-            await _close(pubsub)
+            await pubsub.aclose()
             await client.aclose()
 
     # Registration
@@ -486,11 +486,6 @@ class RedisRegistry:
 
     def _inbox(self, node_id: str) -> str:
         return f"{self._prefix}inbox:{node_id}"
-
-
-async def _close(pubsub: PubSub) -> None:
-    # redis-py leaves PubSub.aclose unannotated.
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 def _outcome(reply: Reply, connection_id: str) -> Reply:
