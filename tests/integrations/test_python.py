@@ -1,4 +1,5 @@
-"""In-process handlers: results, failures and timeouts, async and sync alike."""
+"""In-process Python handlers, called as the gateway calls them: results, failures and
+timeouts, async and sync alike."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from typing import Any
 import pytest
 
 from wsgate.exceptions import ConfigError, HandlerFailed, IntegrationTimeout
-from wsgate.integrations.base import Returned, Suspended
 from wsgate.integrations.deadlines import DeadlineWatch
+from wsgate.integrations.handler import Done, Handler, Waiting
 from wsgate.integrations.python import PythonIntegration, resolve_handler
 from wsgate.integrations.threads import HandlerThreads
 
@@ -27,16 +28,17 @@ async def executor() -> AsyncIterator[HandlerThreads]:
     pool.shutdown()
 
 
-def integration(func: Any, executor: HandlerThreads, timeout: float = 5.0) -> PythonIntegration:
-    return PythonIntegration(
+def integration(func: Any, executor: HandlerThreads, timeout: float = 5.0) -> Handler:
+    """A Python handler as the gateway calls it."""
+    python = PythonIntegration(
         "mod:func",
         func,
         timeout=timeout,
         threads=executor,
-        deadlines=DeadlineWatch(resolution=0.01),
         region="eu-west-1",
         account_id="111122223333",
     )
+    return Handler(python, DeadlineWatch(resolution=0.01))
 
 
 async def test_async_and_sync_results_come_back(executor: HandlerThreads) -> None:
@@ -149,7 +151,7 @@ async def test_a_handler_that_does_not_wait_finishes_inside_start(
         return f"now {context.aws_request_id}"
 
     outcome = integration(immediate, executor).start({}, "req")
-    assert isinstance(outcome, Returned) and outcome.value == "now req"
+    assert isinstance(outcome, Done) and outcome.value == "now req"
 
 
 async def test_a_waiting_handler_stays_in_the_task_it_began_in(
@@ -171,7 +173,7 @@ async def test_a_waiting_handler_stays_in_the_task_it_began_in(
 
     target = integration(waits, executor)
     call = target.start({}, "req")
-    assert isinstance(call, Suspended)
+    assert isinstance(call, Waiting)
     assert await target.finish(call) == "later"
     assert tasks == [asyncio.current_task()] * 2
     current = asyncio.current_task()
@@ -224,7 +226,7 @@ async def test_a_late_call_is_a_timeout_through_finish_and_outcome(
 
     waiting = integration(slow, executor, timeout=0.05)
     call = waiting.start({}, "req")
-    assert isinstance(call, Suspended)
+    assert isinstance(call, Waiting)
     with pytest.raises(IntegrationTimeout):
         await waiting.finish(call)
 
@@ -248,3 +250,27 @@ async def test_a_thread_call_cancelled_by_someone_else_is_a_failure_not_a_timeou
     call.cancel()
     with pytest.raises(HandlerFailed, match="was cancelled"):
         target.outcome(call)
+
+
+@pytest.mark.parametrize("kind", ["async", "sync"])
+@pytest.mark.parametrize("raised", [SystemExit(1), KeyboardInterrupt()])
+async def test_sys_exit_and_keyboard_interrupt_are_the_handler_s_failure(
+    executor: HandlerThreads, kind: str, raised: BaseException
+) -> None:
+    """A handler calling sys.exit(1) fails its invocation; it never ends the gateway."""
+
+    async def exits_async(event: Any, context: Any) -> None:
+        if event["wait"]:
+            await asyncio.sleep(0)
+        raise raised
+
+    def exits_sync(event: Any, context: Any) -> None:
+        raise raised
+
+    target = integration(exits_async if kind == "async" else exits_sync, executor)
+    for wait in (False, True):
+        with pytest.raises(HandlerFailed) as info:
+            await target.invoke({"wait": wait}, "req")
+        assert info.value.error is raised
+    # The loop and this task carry on.
+    await asyncio.sleep(0)

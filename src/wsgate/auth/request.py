@@ -12,7 +12,7 @@ from wsgate.core.identity import IdentitySource, missing_identity
 from wsgate.core.policy import Allow, Deny, authorizer_request_context, evaluate_authorizer_response
 from wsgate.core.request import ApiContext, ConnectionContext, HandshakeRequest
 from wsgate.exceptions import HandlerFailed, IntegrationTimeout
-from wsgate.integrations.base import Integration
+from wsgate.integrations.handler import Handler
 
 
 __all__ = ["RequestAuthorizer"]
@@ -30,14 +30,14 @@ class RequestAuthorizer:
     Deny or no matching Allow → 403; any other failure or a malformed answer → 500.
     """
 
-    def __init__(self, integration: Integration, identity_sources: Sequence[IdentitySource]):
-        self._integration = integration
+    def __init__(self, handler: Handler, identity_sources: Sequence[IdentitySource]):
+        self._handler = handler
         self._sources = tuple(identity_sources)
 
     @property
-    def integration(self) -> Integration:
-        """The authorizer handler's integration."""
-        return self._integration
+    def handler(self) -> Handler:
+        """The authorizer's handler."""
+        return self._handler
 
     def event(
         self,
@@ -94,7 +94,7 @@ class RequestAuthorizer:
             return event
         started = time.monotonic()
         try:
-            result = await self._integration.invoke(event, request_id)
+            result = await self._handler.invoke(event, request_id)
         except (HandlerFailed, IntegrationTimeout) as exc:
             return self.judge(api, None, exc, 0)
         return self.judge(api, result, None, int((time.monotonic() - started) * 1000))

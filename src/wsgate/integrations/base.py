@@ -1,40 +1,37 @@
-"""The seam every integration implements: take an event, return the handler's result."""
+"""The seam every integration implements: an event in, the handler's result out."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable
 from typing import Protocol
 
 
-__all__ = ["Event", "Integration", "Returned", "Suspended"]
+__all__ = ["Event", "Integration", "InvokeContext"]
 
 Event = dict[str, object]
 
 
-class Returned:
-    """What a handler returned, when it finished inside ``Integration.start``."""
+class InvokeContext:
+    """What one invocation carries besides its event.
 
-    __slots__ = ("value",)
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-
-class Suspended:
-    """A handler that began in the calling task and now waits.
-
-    It may hold on to that task (``asyncio.timeout`` does), so the same task must finish
-    it, with ``Integration.finish``. Integrations subclass it to keep what they need.
+    A plain class with slots: one is made per invocation, on the per-message path.
     """
 
-    __slots__ = ()
+    __slots__ = ("deadline", "request_id")
+
+    def __init__(self, request_id: str, deadline: float) -> None:
+        self.request_id = request_id
+        """The invocation's id: the Lambda context's ``aws_request_id``."""
+        self.deadline = deadline
+        """When the integration's ``timeout`` runs out, on ``time.monotonic()``'s clock."""
 
 
 class Integration(Protocol):
-    """One route's handler, however it is reached (in-process, HTTP, Lambda, mock).
+    """One handler, however it is reached (in-process, a worker process, HTTP, Lambda).
 
-    A call is either awaited whole (``invoke``) or begun with ``start``, so that the
-    per-message path needs no task of its own for a handler that answers at once.
+    Deliberately one call: timeouts, eager running of handlers that answer at once, and
+    the naming of failures are the caller's (``integrations.handler.Handler``), the same
+    for every integration.
     """
 
     name: str
@@ -43,46 +40,13 @@ class Integration(Protocol):
     timeout: float
     """Seconds a single invocation may take."""
 
-    async def invoke(self, event: Event, request_id: str) -> object:
-        """Run the handler on ``event`` and return what it returned.
+    def invoke(self, event: Event, context: InvokeContext) -> Awaitable[object]:
+        """Begin the handler on ``event``; the awaitable gives what it returned.
 
-        Cancelling the awaiting task cancels the handler.
-
-        Raises:
-            IntegrationTimeout: the handler ran past ``timeout``.
-            HandlerFailed: the handler raised.
-        """
-        ...
-
-    def start(self, event: Event, request_id: str) -> Returned | Suspended | asyncio.Future[object]:
-        """Begin the handler on ``event``, in the calling task.
-
-        Returns what comes of it so far:
-
-        - ``Returned``: the handler finished; its value is the result.
-        - ``Suspended``: it waits and this task must finish it with ``finish``.
-        - a future: it runs elsewhere (a thread, another service); once the future is
-          done, pass it to ``outcome``, exactly once, whatever happened.
-
-        Raises:
-            HandlerFailed: the handler raised before it first had to wait.
-        """
-        ...
-
-    async def finish(self, call: Suspended) -> object:
-        """Finish a ``Suspended`` call, in the task that started it; its result.
-
-        Raises:
-            IntegrationTimeout: the handler ran past ``timeout``.
-            HandlerFailed: the handler raised.
-        """
-        ...
-
-    def outcome(self, call: asyncio.Future[object]) -> object:
-        """What the handler returned, for a done future from ``start``.
-
-        Raises:
-            IntegrationTimeout: the handler ran past ``timeout``.
-            HandlerFailed: the handler raised (or was cancelled by someone else).
+        The awaitable is a coroutine, which the caller may run in part at once, or an
+        ``asyncio.Future`` of a call already running elsewhere (a thread, a process).
+        Whatever it raises is the handler's failure. The caller cancels it at the
+        deadline or when nobody waits any more; the integration must then stop the call
+        (or leave it harmless).
         """
         ...

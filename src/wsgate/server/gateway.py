@@ -18,8 +18,8 @@ from wsgate.core.ids import api_id_for
 from wsgate.core.request import ApiContext
 from wsgate.core.routing import RouteSelector, compile_selection_expression
 from wsgate.exceptions import ConfigError
-from wsgate.integrations.base import Integration
 from wsgate.integrations.deadlines import DeadlineWatch
+from wsgate.integrations.handler import Handler
 from wsgate.integrations.python import PythonIntegration, resolve_handler
 from wsgate.integrations.threads import HandlerThreads
 from wsgate.registry import Registry, create_registry
@@ -33,7 +33,7 @@ __all__ = ["Gateway", "Limits", "Route", "build_gateway"]
 class Route:
     """A route key's handler and whether its return value goes back to the client."""
 
-    integration: Integration
+    handler: Handler
     response: bool
 
 
@@ -152,23 +152,23 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
     deadlines = DeadlineWatch()
     api_settings = config.api
 
-    def integration(reference: str, timeout: float) -> Integration:
-        return PythonIntegration(
+    def handler(reference: str, timeout: float) -> Handler:
+        integration = PythonIntegration(
             reference,
             resolve_handler(reference),
             timeout=timeout,
             threads=threads,
-            deadlines=deadlines,
             region=api_settings.region,
             account_id=api_settings.account_id,
         )
+        return Handler(integration, deadlines)
 
     try:
         selector = compile_selection_expression(api_settings.route_selection_expression)
     except ValueError as exc:
         raise ConfigError(f"api.route_selection_expression: {exc}") from None
     routes = {
-        key: Route(integration(route.handler, route.timeout), route.response)
+        key: Route(handler(route.handler, route.timeout), route.response)
         for key, route in config.routes.items()
     }
     authorizer: Authorizer | None = None
@@ -183,7 +183,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
             authorizer = _jwt_authorizer(config.authorizer, sources)
         else:
             authorizer = RequestAuthorizer(
-                integration(config.authorizer.handler, config.authorizer.timeout), sources
+                handler(config.authorizer.handler, config.authorizer.timeout), sources
             )
     api = ApiContext(
         api_id=api_settings.api_id or api_id_for(api_settings.name),
@@ -202,10 +202,10 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
     connect = routes.get("$connect")
     one_hop = None
     if authorizer is not None and connect is not None:
-        if OneHop.applies(authorizer, connect.integration):
+        if OneHop.applies(authorizer, connect.handler.integration):
             one_hop = OneHop(
                 cast(RequestAuthorizer, authorizer),
-                cast(PythonIntegration, connect.integration),
+                cast(PythonIntegration, connect.handler.integration),
                 threads,
             )
     return Gateway(

@@ -143,7 +143,7 @@ async def _authorize_then_connect(
     request_id = new_id()
     event = connect_event(gateway.api, connection, snapshot, request_id, int(time.time() * 1000))
     try:
-        result = await route.integration.invoke(event, request_id)
+        result = await route.handler.invoke(event, request_id)
     except HandlerFailed as exc:
         log.warning("$connect: %s", exc, exc_info=exc.error)
         return 502

@@ -119,7 +119,7 @@ class OneHop:
     ) -> None:
         assert self.applies(authorizer, connect)
         self._authorizer = authorizer
-        self._authorize = cast(PythonIntegration, authorizer.integration)
+        self._authorize = cast(PythonIntegration, authorizer.handler.integration)
         self._connect = connect
         self._threads = threads
 
@@ -128,8 +128,8 @@ class OneHop:
         """Whether both handlers are plain ``def`` Python handlers."""
         return (
             isinstance(authorizer, RequestAuthorizer)
-            and isinstance(authorizer.integration, PythonIntegration)
-            and authorizer.integration.threaded
+            and isinstance(authorizer.handler.integration, PythonIntegration)
+            and authorizer.handler.integration.threaded
             and isinstance(connect, PythonIntegration)
             and connect.threaded
         )

@@ -24,7 +24,7 @@ from wsgate.core.request import ConnectionContext
 from wsgate.core.results import route_reply
 from wsgate.core.routing import choose_route
 from wsgate.exceptions import BufferFull, Gone, HandlerFailed, IntegrationTimeout
-from wsgate.integrations.base import Returned, Suspended
+from wsgate.integrations.handler import Done, Waiting
 from wsgate.registry.base import ConnectionInfo
 from wsgate.server.gateway import Gateway, Route
 from wsgate.server.websocket import Failed, WebSocket
@@ -322,11 +322,11 @@ class Session:
                 events = self._events = MessageEvents(gateway.api, self._conn)
             event = events.build(route_key, body, new_id(), request_id, _now_ms())
             try:
-                call = route.integration.start(event, request_id)
+                call = route.handler.start(event, request_id)
             except HandlerFailed as exc:
                 self._failed(route_key, request_id, exc)
                 return None
-            if isinstance(call, Returned):
+            if isinstance(call, Done):
                 self._answer(route_key, route, request_id, call.value)
             elif isinstance(call, asyncio.Future):
                 self._running.add(call)
@@ -352,11 +352,11 @@ class Session:
                 log.error("%s: reading failed", self.connection_id, exc_info=reader.exception())
             self._over()  # no $disconnect can follow; do not leave run() waiting
 
-    async def _finish(self, route_key: str, route: Route, request_id: str, call: Suspended) -> None:
+    async def _finish(self, route_key: str, route: Route, request_id: str, call: Waiting) -> None:
         """Finish a handler that waits, in the task it began in, and answer it."""
         try:
             try:
-                result = await route.integration.finish(call)
+                result = await route.handler.finish(call)
             except (IntegrationTimeout, HandlerFailed) as exc:
                 self._failed(route_key, request_id, exc)
             else:
@@ -375,7 +375,7 @@ class Session:
         self._running.discard(call)
         try:
             try:
-                result = route.integration.outcome(call)
+                result = route.handler.outcome(call)
             except (IntegrationTimeout, HandlerFailed) as exc:
                 self._failed(route_key, request_id, exc)
             else:
@@ -424,7 +424,7 @@ class Session:
         request_id = new_id()
         event = disconnect_event(self._gateway.api, self._conn, code, reason, request_id, _now_ms())
         try:
-            await route.integration.invoke(event, request_id)
+            await route.handler.invoke(event, request_id)
         except (HandlerFailed, IntegrationTimeout) as exc:
             log.warning("$disconnect of %s: %s", self.connection_id, exc)
 
