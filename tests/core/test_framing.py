@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from websockets.frames import Close as WsClose
 from websockets.frames import Frame, Opcode
 
+from wsgate.core.frames import PEER_CLOSE_CODES, CloseCode
 from wsgate.core.framing import (
     Binary,
     Close,
@@ -72,7 +73,9 @@ def bytewise(data: bytes) -> list[bytes]:
     return [data[i : i + 1] for i in range(len(data))]
 
 
-def expect_error(code: int, *pieces: bytes, parser: FrameParser | None = None) -> ProtocolError:
+def expect_error(
+    code: CloseCode, *pieces: bytes, parser: FrameParser | None = None
+) -> ProtocolError:
     """Feeds ``pieces`` in order; the last one must raise ProtocolError with ``code``."""
     parser = parser or FrameParser(BIG, BIG)
     for piece in pieces[:-1]:
@@ -80,7 +83,7 @@ def expect_error(code: int, *pieces: bytes, parser: FrameParser | None = None) -
     with pytest.raises(ProtocolError) as caught:
         parser.feed(pieces[-1])
     error = caught.value
-    assert error.code == code, error
+    assert error.code is code, error  # the enum member itself, for readable logs
     assert error.reason and len(error.reason.encode()) <= 123
     # Failed for good: the same error again, whatever comes next, and nothing delivered.
     for more in (b"", client_frame(Opcode.TEXT, b"fine"), client_frame(Opcode.PING, b"")):
@@ -98,7 +101,7 @@ def test_what_came_before_a_violation_in_the_same_feed_is_kept() -> None:
     bad = Frame(Opcode.TEXT, b"unmasked").serialize(mask=False)
     with pytest.raises(ProtocolError) as caught:
         parser.feed(good + bad)
-    assert caught.value.code == 1002
+    assert caught.value.code is CloseCode.PROTOCOL_ERROR
     assert caught.value.events == ["first", Ping(b"p"), "second"]
 
 
@@ -323,15 +326,15 @@ def test_empty_close() -> None:
 
 @pytest.mark.parametrize("code", INVALID_CLOSE_CODES)
 def test_invalid_close_codes(code: int) -> None:
-    expect_error(1002, raw_frame(0x88, code.to_bytes(2, "big") + b"why"))
+    expect_error(CloseCode.PROTOCOL_ERROR, raw_frame(0x88, code.to_bytes(2, "big") + b"why"))
 
 
 def test_close_with_one_byte() -> None:
-    expect_error(1002, raw_frame(0x88, b"\x03"))
+    expect_error(CloseCode.PROTOCOL_ERROR, raw_frame(0x88, b"\x03"))
 
 
 def test_close_reason_not_utf8() -> None:
-    expect_error(1007, raw_frame(0x88, (1000).to_bytes(2, "big") + b"ok \xff"))
+    expect_error(CloseCode.INVALID_DATA, raw_frame(0x88, (1000).to_bytes(2, "big") + b"ok \xff"))
 
 
 # --- violations -------------------------------------------------------------------------------
@@ -339,71 +342,82 @@ def test_close_reason_not_utf8() -> None:
 
 @pytest.mark.parametrize("opcode", [Opcode.TEXT, Opcode.BINARY, Opcode.PING, Opcode.CLOSE])
 def test_unmasked_frame(opcode: Opcode) -> None:
-    expect_error(1002, Frame(opcode, b"").serialize(mask=False))
-    expect_error(1002, Frame(opcode, b"hi").serialize(mask=False))
+    expect_error(CloseCode.PROTOCOL_ERROR, Frame(opcode, b"").serialize(mask=False))
+    expect_error(CloseCode.PROTOCOL_ERROR, Frame(opcode, b"hi").serialize(mask=False))
 
 
 @pytest.mark.parametrize("rsv", [0x40, 0x20, 0x10, 0x70])
 @pytest.mark.parametrize("opcode", [0x1, 0x2, 0x9])
 def test_reserved_bits(rsv: int, opcode: int) -> None:
-    expect_error(1002, raw_frame(0x80 | rsv | opcode, b"hi"))
+    expect_error(CloseCode.PROTOCOL_ERROR, raw_frame(0x80 | rsv | opcode, b"hi"))
 
 
 @pytest.mark.parametrize("opcode", [3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF])
 def test_unknown_opcodes(opcode: int) -> None:
-    expect_error(1002, raw_frame(0x80 | opcode, b"hi"))
-    expect_error(1002, raw_frame(opcode, b"hi"))
+    expect_error(CloseCode.PROTOCOL_ERROR, raw_frame(0x80 | opcode, b"hi"))
+    expect_error(CloseCode.PROTOCOL_ERROR, raw_frame(opcode, b"hi"))
 
 
 @pytest.mark.parametrize("opcode", [0x8, 0x9, 0xA])
 def test_fragmented_control_frame(opcode: int) -> None:
-    expect_error(1002, raw_frame(opcode, b""))
+    expect_error(CloseCode.PROTOCOL_ERROR, raw_frame(opcode, b""))
 
 
 @pytest.mark.parametrize("opcode", [0x8, 0x9, 0xA])
 def test_control_frame_over_125(opcode: int) -> None:
     payload = (1000).to_bytes(2, "big") + b"x" * 124
-    expect_error(1002, raw_frame(0x80 | opcode, payload))
+    expect_error(CloseCode.PROTOCOL_ERROR, raw_frame(0x80 | opcode, payload))
     # Even written with a 16-bit length, and even before its payload arrives.
-    expect_error(1002, raw_frame(0x80 | opcode, payload)[:8])
+    expect_error(CloseCode.PROTOCOL_ERROR, raw_frame(0x80 | opcode, payload)[:8])
     # 125 is still fine.
     assert FrameParser(BIG, BIG).feed(raw_frame(0x80 | opcode, payload[:125]))
 
 
 def test_continuation_without_a_message() -> None:
-    expect_error(1002, raw_frame(0x80, b"stray"))
-    expect_error(1002, raw_frame(0x00, b"stray"))
+    expect_error(CloseCode.PROTOCOL_ERROR, raw_frame(0x80, b"stray"))
+    expect_error(CloseCode.PROTOCOL_ERROR, raw_frame(0x00, b"stray"))
     # Also once a message has finished.
-    expect_error(1002, raw_frame(0x81, b"done"), raw_frame(0x80, b"stray"))
-    expect_error(1002, raw_frame(0x01, b"a") + raw_frame(0x80, b"b") + raw_frame(0x80, b"c"))
+    expect_error(CloseCode.PROTOCOL_ERROR, raw_frame(0x81, b"done"), raw_frame(0x80, b"stray"))
+    expect_error(
+        CloseCode.PROTOCOL_ERROR,
+        raw_frame(0x01, b"a") + raw_frame(0x80, b"b") + raw_frame(0x80, b"c"),
+    )
 
 
 @pytest.mark.parametrize("second", [0x81, 0x82, 0x01, 0x02])
 def test_new_data_frame_inside_a_fragmented_message(second: int) -> None:
     start = raw_frame(0x01, b"part")
-    expect_error(1002, start, raw_frame(second, b"new"))
-    expect_error(1002, start + raw_frame(0x89, b"") + raw_frame(second, b"new"))
+    expect_error(CloseCode.PROTOCOL_ERROR, start, raw_frame(second, b"new"))
+    expect_error(CloseCode.PROTOCOL_ERROR, start + raw_frame(0x89, b"") + raw_frame(second, b"new"))
     # A whole short text frame (the fast path's shape) is no exception.
-    expect_error(1002, start, client_frame(Opcode.TEXT, b"new"))
+    expect_error(CloseCode.PROTOCOL_ERROR, start, client_frame(Opcode.TEXT, b"new"))
 
 
 def test_frame_too_big_is_known_from_the_header_alone() -> None:
     frame = raw_frame(0x82, b"x" * 1001)
     header = frame[:8]  # 2 bytes, 16-bit length, key: no payload at all
-    expect_error(1009, header, parser=FrameParser(1000, BIG))
+    expect_error(CloseCode.MESSAGE_TOO_BIG, header, parser=FrameParser(1000, BIG))
     # Without even the key.
-    expect_error(1009, frame[:4], parser=FrameParser(1000, BIG))
+    expect_error(CloseCode.MESSAGE_TOO_BIG, frame[:4], parser=FrameParser(1000, BIG))
     # 64-bit declared length, nothing behind it.
-    expect_error(1009, b"\x82\xff" + (1 << 40).to_bytes(8, "big") + KEY)
+    expect_error(CloseCode.MESSAGE_TOO_BIG, b"\x82\xff" + (1 << 40).to_bytes(8, "big") + KEY)
     # One byte under is fine.
     assert FrameParser(1001, BIG).feed(frame) == [Binary(b"x" * 1001)]
 
 
 def test_short_frame_too_big() -> None:
     # Small limits must hold for 7-bit lengths as well, whole frames included.
-    expect_error(1009, client_frame(Opcode.TEXT, b"x" * 11), parser=FrameParser(10, BIG))
-    expect_error(1009, client_frame(Opcode.TEXT, b"x" * 11), parser=FrameParser(BIG, 10))
-    expect_error(1009, client_frame(Opcode.BINARY, b"x" * 11), parser=FrameParser(10, BIG))
+    expect_error(
+        CloseCode.MESSAGE_TOO_BIG, client_frame(Opcode.TEXT, b"x" * 11), parser=FrameParser(10, BIG)
+    )
+    expect_error(
+        CloseCode.MESSAGE_TOO_BIG, client_frame(Opcode.TEXT, b"x" * 11), parser=FrameParser(BIG, 10)
+    )
+    expect_error(
+        CloseCode.MESSAGE_TOO_BIG,
+        client_frame(Opcode.BINARY, b"x" * 11),
+        parser=FrameParser(10, BIG),
+    )
     assert FrameParser(10, 10).feed(client_frame(Opcode.TEXT, b"x" * 10)) == ["x" * 10]
     # Control frames are bounded only by the 125 rule.
     assert FrameParser(10, 10).feed(client_frame(Opcode.PING, b"p" * 100)) == [Ping(b"p" * 100)]
@@ -415,7 +429,7 @@ def test_message_too_big_across_fragments() -> None:
     assert parser.feed(client_frame(Opcode.CONT, b"b" * 40, fin=False)) == []
     assert parser.feed(client_frame(Opcode.PING, b"p" * 100)) == [Ping(b"p" * 100)]
     # Only the header of a frame that would make it 101 bytes.
-    expect_error(1009, client_frame(Opcode.CONT, b"c")[:6], parser=parser)
+    expect_error(CloseCode.MESSAGE_TOO_BIG, client_frame(Opcode.CONT, b"c")[:6], parser=parser)
 
     parser = FrameParser(60, 100)
     parser.feed(client_frame(Opcode.TEXT, b"a" * 60, fin=False))
@@ -428,9 +442,11 @@ def test_message_too_big_across_fragments() -> None:
 def test_64_bit_length_with_msb_set() -> None:
     header = b"\x82\xff" + (1 << 63).to_bytes(8, "big")
     # With limits that would allow it, so it is the MSB rule and not the size that fails it.
-    expect_error(1002, header + KEY, parser=FrameParser(1 << 70, 1 << 70))
-    expect_error(1002, header, parser=FrameParser(1 << 70, 1 << 70))
-    expect_error(1002, b"\x82\xff" + b"\xff" * 8, parser=FrameParser(1 << 70, 1 << 70))
+    expect_error(CloseCode.PROTOCOL_ERROR, header + KEY, parser=FrameParser(1 << 70, 1 << 70))
+    expect_error(CloseCode.PROTOCOL_ERROR, header, parser=FrameParser(1 << 70, 1 << 70))
+    expect_error(
+        CloseCode.PROTOCOL_ERROR, b"\x82\xff" + b"\xff" * 8, parser=FrameParser(1 << 70, 1 << 70)
+    )
 
 
 @pytest.mark.parametrize(
@@ -439,11 +455,11 @@ def test_64_bit_length_with_msb_set() -> None:
 )
 def test_invalid_utf8_text(bad: bytes) -> None:
     # Whole (the fast path), split bytewise, a big frame, and fragmented.
-    expect_error(1007, client_frame(Opcode.TEXT, bad))
-    expect_error(1007, *bytewise(client_frame(Opcode.TEXT, bad)))
-    expect_error(1007, client_frame(Opcode.TEXT, b"x" * 200 + bad))
+    expect_error(CloseCode.INVALID_DATA, client_frame(Opcode.TEXT, bad))
+    expect_error(CloseCode.INVALID_DATA, *bytewise(client_frame(Opcode.TEXT, bad)))
+    expect_error(CloseCode.INVALID_DATA, client_frame(Opcode.TEXT, b"x" * 200 + bad))
     expect_error(
-        1007,
+        CloseCode.INVALID_DATA,
         client_frame(Opcode.TEXT, b"fine", fin=False),
         client_frame(Opcode.CONT, bad, fin=False),
         client_frame(Opcode.CONT, b"end"),
@@ -454,11 +470,24 @@ def test_invalid_utf8_text(bad: bytes) -> None:
 
 def test_violation_after_good_frames_in_the_same_feed() -> None:
     # The good frame's event is lost with the connection; the error is what counts.
-    error = expect_error(1002, raw_frame(0x81, b"ok") + raw_frame(0x81, b"bad", masked=False))
+    error = expect_error(
+        CloseCode.PROTOCOL_ERROR, raw_frame(0x81, b"ok") + raw_frame(0x81, b"bad", masked=False)
+    )
     assert error.reason == "unmasked frame"
 
 
 def test_protocol_error_carries_code_and_reason() -> None:
-    error = ProtocolError(1009, "message too big")
+    error = ProtocolError(CloseCode.MESSAGE_TOO_BIG, "message too big")
     assert (error.code, error.reason) == (1009, "message too big")
-    assert str(error) == "1009 message too big"
+    assert str(error) == "1009 message too big"  # the number, not the member's name
+
+
+def test_the_close_codes_checked_are_the_ones_a_peer_may_send() -> None:
+    for code in [*range(5100), 65535]:  # every code up to past the application range
+        payload = code.to_bytes(2, "big")
+        parser = FrameParser(BIG, BIG)
+        if code in PEER_CLOSE_CODES:
+            assert parser.feed(raw_frame(0x88, payload)) == [Close(code, "")]
+        else:
+            with pytest.raises(ProtocolError):
+                parser.feed(raw_frame(0x88, payload))

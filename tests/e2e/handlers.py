@@ -243,3 +243,21 @@ def gated_connect(event: dict[str, Any], context: Any) -> dict[str, Any]:
     record(event)
     GATE.wait(10)
     return {"statusCode": 200}
+
+
+def exits(event: dict[str, Any], context: Any) -> None:
+    """Ends the process, as a public sample does after a failed post_to_connection."""
+    record(event)
+    raise SystemExit(1)
+
+
+async def async_exits(event: dict[str, Any], context: Any) -> None:
+    record(event)
+    if orjson.loads(event["body"]).get("wait"):
+        await asyncio.sleep(0.01)
+    raise SystemExit(1)
+
+
+def interrupts(event: dict[str, Any], context: Any) -> None:
+    record(event)
+    raise KeyboardInterrupt

@@ -34,7 +34,7 @@ from wsgate.core.upgrade import (
 from wsgate.integrations.eager import Resumed
 from wsgate.server.handshake import handshake
 from wsgate.server.management import MAX_POST_BYTES, Reply, internal_error, perform
-from wsgate.server.websocket import WebSocket
+from wsgate.server.connection import WebSocketConnection
 
 
 if TYPE_CHECKING:
@@ -260,13 +260,13 @@ class FrontDoor(asyncio.Protocol):
 
     def upgrade(
         self, key: str, subprotocol: str | None, max_frame_bytes: int, max_message_bytes: int
-    ) -> WebSocket | None:
+    ) -> WebSocketConnection | None:
         """Send the 101 and turn the connection into a WebSocket; None if the client left."""
         if self.lost or self.transport.is_closing():
             return None
         transport = self.transport
         transport.write(switching_protocols(key, subprotocol))
-        websocket = WebSocket(transport, max_frame_bytes, max_message_bytes)
+        websocket = WebSocketConnection(transport, max_frame_bytes, max_message_bytes)
         transport.set_protocol(websocket)
         if self._paused:
             self._paused = False

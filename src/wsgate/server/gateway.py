@@ -16,25 +16,18 @@ from wsgate.core.claims import ClaimsPolicy
 from wsgate.core.identity import IdentitySource, parse_identity_source
 from wsgate.core.ids import api_id_for
 from wsgate.core.request import ApiContext
-from wsgate.core.routing import RouteSelector, compile_selection_expression
+from wsgate.core.routing import compile_selection_expression
 from wsgate.exceptions import ConfigError
 from wsgate.integrations.deadlines import DeadlineWatch
 from wsgate.integrations.handler import Handler
 from wsgate.integrations.python import PythonIntegration, resolve_handler
 from wsgate.integrations.threads import HandlerThreads
 from wsgate.registry import Registry, create_registry
+from wsgate.server.dispatch import Dispatcher, Route
 from wsgate.server.onehop import OneHop
 
 
-__all__ = ["Gateway", "Limits", "Route", "build_gateway"]
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """A route key's handler and whether its return value goes back to the client."""
-
-    handler: Handler
-    response: bool
+__all__ = ["Gateway", "Limits", "build_gateway"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +47,12 @@ class Gateway:
 
     config: GatewayConfig
     api: ApiContext
-    selector: RouteSelector
     routes: dict[str, Route]
     authorizer: Authorizer | None
     registry: Registry
     threads: HandlerThreads
     limits: Limits
+    dispatcher: Dispatcher
     one_hop: OneHop | None = None
     """Set when the authorizer and ``$connect`` are both ``def`` handlers: they then run
     in one trip to the handler threads."""
@@ -81,6 +74,7 @@ class Gateway:
             region=api.region,
             account_id=api.account_id,
         )
+        self.dispatcher.set_api(self.api)
 
 
 def _apply_handler_settings(config: GatewayConfig) -> None:
@@ -211,11 +205,11 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
     return Gateway(
         config=config,
         api=api,
-        selector=selector,
         routes=routes,
         authorizer=authorizer,
         one_hop=one_hop,
         registry=registry if registry is not None else _registry(config, api),
         threads=threads,
         limits=limits,
+        dispatcher=Dispatcher(api, selector, routes),
     )

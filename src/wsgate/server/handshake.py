@@ -20,6 +20,7 @@ from wsgate.core.results import ConnectOutcome, interpret_connect_result, is_acc
 from wsgate.core.upgrade import RequestHead, is_valid_key, parse_query
 from wsgate.exceptions import DuplicateConnection, HandlerFailed, IntegrationTimeout
 from wsgate.server.gateway import Gateway
+from wsgate.server.lifecycle import Lifecycle
 from wsgate.server.session import Session
 
 
@@ -178,6 +179,6 @@ async def _serve(
         log.debug("client left before the upgrade completed")
         await registry.unregister(connection_id)
         return
-    session = Session(gateway, websocket, connection)
+    session = Session(websocket, connection)
     await registry.register(session)
-    await session.run()
+    await Lifecycle(gateway, gateway.dispatcher, session).run()

@@ -1,0 +1,174 @@
+"""A message's way: route → handler → the reply or AWS's error frame.
+
+One ``Dispatcher`` per gateway serves every connection. A message whose handler finishes
+at once is answered before ``begin`` returns; one running elsewhere (a thread, a worker)
+is answered from its future's callback; one that waits on the loop is finished by the
+coroutine ``begin`` returns, which the reading task awaits (``server.lifecycle``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from wsgate.core.errors import forbidden_frame, internal_error_frame, timeout_frame
+from wsgate.core.events import MessageEvents
+from wsgate.core.ids import new_id
+from wsgate.core.request import ApiContext
+from wsgate.core.results import route_reply
+from wsgate.core.routing import RouteSelector, choose_route
+from wsgate.exceptions import HandlerFailed, IntegrationTimeout
+from wsgate.integrations.handler import Done, Handler, Waiting
+from wsgate.server.session import Session
+
+
+__all__ = ["Dispatcher", "InFlight", "Route"]
+
+log = logging.getLogger("wsgate.session")
+
+InFlight = set["asyncio.Future[Any]"]
+"""A connection's handler calls still running elsewhere and the tasks finishing waiting
+handlers: held so that they are not lost, and counted against flooding."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route key's handler and whether its return value goes back to the client."""
+
+    handler: Handler
+    response: bool
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Dispatcher:
+    """Routes the messages of every connection of one API."""
+
+    __slots__ = ("_api", "_routes", "_selector")
+
+    def __init__(self, api: ApiContext, selector: RouteSelector, routes: dict[str, Route]) -> None:
+        self._api = api
+        self._selector = selector
+        self._routes = routes
+
+    def set_api(self, api: ApiContext) -> None:
+        """Use ``api`` for the events of messages from now on (its ``domainName`` is known
+        once the listeners are bound)."""
+        self._api = api
+
+    def begin(
+        self, session: Session, body: str, in_flight: InFlight
+    ) -> Coroutine[Any, Any, None] | None:
+        """Route one text message and begin its handler; answer now if it finished.
+
+        Returns, for a handler that waits on the loop, what finishes it: to be awaited by
+        the calling task, the one the handler began in.
+        """
+        request_id = new_id()
+        try:
+            route_key = choose_route(self._selector.select(body), self._routes)
+            if route_key is None:
+                session.reply(forbidden_frame(session.connection_id, request_id))
+                return None
+            route = self._routes[route_key]
+            events = session.events
+            if events is None:  # built at the first message: many connections send none
+                events = session.events = MessageEvents(self._api, session.context)
+            event = events.build(route_key, body, new_id(), request_id, _now_ms())
+            try:
+                call = route.handler.start(event, request_id)
+            except HandlerFailed as exc:
+                self._failed(session, route_key, request_id, exc)
+                return None
+            if isinstance(call, Done):
+                self._answer(session, route_key, route, request_id, call.value)
+            elif isinstance(call, Waiting):
+                return self._finish(session, route_key, route, request_id, call, in_flight)
+            else:
+                in_flight.add(call)
+                call.add_done_callback(
+                    partial(self._answer_later, session, route_key, route, request_id, in_flight)
+                )
+        except Exception:  # a bug here must cost this message, not the connection
+            log.exception("%s: message %s failed", session.connection_id, request_id)
+        return None
+
+    async def _finish(
+        self,
+        session: Session,
+        route_key: str,
+        route: Route,
+        request_id: str,
+        call: Waiting,
+        in_flight: InFlight,
+    ) -> None:
+        """Finish a handler that waits, in the task it began in, and answer it."""
+        try:
+            try:
+                result = await route.handler.finish(call)
+            except (IntegrationTimeout, HandlerFailed) as exc:
+                self._failed(session, route_key, request_id, exc)
+            else:
+                self._answer(session, route_key, route, request_id, result)
+        except Exception:
+            log.exception("%s: message %s failed", session.connection_id, request_id)
+        finally:
+            task = asyncio.current_task()
+            if task is not None:
+                in_flight.discard(task)
+
+    def _answer_later(
+        self,
+        session: Session,
+        route_key: str,
+        route: Route,
+        request_id: str,
+        in_flight: InFlight,
+        call: asyncio.Future[object],
+    ) -> None:
+        """Answer a handler that ran elsewhere, once its future is done."""
+        in_flight.discard(call)
+        try:
+            try:
+                result = route.handler.outcome(call)
+            except (IntegrationTimeout, HandlerFailed) as exc:
+                self._failed(session, route_key, request_id, exc)
+            else:
+                self._answer(session, route_key, route, request_id, result)
+        except Exception:
+            log.exception("%s: message %s failed", session.connection_id, request_id)
+
+    @staticmethod
+    def _failed(
+        session: Session, route_key: str, request_id: str, exc: IntegrationTimeout | HandlerFailed
+    ) -> None:
+        """Tell the client, in AWS's words, that its message's handler failed."""
+        if isinstance(exc, IntegrationTimeout):
+            log.warning("route %s: %s", route_key, exc)
+            session.reply(timeout_frame(session.connection_id, request_id))
+        else:
+            log.warning("route %s: %s", route_key, exc, exc_info=exc.error)
+            session.reply(internal_error_frame(session.connection_id, request_id))
+
+    @staticmethod
+    def _answer(
+        session: Session, route_key: str, route: Route, request_id: str, result: object
+    ) -> None:
+        """Send the client what a handler's result means for it, if anything."""
+        if not route.response:
+            return
+        try:
+            reply = route_reply(result)
+        except ValueError as exc:
+            log.warning("route %s: unusable result: %s", route_key, exc)
+            session.reply(internal_error_frame(session.connection_id, request_id))
+            return
+        if reply is not None:
+            session.reply(reply)
