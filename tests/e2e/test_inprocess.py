@@ -37,6 +37,7 @@ from tests.e2e.test_wire import (
 from wsgate.registry.memory import MemoryRegistry
 from wsgate.server import inprocess
 from wsgate.server.gateway import build_gateway
+from wsgate.server.inprocess.hook import before_call
 from wsgate.server.runner import GatewayServer
 
 
@@ -78,7 +79,7 @@ def client_for(url: str, **config: Any) -> Any:
 
 def over_http(client: Any) -> Any:
     """The same client without the in-process hook: its calls go over HTTP."""
-    client.meta.events.unregister(HOOK_EVENT, inprocess._before_call)
+    client.meta.events.unregister(HOOK_EVENT, before_call)
     return client
 
 
@@ -543,3 +544,59 @@ def test_sessions_made_while_handlers_import_have_the_hook(tmp_path: Path) -> No
             return None
     """
     assert _run_fresh(tmp_path, "boto_handlers", source) == ["True", "1"]
+
+
+_WITHOUT_A_NAME = """
+import asyncio, logging
+import boto3
+import botocore.endpoint
+from wsgate.config.model import GatewayConfig
+from wsgate.server import inprocess
+from wsgate.server.gateway import build_gateway
+from wsgate.server.runner import GatewayServer
+
+logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+
+
+async def main():
+    config = GatewayConfig.model_validate(
+        {{"server": {{"port": 0}}, "handlers": {{"path": {path!r}}},
+          "routes": {{"$default": "plain_handlers:handler"}}}}
+    )
+    # A botocore without this name while the hook is installed; put back for its own use.
+    kept = botocore.endpoint.convert_to_response_dict
+    del botocore.endpoint.convert_to_response_dict
+    gateway = build_gateway(config)
+    botocore.endpoint.convert_to_response_dict = kept
+    server = GatewayServer(gateway)
+    await server.start()
+    try:
+        client = boto3.client(
+            "apigatewaymanagementapi",
+            endpoint_url=f"http://127.0.0.1:{{server.port}}/dev",
+            region_name="us-east-1",
+        )
+        try:
+            await asyncio.to_thread(client.get_connection, ConnectionId="AAAA")
+        except client.exceptions.GoneException:
+            print("gone", inprocess.served_count())
+    finally:
+        await server.stop()
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_botocore_lacking_a_name_the_hook_uses_leaves_calls_on_http(tmp_path: Path) -> None:
+    """One line names what is missing; boto3 calls still get their answers, over HTTP."""
+    (tmp_path / "plain_handlers.py").write_text("def handler(event, context):\n    return None\n")
+    script = _WITHOUT_A_NAME.format(path=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["gone", "0"]
+    [line] = done.stderr.splitlines()
+    assert line.startswith("wsgate.inprocess: ")
+    assert "botocore.endpoint.convert_to_response_dict" in line

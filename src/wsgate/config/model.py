@@ -389,6 +389,15 @@ class ServerSettings(BaseModel):
             "$disconnect handlers."
         ),
     )
+    backlog: int = Field(
+        default=1024,
+        ge=1,
+        description=(
+            "Listen backlog of each listener: connections the kernel holds completed "
+            "before the gateway accepts them; beyond it, new connects wait or fail. The "
+            "kernel caps it (on Linux at net.core.somaxconn, 4096 by default since 5.4)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check_tls(self) -> ServerSettings:

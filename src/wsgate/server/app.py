@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from wsgate.core.upgrade import refusal
 from wsgate.server.gateway import Gateway
 from wsgate.server.keys import GATEWAY
-from wsgate.server.management import management_endpoint
+from wsgate.server.management import MAX_POST_BYTES, perform
 
 
 __all__ = ["create_app"]
@@ -48,6 +48,27 @@ async def _on_cleanup(app: web.Application) -> None:
     if gateway.authorizer is not None:
         await gateway.authorizer.aclose()
     gateway.threads.shutdown()
+
+
+async def _read_capped(request: web.Request, cap: int) -> bytes:
+    """The whole body, or its first ``cap + 1`` bytes when it is longer than ``cap``."""
+    body = bytearray()
+    while chunk := await request.content.read(cap + 1 - len(body)):
+        body += chunk
+        if len(body) > cap:
+            break
+    return bytes(body)
+
+
+async def management_endpoint(request: web.Request) -> web.StreamResponse:
+    """``POST|GET|DELETE [/{stage}]/@connections/{connectionId}``, as ``perform`` answers."""
+    body = b""
+    if request.method == hdrs.METH_POST:
+        body = await _read_capped(request, MAX_POST_BYTES)
+    status, headers, payload = await perform(
+        request.app[GATEWAY], request.method, request.raw_path, body
+    )
+    return web.Response(status=status, body=payload or None, headers=headers)
 
 
 async def _not_first(request: web.Request) -> web.Response:

@@ -24,6 +24,7 @@ from wsgate.integrations.python import PythonIntegration, resolve_handler
 from wsgate.integrations.threads import HandlerThreads
 from wsgate.registry import Registry, create_registry
 from wsgate.server.dispatch import Dispatcher, Route
+from wsgate.server.inprocess import install_hook
 from wsgate.server.onehop import OneHop
 
 
@@ -137,10 +138,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
     _apply_handler_settings(config)
     if config.handlers.in_process_management:
         # Before any handler module is imported, so that clients made at import time
-        # have the hook too. Imported here: it serves through server.management, which
-        # imports this module.
-        from wsgate.server.inprocess import install_hook
-
+        # have the hook too.
         install_hook()
     threads = HandlerThreads(config.handlers.max_threads)
     deadlines = DeadlineWatch()

@@ -2,8 +2,11 @@
 
 Thin by design: the path is parsed and the errors are shaped in ``core.management`` and
 ``core.errors``; every operation goes through the registry, wherever the connection lives.
-``perform`` is the whole API apart from HTTP, so the aiohttp endpoint here and the
-in-process path of ``server.inprocess`` give the same answers.
+``perform`` is the whole API apart from HTTP, so the front door, the aiohttp endpoint
+(``server.app``) and the in-process path of ``server.inprocess`` give the same answers.
+
+Nothing here knows the ``Gateway`` or aiohttp: a ``ManagedGateway`` is its stage and its
+registry, which is all an answer needs.
 """
 
 from __future__ import annotations
@@ -12,8 +15,7 @@ import logging
 import os
 import random
 import uuid
-
-from aiohttp import hdrs, web
+from typing import TYPE_CHECKING, Protocol
 
 from wsgate.core.errors import ManagementError, management_error
 from wsgate.core.management import (
@@ -23,15 +25,18 @@ from wsgate.core.management import (
     parse_management_path,
 )
 from wsgate.exceptions import BufferFull, Gone, RegistryError
-from wsgate.server.gateway import Gateway
-from wsgate.server.keys import GATEWAY
+
+
+if TYPE_CHECKING:
+    from wsgate.core.request import ApiContext
+    from wsgate.registry import Registry
 
 
 __all__ = [
     "MAX_POST_BYTES",
+    "ManagedGateway",
     "Reply",
     "internal_error",
-    "management_endpoint",
     "perform",
     "post_from_thread",
 ]
@@ -42,8 +47,26 @@ MAX_POST_BYTES = 131072
 Reply = tuple[int, dict[str, str], bytes]
 """A management answer: status, headers and body, before any transport adds its own."""
 
+_POST = "POST"
+_GET = "GET"
+_DELETE = "DELETE"
 
 log = logging.getLogger("wsgate.management")
+
+
+class ManagedGateway(Protocol):
+    """What the management API needs of a gateway; ``server.gateway.Gateway`` is one."""
+
+    @property
+    def api(self) -> ApiContext:
+        """The API stage: its name is the first segment of every management path."""
+        ...
+
+    @property
+    def registry(self) -> Registry:
+        """Where every connection is found, wherever it lives."""
+        ...
+
 
 _ids = random.Random(os.urandom(32))
 os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
@@ -81,7 +104,9 @@ def _payload(body: bytes) -> str | bytes:
         return body
 
 
-def post_from_thread(gateway: Gateway, method: str, raw_path: str, body: bytes) -> Reply | None:
+def post_from_thread(
+    gateway: ManagedGateway, method: str, raw_path: str, body: bytes
+) -> Reply | None:
     """The answer to a POST made in a thread other than the gateway's loop, given without
     waiting for the loop; None when only ``perform``, on the loop, can answer.
 
@@ -89,7 +114,7 @@ def post_from_thread(gateway: Gateway, method: str, raw_path: str, body: bytes) 
     with room in its buffer. Every refusal is left to ``perform``, so the answers stay
     those of one place.
     """
-    if method != hdrs.METH_POST or len(body) > MAX_POST_BYTES:
+    if method != _POST or len(body) > MAX_POST_BYTES:
         return None
     target = parse_management_path(raw_path, gateway.api.stage)
     if not isinstance(target, ConnectionPath):
@@ -100,7 +125,7 @@ def post_from_thread(gateway: Gateway, method: str, raw_path: str, body: bytes) 
     return _ok(200)
 
 
-async def perform(gateway: Gateway, method: str, raw_path: str, body: bytes) -> Reply:
+async def perform(gateway: ManagedGateway, method: str, raw_path: str, body: bytes) -> Reply:
     """Answer ``method`` on ``raw_path`` (still percent-encoded) as the management API.
 
     ``body`` is the POST's data; anything longer than ``MAX_POST_BYTES`` is refused with
@@ -115,12 +140,12 @@ async def perform(gateway: Gateway, method: str, raw_path: str, body: bytes) -> 
     connection_id = target.connection_id
     registry = gateway.registry
     try:
-        if method == hdrs.METH_POST:
+        if method == _POST:
             if len(body) > MAX_POST_BYTES:
                 return _error(ManagementError.PAYLOAD_TOO_LARGE)
             await registry.send(connection_id, _payload(body))
             return _ok(200)
-        if method == hdrs.METH_GET:
+        if method == _GET:
             info = await registry.info(connection_id)
             return _ok(
                 200,
@@ -128,7 +153,7 @@ async def perform(gateway: Gateway, method: str, raw_path: str, body: bytes) -> 
                     info.connected_at, info.last_active_at, info.source_ip, info.user_agent
                 ),
             )
-        if method == hdrs.METH_DELETE:
+        if method == _DELETE:
             await registry.close(connection_id)
             return _ok(204)
     except Gone:
@@ -141,24 +166,3 @@ async def perform(gateway: Gateway, method: str, raw_path: str, body: bytes) -> 
         log.error("management %s %s: %s", method, raw_path, exc)
         return internal_error()
     return _error(ManagementError.FORBIDDEN, "Missing Authentication Token")
-
-
-async def _read_capped(request: web.Request, cap: int) -> bytes:
-    """The whole body, or its first ``cap + 1`` bytes when it is longer than ``cap``."""
-    body = bytearray()
-    while chunk := await request.content.read(cap + 1 - len(body)):
-        body += chunk
-        if len(body) > cap:
-            break
-    return bytes(body)
-
-
-async def management_endpoint(request: web.Request) -> web.StreamResponse:
-    """``POST|GET|DELETE [/{stage}]/@connections/{connectionId}``."""
-    body = b""
-    if request.method == hdrs.METH_POST:
-        body = await _read_capped(request, MAX_POST_BYTES)
-    status, headers, payload = await perform(
-        request.app[GATEWAY], request.method, request.raw_path, body
-    )
-    return web.Response(status=status, body=payload or None, headers=headers)

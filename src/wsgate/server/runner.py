@@ -1,4 +1,10 @@
-"""Start and stop the gateway: listeners, TLS, signals, and a bounded drain."""
+"""Start and stop the gateway: listeners, TLS, signals, and a bounded drain.
+
+The listening sockets are ours (``loop.create_server``): every connection meets the front
+door (``server.frontdoor``) first, which hands aiohttp only what it does not answer
+itself. aiohttp's ``AppRunner`` runs the application and its startup, shutdown and
+cleanup hooks; it has no sites of its own.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,10 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -20,6 +27,8 @@ from wsgate.server.gateway import Gateway
 
 
 if TYPE_CHECKING:
+    import ssl
+
     from wsgate.server.tls import TlsFiles
 
 
@@ -46,48 +55,14 @@ def _default_credentials() -> None:
         os.environ["AWS_SECRET_ACCESS_KEY"] = "wsgate"
 
 
-class _Site(web.TCPSite):
-    """A TCP listener whose connections meet the front door before aiohttp."""
-
-    __slots__ = ("_gateway",)
-
-    def __init__(
-        self,
-        runner: web.AppRunner,
-        gateway: Gateway,
-        host: str,
-        port: int,
-        ssl_context: Any = None,
-    ) -> None:
-        super().__init__(runner, host, port, ssl_context=ssl_context, reuse_address=True)
-        self._gateway = gateway
-
-    async def start(self) -> None:
-        await web.BaseSite.start(self)  # registers the site with the runner
-        http = self._runner.server
-        assert http is not None
-        gateway = self._gateway
-        scheme = "https" if self._ssl_context is not None else "http"
-
-        def front_door() -> FrontDoor:
-            return FrontDoor(gateway, http, scheme)
-
-        self._server = await asyncio.get_running_loop().create_server(
-            front_door,
-            self._host,
-            self._port,
-            ssl=self._ssl_context,
-            backlog=self._backlog,
-            reuse_address=self._reuse_address,
-        )
-
-
 class GatewayServer:
     """The gateway's listeners: plain HTTP/WS on ``server.port``, TLS on ``server.tls_port``."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self._runner: web.AppRunner | None = None
+        self._listeners: list[tuple[str, asyncio.Server]] = []
+        """(scheme, server) per listening port, in the order they were bound."""
         self.port: int = 0
         self.tls_port: int | None = None
         self.tls_files: TlsFiles | None = None
@@ -110,10 +85,7 @@ class GatewayServer:
         )
         await runner.setup()
         self._runner = runner
-        plain = _Site(runner, self.gateway, server.host, server.port)
-        await plain.start()
-        self.port = _bound_port(plain)
-        sites = [("http", plain)]
+        self.port = _bound_port(await self._listen(server.port, None))
         if server.tls_port is not None:
             # Imported only with a TLS listener: cryptography adds megabytes to the process.
             from wsgate.server.tls import (
@@ -131,26 +103,52 @@ class GatewayServer:
                 self._ca_bundle_before = os.environ.get("AWS_CA_BUNDLE")
                 bundle = trust_for_handlers(self.tls_files.cert)
                 self._made += [bundle, self.tls_files.cert, self.tls_files.key, folder]
-            secure = _Site(
-                runner,
-                self.gateway,
-                server.host,
-                server.tls_port,
-                ssl_context=server_context(self.tls_files),
-            )
-            await secure.start()
+            secure = await self._listen(server.tls_port, server_context(self.tls_files))
             self.tls_port = _bound_port(secure)
-            sites.append(("https", secure))
         self.gateway.set_domain_name(server.resolved_domain_name(self.port, self.tls_port))
         if config.handlers.in_process_management:
-            for scheme, site in sites:
+            for scheme, listener in self._listeners:
                 inprocess.add_listener(
-                    self.gateway, scheme, _bound_port(site), _bound_addresses(site)
+                    self.gateway, scheme, _bound_port(listener), _bound_addresses(listener)
                 )
 
+    async def _listen(self, port: int, ssl_context: ssl.SSLContext | None) -> asyncio.Server:
+        """Listen on ``server.host``:``port``; each connection meets the front door first."""
+        assert self._runner is not None
+        http = self._runner.server  # public: the aiohttp protocol factory, after setup()
+        assert http is not None
+        gateway = self.gateway
+        settings = gateway.config.server
+        scheme = "https" if ssl_context is not None else "http"
+
+        def front_door() -> FrontDoor:
+            return FrontDoor(gateway, http, scheme)
+
+        listener = await asyncio.get_running_loop().create_server(
+            front_door,
+            settings.host,
+            port,
+            ssl=ssl_context,
+            backlog=settings.backlog,
+            reuse_address=True,
+        )
+        self._listeners.append((scheme, listener))
+        return listener
+
     async def stop(self) -> None:
-        """Stop accepting, close connections with 1001, run their ``$disconnect``, release."""
+        """Stop accepting, close connections with 1001, run their ``$disconnect``, release.
+
+        In this order: the listening sockets close (no new connection); the runner's
+        cleanup then closes aiohttp's idle keep-alive connections, runs the shutdown hook
+        (refuse handshakes, 1001 to every connection, wait for their ``$disconnect``
+        within ``server.shutdown_timeout``), lets aiohttp's own requests finish and runs
+        the cleanup hook (registry, authorizer, handler threads); only then does the
+        in-process management path stop, since ``$disconnect`` handlers may still call.
+        """
         if self._runner is not None:
+            for _scheme, listener in self._listeners:
+                listener.close()  # not wait_closed(): it would wait for every connection
+            self._listeners = []
             try:
                 await self._runner.cleanup()
             finally:
@@ -170,21 +168,21 @@ class GatewayServer:
             self._made = []
 
 
-def _sockets(site: web.BaseSite) -> list[Any]:
-    sockets = getattr(site._server, "sockets", None)
+def _sockets(listener: asyncio.Server) -> list[socket.socket]:
+    sockets = listener.sockets
     if not sockets:
-        raise RuntimeError(f"{site.name} is not listening")
+        raise RuntimeError("the listener is not listening")
     return list(sockets)
 
 
-def _bound_port(site: web.BaseSite) -> int:
-    """The port a site listens on (it differs from the config's when that was 0)."""
-    return int(_sockets(site)[0].getsockname()[1])
+def _bound_port(listener: asyncio.Server) -> int:
+    """The port a listener is bound to (it differs from the config's when that was 0)."""
+    return int(_sockets(listener)[0].getsockname()[1])
 
 
-def _bound_addresses(site: web.BaseSite) -> list[str]:
-    """The addresses a site's sockets are bound to (one per family for a name)."""
-    return [str(sock.getsockname()[0]) for sock in _sockets(site)]
+def _bound_addresses(listener: asyncio.Server) -> list[str]:
+    """The addresses a listener's sockets are bound to (one per family for a name)."""
+    return [str(sock.getsockname()[0]) for sock in _sockets(listener)]
 
 
 async def serve(gateway: Gateway) -> int:
