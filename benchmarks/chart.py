@@ -27,6 +27,17 @@ SERIES = (
     ("sls-echo", "serverless-offline", "serverless-offline, def route", "#d62728"),
 )
 
+HANDSHAKE_BARS = (
+    ("upgrade", "raw", "raw\nupgrade", COLOURS["raw"]),
+    ("upgrade-bare", "bare", "bare wire\nupgrade", COLOURS["bare"]),
+    ("handshake-auth", "wsgate", "wsgate\nauthorizer\n+ $connect", COLOURS["wsgate"]),
+    # Connection lives: the raw server checks the token and runs a $connect hook too.
+    ("life", "raw", "raw life\n+ token\n+ $connect", COLOURS["raw"]),
+    ("life-bare", "bare", "bare wire\nlife", COLOURS["bare"]),
+    ("life-async", "wsgate", "wsgate\nlife,\nasync def", COLOURS["wsgate"]),
+    ("life-sync", "wsgate", "wsgate\nlife,\ndef", "#ff7f0e"),
+)
+
 
 def _bars(ax: Any, groups: list[str], series: dict[str, list[float]], unit: str) -> None:
     width = 0.8 / max(1, len(series))
@@ -129,29 +140,26 @@ def draw(results: Sequence[Measurement], machine: dict[str, Any], path: Path) ->
     lat.legend(fontsize=6, ncol=2)
     thr.set_ylim(bottom=0)
 
-    hs_series: dict[str, list[float]] = {}
-    groups = []
-    for scenario, server, label in (
-        ("upgrade", "raw", "raw upgrade"),
-        ("upgrade-bare", "bare", "bare wire upgrade"),
-        ("handshake-auth", "wsgate", "wsgate authorizer + $connect"),
-    ):
+    groups: list[str] = []
+    places: list[float] = []
+    heights: list[float] = []
+    colours: list[str] = []
+    for scenario, server, label, colour in HANDSHAKE_BARS:
         values = _values(results, scenario, server)
         if values:
-            groups.append(label.replace(" + ", "\n+ "))
-            hs_series.setdefault("handshakes", []).append(next(iter(values.values())))
+            groups.append(label)
+            # A gap between the handshakes and the lives.
+            places.append(len(places) + (0.5 if scenario.startswith("life") else 0.0))
+            heights.append(next(iter(values.values())))
+            colours.append(colour)
     if groups:
-        bars = hs.bar(
-            range(len(groups)),
-            hs_series["handshakes"],
-            color=[
-                COLOURS["raw" if "raw" in g else "bare" if "bare" in g else "wsgate"]
-                for g in groups
-            ],
-        )
-        hs.bar_label(bars, labels=[f"{v:,.0f}" for v in hs_series["handshakes"]], fontsize=8)
-        hs.set_xticks(range(len(groups)), groups, fontsize=8)
-    hs.set(ylabel="handshakes/s", title="Handshakes (connect, upgrade, close)")
+        bars = hs.bar(places, heights, color=colours)
+        hs.bar_label(bars, labels=[f"{v:,.0f}" for v in heights], fontsize=7)
+        hs.set_xticks(places, groups, fontsize=6)
+    hs.set(
+        ylabel="handshakes/s, lives/s",
+        title="Handshakes (connect, upgrade, close)\nand lives (+ one two-way message)",
+    )
 
     idle_raw, idle_ws = (
         _values(results, "idle-memory", "raw"),

@@ -11,6 +11,11 @@
  * Modes (--mode):
  *   echo       C connections, each keeping one message of --size bytes in flight.
  *   handshake  C workers, each opening a connection, upgrading, closing, again.
+ *   life       C workers, each living a whole connection, again and again: connect,
+ *              upgrade, send one message and check that it comes back unchanged, send a
+ *              close frame and wait for the server's, close. A wrong reply, a close
+ *              without the server's close frame, or a life that takes longer than
+ *              --life-timeout is a failure, counted apart in the JSON.
  *   idle       open C connections, print "ready", hold them until stdin says "close".
  *   post       R WebSocket receivers learn their connectionId ("whoami" route), then
  *              P keep-alive HTTP clients each keep one POST @connections in flight.
@@ -23,7 +28,8 @@
  * source addresses 127.0.0.1..K, each with its own ephemeral ports), --opening (upgrades
  * in flight while opening), --action (route of the echo message), --receivers,
  * --posters, --post-prefix and --post-port (post mode: POSTs to another server than the
- * receivers', e.g. another node of one API), --rounds (fan-out), --hold (idle mode).
+ * receivers', e.g. another node of one API), --rounds (fan-out), --hold (idle mode),
+ * --life-timeout (life mode, seconds).
  *
  * Every mode is bounded in time: --connect-timeout for opening, --warmup + --duration
  * for measuring, --hold for idle mode, --round-timeout per fan-out round.
@@ -53,7 +59,7 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-enum mode { M_ECHO, M_HANDSHAKE, M_IDLE, M_POST, M_FANOUT };
+enum mode { M_ECHO, M_HANDSHAKE, M_IDLE, M_POST, M_FANOUT, M_LIFE };
 enum state { S_FREE, S_CONNECTING, S_UPGRADING, S_OPEN, S_CLOSING, S_HTTP };
 enum role { R_WS, R_HTTP };
 
@@ -66,7 +72,7 @@ typedef struct {
     size_t rlen, rcap;
     char *wbuf; /* bytes not yet written (rare: only after EAGAIN) */
     size_t wlen, wcap;
-    uint64_t t_sent;   /* when the message, POST or handshake in flight started */
+    uint64_t t_sent;   /* when the message, POST, handshake or life in flight started */
     int in_flight;
     int target;        /* post mode: index of the receiver this client posts to */
     int got;           /* fan-out: frames received in this round */
@@ -88,6 +94,10 @@ static const char *opt_path = "/";
 static int opt_conns = 1;
 static double opt_warmup = 1.0, opt_duration = 3.0, opt_hold = 120.0;
 static double opt_connect_timeout = 60.0, opt_round_timeout = 60.0;
+/* Life mode: a life takes milliseconds; one over a second is hung. Shorter than the
+ * runner's windows (2 s and more), so that a server that never answers shows up as
+ * failures there rather than as a quiet zero. */
+static double opt_life_timeout = 1.0;
 static int opt_size = 100;
 static int opt_sources = 1;
 static int opt_opening = 64; /* handshakes in flight while opening many connections */
@@ -106,11 +116,14 @@ static struct sockaddr_in dst, post_dst; /* the WebSocket and the POST targets *
 static uint64_t upgrades_sent;
 static unsigned char *echo_frame;
 static size_t echo_frame_len;
+static char echo_msg[4096]; /* the message's text, to check what comes back (life mode) */
+static size_t echo_msg_len;
 static samples_t lat, lat2, rounds_s;
 static uint64_t t_start, t_end; /* measuring window, ns; 0 until set */
 static int measuring, stopped;
 static long n_done, n_errors, n_connect_errors, n_upgrade_errors, n_closed_early;
 static long n_open, n_failed_open;
+static long n_bad_replies, n_missing_close, n_stalled; /* life mode's failures */
 static long n_in_window_bytes;
 static int opening_in_flight, next_to_open;
 
@@ -311,6 +324,9 @@ static void finish_handshake_slot(conn_t *c);
 
 static int in_window(uint64_t t) { return measuring && t >= t_start && (!t_end || t <= t_end); }
 
+/* Modes whose workers open a new connection whenever one ends, failed or not. */
+static int cycling(void) { return opt_mode == M_HANDSHAKE || opt_mode == M_LIFE; }
+
 static void send_echo(conn_t *c) {
     c->t_sent = now_ns();
     c->in_flight = 1;
@@ -332,6 +348,14 @@ static void on_open(conn_t *c) {
         c->state = S_CLOSING;
         if (send_close(c) < 0) finish_handshake_slot(c);
         break;
+    case M_LIFE:
+        /* Not send_echo: t_sent keeps the life's start (the connect), not the message's. */
+        c->in_flight = 1;
+        if (send_bytes(c, echo_frame, echo_frame_len) < 0) {
+            n_errors++;
+            finish_handshake_slot(c);
+        }
+        break;
     case M_POST:
         if (c->idx < opt_receivers) {
             char msg[64];
@@ -344,12 +368,38 @@ static void on_open(conn_t *c) {
     }
 }
 
-/* Handle one complete data frame from the server. */
-static void on_message(conn_t *c, const char *p, size_t len) {
+/* Life mode: the reply must be the message itself; then the client starts the close
+ * handshake. -1 fails the connection. */
+static int on_life_reply(conn_t *c, const char *p, size_t len) {
+    if (!c->in_flight || c->state != S_OPEN) return 0; /* nothing asked: ignore it */
+    c->in_flight = 0;
+    if (len != echo_msg_len || memcmp(p, echo_msg, len) != 0) {
+        n_bad_replies++;
+        return -1;
+    }
+    c->state = S_CLOSING;
+    if (send_close(c) < 0) {
+        n_errors++;
+        return -1;
+    }
+    return 0;
+}
+
+/* A life ended with the server's close frame: count it, from the connect on. */
+static void end_life(conn_t *c) {
+    uint64_t t = now_ns();
+    if (in_window(t)) {
+        n_done++;
+        push(&lat, t - c->t_sent);
+    }
+}
+
+/* Handle one complete data frame from the server; -1 fails the connection. */
+static int on_message(conn_t *c, const char *p, size_t len) {
     uint64_t t = now_ns();
     switch (opt_mode) {
     case M_ECHO:
-        if (!c->in_flight) return;
+        if (!c->in_flight) return 0;
         c->in_flight = 0;
         if (in_window(t)) {
             n_done++;
@@ -363,7 +413,7 @@ static void on_message(conn_t *c, const char *p, size_t len) {
             size_t n = len < sizeof c->id - 1 ? len : sizeof c->id - 1;
             memcpy(c->id, p, n);
             c->id[n] = 0;
-            return;
+            return 0;
         }
         /* A posted body: {"t":NNN,...}; the time it was posted, on our clock. */
         if (len > 5 && p[0] == '{' && p[1] == '"' && p[2] == 't') {
@@ -374,9 +424,12 @@ static void on_message(conn_t *c, const char *p, size_t len) {
     case M_FANOUT:
         c->got++;
         break;
+    case M_LIFE:
+        return on_life_reply(c, p, len);
     default:
         break;
     }
+    return 0;
 }
 
 static void finish_handshake_slot(conn_t *c) {
@@ -424,10 +477,11 @@ static int parse_frames(conn_t *c) {
         case 0x0:
         case 0x1:
         case 0x2:
-            on_message(c, payload, (size_t)len);
+            if (on_message(c, payload, (size_t)len) < 0) return -1;
             break;
         case 0x8: /* close */
-            if (opt_mode == M_HANDSHAKE && c->state == S_CLOSING) {
+            if (cycling() && c->state == S_CLOSING) {
+                if (opt_mode == M_LIFE) end_life(c);
                 finish_handshake_slot(c);
                 return 1;
             }
@@ -577,7 +631,7 @@ static void on_event(conn_t *c, uint32_t ev) {
             n_connect_errors++;
             if (opening_in_flight > 0) opening_in_flight--;
             close_conn(c, 0);
-            if (opt_mode == M_HANDSHAKE && !stopped) start_connect(c, R_WS);
+            if (cycling() && !stopped) start_connect(c, R_WS);
             return;
         }
         mod_events(c, EPOLLIN);
@@ -612,7 +666,9 @@ static void on_event(conn_t *c, uint32_t ev) {
         ssize_t r = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
         if (r < 0 && errno == EAGAIN) return;
         if (r <= 0) {
-            if (c->state == S_CLOSING && opt_mode == M_HANDSHAKE) {
+            if (c->state == S_CLOSING && cycling()) {
+                /* Life mode waits for the server's close frame; the socket ended first. */
+                if (opt_mode == M_LIFE) n_missing_close++;
                 finish_handshake_slot(c);
                 return;
             }
@@ -623,7 +679,7 @@ static void on_event(conn_t *c, uint32_t ev) {
                 n_closed_early++;
             }
             close_conn(c, 0);
-            if (opt_mode == M_HANDSHAKE && !stopped) start_connect(c, R_WS);
+            if (cycling() && !stopped) start_connect(c, R_WS);
             return;
         }
         c->rlen += (size_t)r;
@@ -639,11 +695,29 @@ static void on_event(conn_t *c, uint32_t ev) {
         if (rc < 0) {
             if (opening_in_flight > 0 && c->state == S_UPGRADING) opening_in_flight--;
             close_conn(c, 0);
-            if (opt_mode == M_HANDSHAKE && !stopped) start_connect(c, R_WS);
+            if (cycling() && !stopped) start_connect(c, R_WS);
             return;
         }
         if (rc == 1 || c->fd < 0) return;
         if ((size_t)r < 256) return; /* drained */
+    }
+}
+
+/* Life mode: a server that never answers, or never sends its close frame, would hold a
+ * worker for good and only lower the rate; end such lives and count them as failures. */
+static void reap_stalled_lives(uint64_t t) {
+    static uint64_t last;
+    if (opt_mode != M_LIFE || t - last < 100000000ull) return; /* every 100 ms at most */
+    last = t;
+    uint64_t limit = (uint64_t)(opt_life_timeout * 1e9);
+    for (int i = 0; i < nconns; i++) {
+        conn_t *c = &conns[i];
+        if (c->fd < 0 || t - c->t_sent < limit) continue;
+        if (c->state == S_CLOSING) n_missing_close++;
+        else n_stalled++;
+        if ((c->state == S_CONNECTING || c->state == S_UPGRADING) && opening_in_flight > 0)
+            opening_in_flight--;
+        finish_handshake_slot(c);
     }
 }
 
@@ -653,6 +727,7 @@ static void loop_until(uint64_t until, int (*done)(void), enum role role) {
     for (;;) {
         uint64_t t = now_ns();
         if (t >= until || (done && done())) return;
+        reap_stalled_lives(t);
         /* Open more connections, a bounded number at a time. */
         while (next_to_open < nconns && opening_in_flight < opt_opening) {
             conn_t *c = &conns[next_to_open++];
@@ -723,11 +798,11 @@ static void measure_window(void) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen --mode echo|handshake|idle|post|fanout --port P [--host H]\n"
+            "usage: loadgen --mode echo|handshake|life|idle|post|fanout --port P [--host H]\n"
             "  [--path /dev?q] [--conns C] [--warmup S] [--duration S] [--size B]\n"
             "  [--sources K] [--opening N] [--action NAME] [--receivers R] [--posters P]\n"
             "  [--post-prefix /dev/@connections/] [--rounds N] [--hold S]\n"
-            "  [--connect-timeout S] [--round-timeout S] [--max-done N]\n");
+            "  [--connect-timeout S] [--round-timeout S] [--max-done N] [--life-timeout S]\n");
     exit(2);
 }
 
@@ -742,6 +817,7 @@ static void parse_args(int argc, char **argv) {
             else if (!strcmp(v, "idle")) opt_mode = M_IDLE;
             else if (!strcmp(v, "post")) opt_mode = M_POST;
             else if (!strcmp(v, "fanout")) opt_mode = M_FANOUT;
+            else if (!strcmp(v, "life")) opt_mode = M_LIFE;
             else usage();
         } else if (!strcmp(k, "--host")) opt_host = v;
         else if (!strcmp(k, "--port")) opt_port = atoi(v);
@@ -762,11 +838,13 @@ static void parse_args(int argc, char **argv) {
         else if (!strcmp(k, "--max-done")) opt_max_done = atol(v);
         else if (!strcmp(k, "--connect-timeout")) opt_connect_timeout = atof(v);
         else if (!strcmp(k, "--round-timeout")) opt_round_timeout = atof(v);
+        else if (!strcmp(k, "--life-timeout")) opt_life_timeout = atof(v);
         else usage();
     }
     if (opt_conns < 1 || opt_conns > 1000000 || opt_size < 2 || opt_size > 4000) usage();
     if (opt_sources < 1 || opt_sources > 250 || opt_opening < 1 || opt_rounds < 1) usage();
     if (opt_receivers < 1 || opt_posters < 1 || opt_duration <= 0 || opt_warmup < 0) usage();
+    if (opt_life_timeout <= 0) usage();
 }
 
 static void raise_nofile(size_t want) {
@@ -782,16 +860,17 @@ static void print_json(void) {
     double secs = t_end > t_start ? (double)(t_end - t_start) / 1e9 : 0;
     qsort(lat.v, lat.n, sizeof *lat.v, cmp_u64);
     qsort(lat2.v, lat2.n, sizeof *lat2.v, cmp_u64);
-    const char *names[] = {"echo", "handshake", "idle", "post", "fanout"};
+    const char *names[] = {"echo", "handshake", "idle", "post", "fanout", "life"};
     printf("{\"mode\":\"%s\",\"conns\":%d,\"seconds\":%.4f,\"done\":%ld,\"rate\":%.1f,"
            "\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,"
            "\"frame_p50_us\":%.1f,\"frame_p99_us\":%.1f,\"frame_max_us\":%.1f,"
            "\"opened\":%ld,\"open_now\":%d,\"errors\":%ld,\"connect_errors\":%ld,"
-           "\"upgrade_errors\":%ld,\"closed_early\":%ld",
+           "\"upgrade_errors\":%ld,\"closed_early\":%ld,"
+           "\"bad_replies\":%ld,\"missing_close\":%ld,\"stalled\":%ld",
            names[opt_mode], opt_conns, secs, n_done, secs > 0 ? (double)n_done / secs : 0.0,
            pct(&lat, 0.5), pct(&lat, 0.99), pct(&lat, 1.0), pct(&lat2, 0.5), pct(&lat2, 0.99),
            pct(&lat2, 1.0), n_open, open_count(), n_errors, n_connect_errors, n_upgrade_errors,
-           n_closed_early);
+           n_closed_early, n_bad_replies, n_missing_close, n_stalled);
     if (opt_mode == M_FANOUT) {
         printf(",\"rounds_ms\":[");
         for (size_t i = 0; i < rounds_s.n; i++)
@@ -820,10 +899,10 @@ int main(int argc, char **argv) {
     }
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0) die("epoll_create1");
-    char msg[4096];
-    size_t mlen = make_message(msg, sizeof msg, opt_action, opt_size);
-    echo_frame = malloc(mlen + 14);
-    echo_frame_len = build_frame(echo_frame, 1, msg, mlen);
+    echo_msg_len = make_message(echo_msg, sizeof echo_msg, opt_action, opt_size);
+    echo_frame = malloc(echo_msg_len + 14);
+    if (!echo_frame) die("malloc");
+    echo_frame_len = build_frame(echo_frame, 1, echo_msg, echo_msg_len);
 
     uint64_t t0 = now_ns();
     uint64_t open_deadline = t0 + (uint64_t)(opt_connect_timeout * 1e9);
@@ -835,6 +914,7 @@ int main(int argc, char **argv) {
         measure_window();
         break;
     case M_HANDSHAKE:
+    case M_LIFE:
         opt_opening = nconns; /* every worker opens at once and keeps going */
         measure_window();
         break;

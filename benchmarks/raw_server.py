@@ -9,9 +9,13 @@ It is what wsgate's own stack can do at all, measured beside wsgate in the same 
 
 Only the echo loop runs in the round-trip and handshake scenarios; the other two are
 recognised only when the server is started with ``--routes``, so that the echo baseline
-does not pay for a single comparison more than aiohttp needs.
+does not pay for a single comparison more than aiohttp needs. With ``--authorize`` (the
+connection-life scenario) the upgrade first does what wsgate's authorizer and ``$connect``
+handler do there: check the query string's token, give the connection an id and run a
+``$connect`` hook that accepts it.
 
-Run: ``python -m benchmarks.raw_server --port 9000 [--routes]``; stops on SIGTERM/SIGINT.
+Run: ``python -m benchmarks.raw_server --port 9000 [--routes | --authorize]``; stops on
+SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from aiohttp import WSMsgType, web
 __all__ = ["main"]
 
 CONNECTIONS: web.AppKey[dict[str, web.WebSocketResponse]] = web.AppKey("connections", dict)
+TOKEN = "bench"
+"""The token ``apps/handlers.py``'s authorizers accept."""
 
 
 async def echo(request: web.Request) -> web.WebSocketResponse:
@@ -38,6 +44,31 @@ async def echo(request: web.Request) -> web.WebSocketResponse:
         if msg.type is WSMsgType.TEXT:
             await ws.send_str(msg.data)
     return ws
+
+
+async def authorize(request: web.Request) -> str | None:
+    """The REQUEST authorizer's work: the query string's token must match; the principal."""
+    query = request.query
+    if query.get("token") != TOKEN:
+        return None
+    return query.get("user", "bench")
+
+
+async def on_connect(connection_id: str, principal: str) -> bool:
+    """``$connect``'s work in ``apps/handlers.py``: accept the connection."""
+    return True
+
+
+async def authorized_echo(request: web.Request) -> web.StreamResponse:
+    """Token, connection id and ``$connect`` before the upgrade (401/403 if refused), then
+    echo as ``echo`` does: the raw side of the connection-life scenario."""
+    principal = await authorize(request)
+    if principal is None:
+        return web.Response(status=401)
+    connection_id = base64.urlsafe_b64encode(os.urandom(11)).decode()
+    if not await on_connect(connection_id, principal):
+        return web.Response(status=403)
+    return await echo(request)
 
 
 async def routed(request: web.Request) -> web.WebSocketResponse:
@@ -74,18 +105,20 @@ async def post_to_connection(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-def make_app(stage: str, routes: bool) -> web.Application:
-    """The application: echo only, or echo with whoami, fan-out and POST."""
+def make_app(stage: str, routes: bool, authorized: bool = False) -> web.Application:
+    """The application: echo only, echo behind a token and ``$connect``, or echo with
+    whoami, fan-out and POST."""
     app = web.Application()
     app[CONNECTIONS] = {}
-    app.router.add_get(f"/{stage}", routed if routes else echo)
+    app.router.add_get(f"/{stage}", routed if routes else authorized_echo if authorized else echo)
     app.router.add_post(f"/{stage}/@connections/{{id}}", post_to_connection)
     return app
 
 
-async def serve(host: str, port: int, stage: str, routes: bool) -> None:
+async def serve(host: str, port: int, stage: str, routes: bool, authorized: bool) -> None:
     """Serve until SIGTERM or SIGINT."""
-    runner = web.AppRunner(make_app(stage, routes), handle_signals=False, access_log=None)
+    app = make_app(stage, routes, authorized)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
@@ -105,10 +138,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--routes", action="store_true", help="whoami, fan-out and POST")
+    parser.add_argument(
+        "--authorize", action="store_true", help="token check and $connect before the upgrade"
+    )
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(serve(args.host, args.port, args.stage, args.routes))
+    uvloop.run(serve(args.host, args.port, args.stage, args.routes, args.authorize))
 
 
 if __name__ == "__main__":

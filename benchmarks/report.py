@@ -113,6 +113,7 @@ def check_targets(results: Sequence[Measurement]) -> list[Target]:
             detail=_pair(ours, raw, "handshakes/s"),
         )
     )
+    targets += _life_targets(results)
     for m in results:
         if m.scenario != "idle-memory" or m.server != "wsgate":
             continue
@@ -153,6 +154,39 @@ def check_targets(results: Sequence[Measurement]) -> list[Target]:
                 f"{post.value if post else 0:,.0f} posts/s",
             )
         )
+    return targets
+
+
+def _life_targets(results: Sequence[Measurement]) -> list[Target]:
+    """Whole connection lives: wsgate against the raw aiohttp server doing the same token
+    check, $connect and echo (the goal is the async config's; def is shown for reading),
+    and the async config against the bare wire layer."""
+    raw, bare = _find(results, "life", "raw"), _find(results, "life-bare", "bare")
+    targets = []
+    for scenario, what, goal, kind in (
+        ("life-async", "async", 1.5, "min-ratio"),
+        ("life-sync", "def", 0, "info"),
+    ):
+        ours = _find(results, scenario, "wsgate")
+        targets.append(
+            Target(
+                f"connection lives, {what} handlers, vs raw aiohttp with token + $connect",
+                _ratio(ours, raw),
+                goal,
+                kind,
+                detail=_pair(ours, raw, "lives/s"),
+            )
+        )
+    ours = _find(results, "life-async", "wsgate")
+    targets.append(
+        Target(
+            "ceiling: connection lives, async handlers, vs bare wire lives",
+            _ratio(ours, bare),
+            0,
+            "info",
+            detail=_pair(ours, bare, "lives/s"),
+        )
+    )
     return targets
 
 
@@ -206,6 +240,10 @@ ROW_TITLES = {
     "upgrade": "handshake, raw upgrade",
     "upgrade-bare": "handshake, bare wire upgrade",
     "handshake-auth": "handshake, authorizer+$connect",
+    "life": "connection life, raw token+$connect",
+    "life-bare": "connection life, bare wire",
+    "life-async": "connection life, async def",
+    "life-sync": "connection life, def",
     "idle-memory": "idle memory",
     "post": "POST @connections",
     "post-redis": "POST, to another node",

@@ -29,7 +29,7 @@ from benchmarks.scenarios import PROFILES, Bench
 
 __all__ = ["main"]
 
-SCENARIOS = ("round-trips", "handshakes", "memory", "management")
+SCENARIOS = ("round-trips", "handshakes", "lives", "memory", "management")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps = {
         "round-trips": bench.round_trips,
         "handshakes": bench.handshakes,
+        "lives": bench.lives,
         "memory": bench.idle_memory,
         "management": bench.management,
     }

@@ -34,6 +34,9 @@ __all__ = ["Measurement", "Profile", "PROFILES", "Bench"]
 
 STAGE = "bench"
 TOKEN_QUERY = "?token=bench&user=bench"
+LIFE_FAILURES = ("bad_replies", "missing_close", "stalled")
+"""The life mode's own failures: a wrong reply, no close frame from the server, a life that
+hung (the generator's JSON keys)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class Profile:
     repeats: int
     echo_conns: tuple[int, ...]
     handshake_conns: int
+    life_conns: int
+    """Connection lives in flight at once (each worker starts the next when one ends)."""
     idle_conns: tuple[int, ...]
     post_receivers: int
     post_posters: int
@@ -66,6 +71,7 @@ PROFILES = {
         repeats=3,
         echo_conns=(1, 10, 100, 1000),
         handshake_conns=32,
+        life_conns=32,
         idle_conns=(10_000, 50_000),
         post_receivers=10,
         post_posters=32,
@@ -80,6 +86,7 @@ PROFILES = {
         repeats=3,
         echo_conns=(1, 10, 100, 1000, 5000),
         handshake_conns=32,
+        life_conns=32,
         idle_conns=(10_000, 50_000),
         post_receivers=10,
         post_posters=32,
@@ -94,6 +101,7 @@ PROFILES = {
         repeats=1,
         echo_conns=(1, 10),
         handshake_conns=4,
+        life_conns=4,
         idle_conns=(200,),
         post_receivers=2,
         post_posters=4,
@@ -134,9 +142,8 @@ def _median(runs: list[Measurement]) -> Measurement:
 
 
 def _errors(data: dict[str, Any]) -> int:
-    return int(
-        data["errors"] + data["connect_errors"] + data["upgrade_errors"] + data["closed_early"]
-    )
+    failures = ("errors", "connect_errors", "upgrade_errors", "closed_early", *LIFE_FAILURES)
+    return int(sum(data[key] for key in failures))
 
 
 def _measurement(
@@ -203,10 +210,11 @@ class Bench:
 
     # --- servers ---------------------------------------------------------------------
 
-    def raw(self, *, routes: bool = False) -> Server:
+    def raw(self, *, routes: bool = False, authorize: bool = False) -> Server:
         port = free_port()
         argv = [sys.executable, "-m", "benchmarks.raw_server", "--port", str(port)]
         argv += ["--stage", STAGE] + (["--routes"] if routes else [])
+        argv += ["--authorize"] if authorize else []
         return Server("raw", argv, port, self.pinning, cwd=HERE.parent)
 
     def bare(self) -> Server:
@@ -331,6 +339,46 @@ class Bench:
                 m = _median(runs[scenario])
                 self.results.append(m)
                 self.say(f"  {scenario:<15} {m.server:<7} {m.value:>10,.0f} handshakes/s")
+
+    def lives(self) -> None:
+        """Whole connection lives per second: connect, upgrade through the authorizer and
+        $connect, one two-way message, the close handshake; async and def handlers beside
+        the raw aiohttp server doing the same checks and the bare wire layer."""
+        servers = (
+            self.raw(authorize=True),
+            self.bare(),
+            self.wsgate("life-async.yaml"),
+            self.wsgate("life-sync.yaml"),
+        )
+        labels = ("raw", "bare", "wsgate", "wsgate")
+        scenarios = ("life", "life-bare", "life-async", "life-sync")
+        with self.running(*servers):
+            runs: dict[str, list[Measurement]] = {s: [] for s in scenarios}
+            for _ in range(self.profile.repeats):
+                for server, label, scenario in zip(servers, labels, scenarios, strict=True):
+                    result = self._life(server)
+                    # Which failures, when there are any: the table shows only their sum.
+                    kinds = {key: result.data[key] for key in LIFE_FAILURES}
+                    m = _measurement(scenario, label, result, "lives/s", **kinds)
+                    runs[scenario].append(m)
+                    time.sleep(0.5)
+            for scenario in scenarios:
+                m = _median(runs[scenario])
+                self.results.append(m)
+                self.say(
+                    f"  {scenario:<11} {m.server:<7} {m.value:>10,.0f} lives/s  "
+                    f"p99 {m.p99_us or 0:>9,.0f} us  failures {m.errors}"
+                )
+
+    def _life(self, server: Server) -> LoadResult:
+        return self.load(
+            server,
+            *("--mode", "life", "--conns", str(self.profile.life_conns)),
+            *("--path", f"/{STAGE}{TOKEN_QUERY}"),
+            # Every life takes a new ephemeral port: spread them over source addresses as
+            # the handshake scenario does.
+            *("--sources", "8"),
+        )
 
     def idle_memory(self) -> None:
         """RSS per open idle connection, each count on fresh servers."""

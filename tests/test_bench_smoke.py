@@ -1,4 +1,4 @@
-"""The benchmark suite still runs: a tiny run of every scenario, no assertion on any rate."""
+"""The benchmark suite still runs: a tiny run of every scenario, no rate checked against a goal."""
 
 from __future__ import annotations
 
@@ -45,10 +45,13 @@ def test_smoke_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
         "round trip, async def route",
         "round trip, def route",
         "handshake, authorizer+$connect",
+        "connection life, async def",
+        "connection life, def",
         "idle memory",
         "POST @connections",
         "fan-out by handler",
         "two-way route, async handler, 10 conns vs raw echo",
+        "connection lives, async handlers, vs raw aiohttp with token + $connect",
     ):
         assert row in stdout
     document = json.loads((tmp_path / "latest.json").read_text())
@@ -61,6 +64,10 @@ def test_smoke_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
         ("echo-sync", "wsgate"),
         ("upgrade", "raw"),
         ("handshake-auth", "wsgate"),
+        ("life", "raw"),
+        ("life-bare", "bare"),
+        ("life-async", "wsgate"),
+        ("life-sync", "wsgate"),
         ("idle-memory", "raw"),
         ("idle-memory", "wsgate"),
         ("post", "raw"),
@@ -71,6 +78,11 @@ def test_smoke_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     if shutil.which("redis-server") is not None or os.environ.get("CI"):
         assert ("post-redis", "2 nodes+redis") in measured
     assert all(r["errors"] == 0 for r in document["results"]), document["results"]
+    # Whole connection lives (connect, authorizer, $connect, echo, close) completed, each
+    # reply and close frame checked by the generator.
+    lives = [r for r in document["results"] if r["scenario"].startswith("life")]
+    assert len(lives) == 4
+    assert all(r["value"] > 0 and r["unit"] == "lives/s" for r in lives), lives
     if with_chart:
         assert (tmp_path / "latest.png").stat().st_size > 0
 
