@@ -1,40 +1,48 @@
 """Where every accepted socket starts: upgrades and management calls here, the rest to aiohttp.
 
-The front door reads a connection's requests. A ``GET`` of ``/`` or of one path segment
-(``/{stage}``) as the first request is a WebSocket handshake and runs
-``server.handshake`` in a task of its own, which then serves the connection. A management
-call (``POST``, ``GET`` or ``DELETE`` of another path) with a plain ``Content-Length`` body
-is answered here by ``server.management.perform``, on a kept-alive connection as many
-times as the client asks. Anything else (chunked bodies, ``Expect``, a body over the
-API's limit, other methods, an upgrade after another request) is handed to aiohttp's
-request handler with the bytes read so far, untouched, and never comes back. aiohttp's
-request and response objects cost more than the rest of a handshake or a POST.
+The front door reads a connection's requests. Each head is parsed strictly first
+(``core.upgrade.parse_head``, ``core.http1.request_framing``): one that two HTTP parsers
+could read differently (a proxy in front and this gateway, or this gateway and aiohttp)
+is refused with 400 (431 when too long, 501 for a transfer coding nobody here decodes),
+logged in one line, and the connection closed, so no request can hide inside another.
+
+A ``GET`` of ``/`` or of one path segment (``/{stage}``) as the first request is a
+WebSocket handshake and runs ``server.handshake`` in a task of its own, which then serves
+the connection. A management call (``POST``, ``GET`` or ``DELETE`` of another path) in
+HTTP/1.1 with a plain ``Content-Length`` body is answered here by
+``server.management.perform``, on a kept-alive connection as many times as the client
+asks. Anything else (chunked bodies, ``Expect``, HTTP/1.0, a body over the API's limit,
+other methods, an upgrade after another request) is handed to aiohttp's request handler
+with the bytes read so far, untouched, and never comes back. aiohttp's request and
+response objects cost more than the rest of a handshake or a POST.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp.http import SERVER_SOFTWARE
 
-from wsgate.core.http1 import plain_body_length, response, wants_close
+from wsgate.core.http1 import Framing, request_framing, response
 from wsgate.core.upgrade import (
     MAX_HEAD_BYTES,
     BadRequest,
     RequestHead,
     parse_head,
+    partial_head_fault,
     path_segment,
     refusal,
     switching_protocols,
 )
 from wsgate.integrations.eager import Resumed
+from wsgate.server.connection import WebSocketConnection
 from wsgate.server.handshake import handshake
 from wsgate.server.management import MAX_POST_BYTES, Reply, internal_error, perform
-from wsgate.server.connection import WebSocketConnection
 
 
 if TYPE_CHECKING:
@@ -45,9 +53,9 @@ __all__ = ["FrontDoor"]
 
 log = logging.getLogger("wsgate.handshake")
 
-_GET = b"GET "
-_METHODS = (_GET, b"POST ", b"DELETE ")
+_MANAGEMENT_METHODS = frozenset(("POST", "GET", "DELETE"))
 _END_OF_HEAD = b"\r\n\r\n"
+_EMPTY_LINES = re.compile(rb"(?:\r\n)+")
 # Bytes a client may send behind its upgrade request before the 101 (its first frames).
 _MAX_EARLY = 256 * 1024
 
@@ -119,56 +127,84 @@ class FrontDoor(asyncio.Protocol):
 
     def _next_request(self) -> None:
         """Take the next request in the buffer: a handshake, a management call answered
-        here, or anything else handed to aiohttp with the bytes read so far."""
+        here, or anything else handed to aiohttp with the bytes read so far; or refuse a
+        malformed one."""
         buffer = self._buffer
-        if not buffer.startswith(_METHODS):
-            if buffer and not any(method.startswith(buffer[:7]) for method in _METHODS):
-                self._to_http(buffer)
-            return  # nothing yet, or too little to tell
-        end = buffer.find(_END_OF_HEAD)
-        if end < 0 and len(buffer) <= MAX_HEAD_BYTES:
+        if buffer.startswith(b"\r\n"):
+            # RFC 9112 §2.2: empty lines before a request line are ignored (some clients
+            # end a body with one more CRLF); the loop in _take_requests goes on after them.
+            match = _EMPTY_LINES.match(buffer)
+            assert match is not None
+            self._buffer = buffer[match.end() :]
             return
+        end = buffer.find(_END_OF_HEAD)
         if end < 0 or end > MAX_HEAD_BYTES:
-            self.refuse(431)
+            self._incomplete(buffer, end)
             return
         try:
             head = parse_head(buffer[:end])
+            framing = request_framing(head)
         except BadRequest as exc:
-            if not buffer.startswith(_GET):
-                self._to_http(buffer)
-                return
-            log.info("bad upgrade request: %s", exc)
-            self.refuse(400)
+            self._reject(exc.status, str(exc))
             return
+        self._dispatch(head, framing, buffer, end + len(_END_OF_HEAD))
+
+    def _dispatch(
+        self, head: RequestHead, framing: Framing, buffer: bytes, body_start: int
+    ) -> None:
+        """Send a well-formed request where it goes: the handshake, a management call
+        answered here, or aiohttp."""
         segment = path_segment(head.path)
         if head.method == "GET" and segment is not None:
-            if self._answered:
+            if framing.length != 0:
+                # Where its body ends is a guess between parsers; nor has it any meaning.
+                self._reject(400, "a body on a GET of an upgrade path")
+            elif self._answered:
                 # An upgrade needs a connection of its own; aiohttp answers this one.
                 self._to_http(buffer)
-                return
-            self._started = True
-            self._buffer = b""
-            self._early = buffer[end + len(_END_OF_HEAD) :]
-            self._stop_timer()
-            self._start_handshake(head, segment)
+            else:
+                self._start_handshake(head, segment, buffer[body_start:])
             return
-        self._management_call(head, buffer, end + len(_END_OF_HEAD))
+        if (
+            head.method in _MANAGEMENT_METHODS
+            and head.version == "HTTP/1.1"
+            and not framing.expect
+            and framing.length is not None
+            and framing.length <= MAX_POST_BYTES
+        ):
+            self._management_call(head, framing, buffer, body_start)
+            return
+        # Chunked, 100-continue, HTTP/1.0, too long, or another method: aiohttp's to answer.
+        self._to_http(buffer)
 
-    def _management_call(self, head: RequestHead, buffer: bytes, body_start: int) -> None:
-        """Answer ``head`` as a management call here when it is plainly framed."""
-        headers = {name.lower(): value for name, value in head.headers}
-        length = plain_body_length(headers, MAX_POST_BYTES)
-        if length is None or len(headers) != len(head.headers):
-            # Chunked, 100-continue, too long, or a repeated header: aiohttp's to judge.
-            self._to_http(buffer)
+    def _incomplete(self, buffer: bytes, end: int) -> None:
+        """A head without its end yet: wait for more bytes unless it is already too
+        long (431) or malformed (400), so that it is answered now, not at the timeout."""
+        # The slack lets a head of exactly MAX_HEAD_BYTES wait for its CRLFCRLF.
+        if end > MAX_HEAD_BYTES or len(buffer) > MAX_HEAD_BYTES + len(_END_OF_HEAD):
+            self._reject(431, f"a head over {MAX_HEAD_BYTES} bytes")
             return
-        body_end = body_start + length
+        fault = partial_head_fault(buffer[:MAX_HEAD_BYTES])
+        if fault is not None:
+            self._reject(400, fault)
+
+    def _reject(self, status: int, reason: str) -> None:
+        """Refuse a malformed request, in one line of log."""
+        log.info("bad request from %s, refused %d: %s", self.peer[0], status, reason)
+        self.refuse(status)
+
+    def _management_call(
+        self, head: RequestHead, framing: Framing, buffer: bytes, body_start: int
+    ) -> None:
+        """Answer ``head`` as a management call here; its body is ``framing.length`` bytes."""
+        assert framing.length is not None  # chunked calls go to aiohttp
+        body_end = body_start + framing.length
         if len(buffer) < body_end:
             return  # the rest of the body is on its way
         self._buffer = buffer[body_end:]
         self._serving = True
         self._stop_timer()
-        close = wants_close(headers)
+        close = not framing.keep_alive
         path = head.path if head.query is None else f"{head.path}?{head.query}"
         call = perform(self._gateway, head.method, path, buffer[body_start:body_end])
         try:
@@ -223,7 +259,12 @@ class FrontDoor(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
 
-    def _start_handshake(self, head: RequestHead, segment: str) -> None:
+    def _start_handshake(self, head: RequestHead, segment: str, early: bytes) -> None:
+        """Run the handshake; ``early`` (frames sent behind the request) waits for it."""
+        self._started = True
+        self._buffer = b""
+        self._early = early
+        self._stop_timer()
         gateway = self._gateway
         task = asyncio.get_running_loop().create_task(handshake(gateway, self, head, segment))
         gateway.connection_tasks.add(task)
@@ -251,11 +292,13 @@ class FrontDoor(asyncio.Protocol):
         port = int(sockname[1]) if sockname else 0
         return host, port
 
-    def refuse(self, status: int) -> None:
-        """Answer with ``status`` and AWS's JSON message, then close the connection."""
+    def refuse(self, status: int, *, websocket_version: bool = False) -> None:
+        """Answer with ``status`` and AWS's JSON message, then close the connection;
+        ``websocket_version`` names the WebSocket version spoken (a refused handshake)."""
         self._stop_timer()
+        self._buffer = b""  # nothing after a refused request is read
         if not self.lost:
-            self.transport.write(refusal(status))
+            self.transport.write(refusal(status, websocket_version=websocket_version))
             self.transport.close()
 
     def upgrade(

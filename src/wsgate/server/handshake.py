@@ -17,7 +17,7 @@ from wsgate.core.events import connect_event
 from wsgate.core.ids import new_id
 from wsgate.core.request import ConnectionContext, HandshakeRequest
 from wsgate.core.results import ConnectOutcome, interpret_connect_result, is_accepted
-from wsgate.core.upgrade import RequestHead, is_valid_key, parse_query
+from wsgate.core.upgrade import RequestHead, parse_query, upgrade_refusal
 from wsgate.exceptions import DuplicateConnection, HandlerFailed, IntegrationTimeout
 from wsgate.server.gateway import Gateway
 from wsgate.server.lifecycle import Lifecycle
@@ -39,19 +39,15 @@ async def handshake(gateway: Gateway, door: FrontDoor, head: RequestHead, segmen
         return door.refuse(403)
     if gateway.draining:
         return door.refuse(503)
-    # Lower-cased names, the last value winning, read once for the checks below.
+    # Checked first: it spares the authorizer and $connect a request that can never
+    # become a connection.
+    refused = upgrade_refusal(head)
+    if refused is not None:
+        log.info("upgrade refused (%d): %s", *refused)
+        return door.refuse(refused[0], websocket_version=True)
+    # Lower-cased names read once below; the key came once (upgrade_refusal).
     headers = {name.lower(): value for name, value in head.headers}
-    if head.method != "GET" or headers.get("upgrade", "").lower() != "websocket":
-        return door.refuse(426)
-    key = headers.get("sec-websocket-key", "")
-    if (
-        "upgrade" not in headers.get("connection", "").lower()
-        or headers.get("sec-websocket-version") != "13"
-        or not is_valid_key(key)
-    ):
-        # Checked first: it spares the authorizer and $connect a request that can never
-        # become a connection.
-        return door.refuse(400)
+    key = headers["sec-websocket-key"]
     cap = gateway.limits.max_connections
     if cap is not None and gateway.open_connections >= cap:
         return door.refuse(429)
