@@ -310,7 +310,8 @@ def test_unknown_key_lists_known_keys(tmp_path: Path) -> None:
     assert load_error(tmp_path, "api:\n  idel_timeout: 5\n") == (
         "wsgate.yaml: api.idel_timeout: unknown key (known keys: name, stage, "
         "route_selection_expression, idle_timeout, max_connection_duration, max_message_bytes, "
-        "max_frame_bytes, handshake_timeout, max_connections, api_id, region, account_id)"
+        "max_frame_bytes, max_fragments, handshake_timeout, max_connections, api_id, region, "
+        "account_id)"
     )
 
 

@@ -491,3 +491,22 @@ def test_the_close_codes_checked_are_the_ones_a_peer_may_send() -> None:
         else:
             with pytest.raises(ProtocolError):
                 parser.feed(raw_frame(0x88, payload))
+
+
+def test_a_message_may_come_in_at_most_max_fragments_frames() -> None:
+    """Empty continuation frames add nothing to a message's length: their number is
+    bounded, counted once per frame however its header is split."""
+    first = client_frame(Opcode.TEXT, b"a", fin=False)
+    empty = client_frame(Opcode.CONT, b"", fin=False)
+    last = client_frame(Opcode.CONT, b"z")
+    stream = first + empty * 2 + last  # four frames
+    parser = FrameParser(BIG, BIG, max_fragments=4)
+    events = [
+        event for byte in range(len(stream)) for event in parser.feed(stream[byte : byte + 1])
+    ]
+    assert events == ["az"]
+    assert FrameParser(BIG, BIG, max_fragments=4).feed(stream * 3) == ["az"] * 3
+    with pytest.raises(ProtocolError) as info:
+        FrameParser(BIG, BIG, max_fragments=3).feed(stream)
+    assert info.value.code == CloseCode.MESSAGE_TOO_BIG
+    assert info.value.reason == "too many fragments"

@@ -261,3 +261,9 @@ async def async_exits(event: dict[str, Any], context: Any) -> None:
 def interrupts(event: dict[str, Any], context: Any) -> None:
     record(event)
     raise KeyboardInterrupt
+
+
+async def sized(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A reply of as many bytes as the message asks for."""
+    size = orjson.loads(event["body"])["size"]
+    return {"statusCode": 200, "body": "é" * (size // 2) + "x" * (size % 2)}

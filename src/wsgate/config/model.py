@@ -263,6 +263,14 @@ class ApiSettings(BaseModel):
             "(AWS: 32 KB). At most max_message_bytes."
         ),
     )
+    max_fragments: int = Field(
+        default=1024,
+        gt=0,
+        description=(
+            "Most frames one message may be sent in; more close the connection with 1009. "
+            "Bounds what a client sending empty continuation frames can make the gateway hold."
+        ),
+    )
     handshake_timeout: float = Field(
         default=10,
         gt=0,

@@ -131,9 +131,13 @@ class FrameParser:
         "_message_length",
         "_opcode",
         "_parts",
+        "_fragments",
+        "_max_fragments",
     )
 
-    def __init__(self, max_frame_bytes: int, max_message_bytes: int) -> None:
+    def __init__(
+        self, max_frame_bytes: int, max_message_bytes: int, max_fragments: int = 1024
+    ) -> None:
         self._max_frame = max_frame_bytes
         self._max_message = max_message_bytes
         # Largest payload the fast path may accept without checking the limits again.
@@ -154,6 +158,10 @@ class FrameParser:
         self._message = 0
         self._parts: list[bytes] = []
         self._message_length = 0
+        # Frames of the message in progress: empty continuation frames add nothing to its
+        # length, so without this bound a client could make the parser hold millions.
+        self._fragments = 0
+        self._max_fragments = max_fragments
 
     def feed(self, data: bytes) -> list[Event]:
         """Parse ``data`` (any split of the stream); return the complete events, in order.
@@ -235,6 +243,9 @@ class FrameParser:
                     if opcode < _OP_CLOSE:
                         if opcode:
                             self._message = opcode
+                            self._fragments = 1
+                        else:
+                            self._fragments += 1
                         self._message_length = total
                     pos += size
                 if end - pos < length:
@@ -278,6 +289,8 @@ class FrameParser:
         if opcode == _OP_CONTINUATION:
             if not self._message:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, "continuation without a message")
+            if self._fragments >= self._max_fragments:
+                raise ProtocolError(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
             total = self._message_length + length
         else:
             if self._message:

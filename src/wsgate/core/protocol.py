@@ -81,16 +81,21 @@ class ServerProtocol:
         max_frame_bytes: largest frame payload the client may send; a larger one fails the
             connection with 1009.
         max_message_bytes: largest message, reassembled from its frames; same.
+        max_fragments: most frames one message may come in; same.
     """
 
     __slots__ = ("_close_received", "_close_sent", "_out", "_parser", "state")
 
-    def __init__(self, max_frame_bytes: int, max_message_bytes: int) -> None:
+    def __init__(
+        self, max_frame_bytes: int, max_message_bytes: int, max_fragments: int = 1024
+    ) -> None:
         self.state: State = _OPEN
         """Where the connection is; read it, never set it."""
         # None once CLOSED: nothing more is parsed, and a partial message is freed. Testing
         # it is also the cheapest "are we closed?" check on the hot path.
-        self._parser: FrameParser | None = FrameParser(max_frame_bytes, max_message_bytes)
+        self._parser: FrameParser | None = FrameParser(
+            max_frame_bytes, max_message_bytes, max_fragments
+        )
         # Control frames queued for data_to_send(); rare, so bytes concatenation is fine.
         self._out = b""
         self._close_sent = False

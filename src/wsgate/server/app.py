@@ -29,10 +29,10 @@ async def _on_shutdown(app: web.Application) -> None:
     """Refuse new handshakes, close every connection with 1001, wait for their
     ``$disconnect`` within ``server.shutdown_timeout``."""
     gateway = app[GATEWAY]
-    gateway.draining = True
+    gateway.traffic.draining = True
     for connection in gateway.registry.local_connections():
         await connection.close_going_away()
-    tasks = set(gateway.connection_tasks)
+    tasks = set(gateway.traffic.tasks)
     if not tasks:
         return
     _done, late = await asyncio.wait(tasks, timeout=gateway.config.server.shutdown_timeout)

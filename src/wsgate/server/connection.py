@@ -87,10 +87,16 @@ class WebSocketConnection(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, transport: Transport, max_frame_bytes: int, max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        max_frame_bytes: int,
+        max_message_bytes: int,
+        max_fragments: int = 1024,
+    ) -> None:
         self.transport = transport
         transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
-        self._protocol = ServerProtocol(max_frame_bytes, max_message_bytes)
+        self._protocol = ServerProtocol(max_frame_bytes, max_message_bytes, max_fragments)
         self._loop = asyncio.get_running_loop()
         self._events: deque[object] = deque()
         self._waiter: asyncio.Future[None] | None = None

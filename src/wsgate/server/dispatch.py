@@ -51,12 +51,20 @@ def _now_ms() -> int:
 class Dispatcher:
     """Routes the messages of every connection of one API."""
 
-    __slots__ = ("_api", "_routes", "_selector")
+    __slots__ = ("_api", "_max_reply", "_routes", "_selector")
 
-    def __init__(self, api: ApiContext, selector: RouteSelector, routes: dict[str, Route]) -> None:
+    def __init__(
+        self,
+        api: ApiContext,
+        selector: RouteSelector,
+        routes: dict[str, Route],
+        max_reply_bytes: int,
+    ) -> None:
         self._api = api
         self._selector = selector
         self._routes = routes
+        self._max_reply = max_reply_bytes
+        """The largest two-way reply sent, as the largest message accepted (AWS: 128 KB)."""
 
     def set_api(self, api: ApiContext) -> None:
         """Use ``api`` for the events of messages from now on (its ``domainName`` is known
@@ -157,9 +165,8 @@ class Dispatcher:
             log.warning("route %s: %s", route_key, exc, exc_info=exc.error)
             session.reply(internal_error_frame(session.connection_id, request_id))
 
-    @staticmethod
     def _answer(
-        session: Session, route_key: str, route: Route, request_id: str, result: object
+        self, session: Session, route_key: str, route: Route, request_id: str, result: object
     ) -> None:
         """Send the client what a handler's result means for it, if anything."""
         if not route.response:
@@ -170,5 +177,20 @@ class Dispatcher:
             log.warning("route %s: unusable result: %s", route_key, exc)
             session.reply(internal_error_frame(session.connection_id, request_id))
             return
-        if reply is not None:
-            session.reply(reply)
+        if reply is None:
+            return
+        # A str takes at most 4 bytes a character: only a long one needs encoding to know.
+        if len(reply) > self._max_reply // 4 and _size(reply) > self._max_reply:
+            log.warning(
+                "route %s: reply of %d bytes is over the %d-byte message limit",
+                route_key,
+                _size(reply),
+                self._max_reply,
+            )
+            session.reply(internal_error_frame(session.connection_id, request_id))
+            return
+        session.reply(reply)
+
+
+def _size(reply: str | bytes) -> int:
+    return len(reply.encode()) if isinstance(reply, str) else len(reply)

@@ -218,8 +218,7 @@ class FrontDoor(asyncio.Protocol):
             return
         # The registry had to wait (a remote node): finish in a task of its own.
         task = asyncio.get_running_loop().create_task(self._answer_later(call, signal, close))
-        self._gateway.connection_tasks.add(task)
-        task.add_done_callback(self._gateway.connection_tasks.discard)
+        self._gateway.traffic.track(task)
 
     async def _answer_later(
         self, call: Coroutine[Any, Any, Reply], signal: object, close: bool
@@ -267,8 +266,7 @@ class FrontDoor(asyncio.Protocol):
         self._stop_timer()
         gateway = self._gateway
         task = asyncio.get_running_loop().create_task(handshake(gateway, self, head, segment))
-        gateway.connection_tasks.add(task)
-        task.add_done_callback(gateway.connection_tasks.discard)
+        gateway.traffic.track(task)
 
     def _to_http(self, received: bytes) -> None:
         """Hand the connection to aiohttp, with what it sent so far."""
@@ -302,14 +300,21 @@ class FrontDoor(asyncio.Protocol):
             self.transport.close()
 
     def upgrade(
-        self, key: str, subprotocol: str | None, max_frame_bytes: int, max_message_bytes: int
+        self,
+        key: str,
+        subprotocol: str | None,
+        max_frame_bytes: int,
+        max_message_bytes: int,
+        max_fragments: int,
     ) -> WebSocketConnection | None:
         """Send the 101 and turn the connection into a WebSocket; None if the client left."""
         if self.lost or self.transport.is_closing():
             return None
         transport = self.transport
         transport.write(switching_protocols(key, subprotocol))
-        websocket = WebSocketConnection(transport, max_frame_bytes, max_message_bytes)
+        websocket = WebSocketConnection(
+            transport, max_frame_bytes, max_message_bytes, max_fragments
+        )
         transport.set_protocol(websocket)
         if self._paused:
             self._paused = False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from wsgate.registry import Registry, create_registry
 from wsgate.server.dispatch import Dispatcher, Route
 from wsgate.server.inprocess import install_hook
 from wsgate.server.onehop import OneHop
+from wsgate.server.traffic import Traffic
 
 
 __all__ = ["Gateway", "Limits", "build_gateway"]
@@ -39,6 +39,7 @@ class Limits:
     max_connection_duration: float
     max_message_bytes: int
     max_frame_bytes: int
+    max_fragments: int
     max_connections: int | None
 
 
@@ -57,13 +58,8 @@ class Gateway:
     one_hop: OneHop | None = None
     """Set when the authorizer and ``$connect`` are both ``def`` handlers: they then run
     in one trip to the handler threads."""
-    open_connections: int = 0
-    """Handshakes in progress plus established connections in this process."""
-    draining: bool = False
-    """Set at shutdown: new handshakes are refused."""
-    connection_tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    """Each connection's task, from its handshake to its ``$disconnect``: what a shutdown
-    waits for."""
+    traffic: Traffic = field(default_factory=Traffic)
+    """What the gateway is doing now; everything else here is fixed at start."""
 
     def set_domain_name(self, domain_name: str) -> None:
         """Fix ``requestContext.domainName`` once the listening ports are known."""
@@ -189,6 +185,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         max_connection_duration=api_settings.max_connection_duration,
         max_message_bytes=api_settings.max_message_bytes,
         max_frame_bytes=api_settings.max_frame_bytes,
+        max_fragments=api_settings.max_fragments,
         max_connections=api_settings.max_connections,
     )
     connect = routes.get("$connect")
@@ -209,5 +206,5 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         registry=registry if registry is not None else _registry(config, api),
         threads=threads,
         limits=limits,
-        dispatcher=Dispatcher(api, selector, routes),
+        dispatcher=Dispatcher(api, selector, routes, api_settings.max_message_bytes),
     )

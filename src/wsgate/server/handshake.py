@@ -37,7 +37,7 @@ async def handshake(gateway: Gateway, door: FrontDoor, head: RequestHead, segmen
     """Run the AWS handshake sequence; serve the connection if every step allowed it."""
     if segment and segment != gateway.api.stage:
         return door.refuse(403)
-    if gateway.draining:
+    if gateway.traffic.draining:
         return door.refuse(503)
     # Checked first: it spares the authorizer and $connect a request that can never
     # become a connection.
@@ -49,9 +49,8 @@ async def handshake(gateway: Gateway, door: FrontDoor, head: RequestHead, segmen
     headers = {name.lower(): value for name, value in head.headers}
     key = headers["sec-websocket-key"]
     cap = gateway.limits.max_connections
-    if cap is not None and gateway.open_connections >= cap:
+    if not gateway.traffic.admit(cap):
         return door.refuse(429)
-    gateway.open_connections += 1
     try:
         decision = await _decide(gateway, door, head, headers.get("user-agent"))
         if isinstance(decision, int):
@@ -62,7 +61,7 @@ async def handshake(gateway: Gateway, door: FrontDoor, head: RequestHead, segmen
         del head, headers
         await _serve(gateway, door, key, connection, agreed)
     finally:
-        gateway.open_connections -= 1
+        gateway.traffic.release()
 
 
 def _agreed(chosen: str | None, offered: str | None) -> str | None:
@@ -158,7 +157,7 @@ async def _serve(
     subprotocol: str | None,
 ) -> None:
     """Upgrade, register, and serve the connection until it ends."""
-    if gateway.draining:
+    if gateway.traffic.draining:
         # The gateway began shutting down while the handshake ran.
         return door.refuse(503)
     registry, connection_id = gateway.registry, connection.connection_id
@@ -169,7 +168,9 @@ async def _serve(
         log.error("connectionId %s collided; refusing", connection_id)
         return door.refuse(500)
     limits = gateway.limits
-    websocket = door.upgrade(key, subprotocol, limits.max_frame_bytes, limits.max_message_bytes)
+    websocket = door.upgrade(
+        key, subprotocol, limits.max_frame_bytes, limits.max_message_bytes, limits.max_fragments
+    )
     if websocket is None:
         # The client left during $connect: the connection never existed, so no $disconnect.
         log.debug("client left before the upgrade completed")
