@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from websockets.frames import Close as WsClose
 from websockets.frames import Frame, Opcode
 
+from tests.core.client_frames import client_frame, fragmented
 from wsgate.core.frames import PEER_CLOSE_CODES, CloseCode
 from wsgate.core.framing import (
     Binary,
@@ -26,11 +27,6 @@ BIG = 1 << 24  # limits that never get in the way
 KEY = b"\x00\x7f\x80\xff"  # zero, high-bit and all-ones mask bytes
 VALID_CLOSE_CODES = [1000, 1001, 1002, 1003, *range(1007, 1015), 3000, 3999, 4000, 4999]
 INVALID_CLOSE_CODES = [0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
-
-
-def client_frame(opcode: Opcode, payload: bytes, *, fin: bool = True) -> bytes:
-    """A masked frame as the websockets client library sends it (random key)."""
-    return Frame(opcode, payload, fin=fin).serialize(mask=True, extensions=[])
 
 
 def raw_frame(
@@ -150,19 +146,10 @@ def test_random_streams_in_random_splits(data: st.DataObject) -> None:
             expected.append(control)
             continue
         message = data.draw(messages)
-        opcode, payload = (
-            (Opcode.TEXT, message.encode())
-            if isinstance(message, str)
-            else (Opcode.BINARY, message.payload)
-        )
-        # Cut points anywhere, mid-character included; repeats make empty fragments.
-        cuts = sorted(data.draw(st.lists(st.integers(0, len(payload)), max_size=4), label="cuts"))
-        bounds = [0, *cuts, len(payload)]
-        fragments = [payload[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
-        for index, fragment in enumerate(fragments):
-            last = index == len(fragments) - 1
-            stream += client_frame(opcode if index == 0 else Opcode.CONT, fragment, fin=last)
-            if not last:
+        frames = fragmented(data, message, max_cuts=4)
+        for index, frame in enumerate(frames):
+            stream += frame
+            if index < len(frames) - 1:
                 for control in data.draw(st.lists(controls, max_size=2), label="between"):
                     stream += encode_control(control)
                     expected.append(control)

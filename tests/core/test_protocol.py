@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from websockets.frames import Close as WsClose
 from websockets.frames import Frame, Opcode
 
+from tests.core.client_frames import client_frame, fragmented
 from wsgate.core.protocol import (
     Binary,
     Close,
@@ -523,11 +524,6 @@ endings = st.sampled_from(
 )
 
 
-def client_frame(opcode: Opcode, payload: bytes, *, fin: bool = True) -> bytes:
-    """A masked frame as the websockets client library sends it (random key)."""
-    return Frame(opcode, payload, fin=fin).serialize(mask=True, extensions=[])
-
-
 def run(pieces: list[bytes], eof: bool) -> tuple[list[Event], bytes, State]:
     protocol = ServerProtocol(BIG, BIG)
     events: list[Event] = []
@@ -561,18 +557,10 @@ def test_any_split_gives_the_same_events_and_frames(data: st.DataObject) -> None
             add_control(data.draw(controls))
             continue
         message = data.draw(messages)
-        opcode, payload = (
-            (Opcode.TEXT, message.encode())
-            if isinstance(message, str)
-            else (Opcode.BINARY, message.payload)
-        )
-        cuts = sorted(data.draw(st.lists(st.integers(0, len(payload)), max_size=3), label="cuts"))
-        bounds = [0, *cuts, len(payload)]
-        fragments = [payload[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
-        for index, fragment in enumerate(fragments):
-            last = index == len(fragments) - 1
-            stream += client_frame(opcode if index == 0 else Opcode.CONT, fragment, fin=last)
-            if not last:
+        frames = fragmented(data, message, max_cuts=3)
+        for index, frame in enumerate(frames):
+            stream += frame
+            if index < len(frames) - 1:
                 for control in data.draw(st.lists(controls, max_size=2), label="between"):
                     add_control(control)
         events.append(message)

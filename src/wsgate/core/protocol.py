@@ -52,6 +52,7 @@ _OPEN: Final = State.OPEN
 _CLOSING: Final = State.CLOSING
 _CLOSED: Final = State.CLOSED
 _PONG: Final = int(Opcode.PONG)
+_TEXT: Final = int(Opcode.TEXT)
 
 
 class ConnectionClosed(Exception):
@@ -84,7 +85,7 @@ class ServerProtocol:
         max_fragments: most frames one message may come in; same.
     """
 
-    __slots__ = ("_close_received", "_close_sent", "_out", "_parser", "state")
+    __slots__ = ("_close_received", "_close_sent", "_parser", "pending", "state")
 
     def __init__(
         self, max_frame_bytes: int, max_message_bytes: int, max_fragments: int = 1024
@@ -97,7 +98,9 @@ class ServerProtocol:
             max_frame_bytes, max_message_bytes, max_fragments
         )
         # Control frames queued for data_to_send(); rare, so bytes concatenation is fine.
-        self._out = b""
+        self.pending = b""
+        """Bytes queued for :meth:`data_to_send` (pongs, close frames); read it, never set
+        it. Testing it spares the I/O layer a call after every read."""
         self._close_sent = False
         self._close_received: Close | None = None
 
@@ -153,9 +156,9 @@ class ServerProtocol:
         Returns:
             Pongs and close frames to write, in order; ``b""`` when there are none.
         """
-        out = self._out
+        out = self.pending
         if out:
-            self._out = b""
+            self.pending = b""
         return out
 
     def _receive_events(self, events: list[FrameEvent]) -> list[Event]:
@@ -167,7 +170,7 @@ class ServerProtocol:
             elif isinstance(event, Ping):
                 # After the server's close, nothing may be sent (RFC 6455 §5.5.1).
                 if not self._close_sent:
-                    self._out += encode_frame(_PONG, event.payload)
+                    self.pending += encode_frame(_PONG, event.payload)
             elif isinstance(event, Close):
                 kept.append(event)
                 self._receive_close(event)
@@ -180,7 +183,7 @@ class ServerProtocol:
         if not self._close_sent:
             # Echo the code, as RFC 6455 §5.5.1 asks (no code for a close without one).
             self._close_sent = True
-            self._out += encode_close(close.code, "")
+            self.pending += encode_close(close.code, "")
         self._set_closed()
 
     def _receive_error(self, error: ProtocolError) -> list[Event]:
@@ -191,7 +194,7 @@ class ServerProtocol:
         events.append(Failed(error.code, error.reason))
         if not self._close_sent:
             self._close_sent = True
-            self._out += encode_close(error.code, error.reason)
+            self.pending += encode_close(error.code, error.reason)
         self._set_closed()
         return events
 
@@ -212,6 +215,9 @@ class ServerProtocol:
         """
         if self.state is not _OPEN:
             raise ConnectionClosed(f"cannot send a message: the connection is {self.state.name}")
+        # encode_message, inlined: this runs once per message sent.
+        if type(data) is str:
+            return encode_frame(_TEXT, data.encode())
         return encode_message(data)
 
     def start_close(self, code: int | None, reason: str) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 __all__ = ["Event", "Integration", "InvokeContext"]
@@ -11,19 +11,17 @@ __all__ = ["Event", "Integration", "InvokeContext"]
 Event = dict[str, object]
 
 
-class InvokeContext:
+class InvokeContext(NamedTuple):
     """What one invocation carries besides its event.
 
-    A plain class with slots: one is made per invocation, on the per-message path.
+    A named tuple: one is made per invocation, on the per-message path, where
+    ``tuple.__new__`` makes it without a Python-level call.
     """
 
-    __slots__ = ("deadline", "request_id")
-
-    def __init__(self, request_id: str, deadline: float) -> None:
-        self.request_id = request_id
-        """The invocation's id: the Lambda context's ``aws_request_id``."""
-        self.deadline = deadline
-        """When the integration's ``timeout`` runs out, on ``time.monotonic()``'s clock."""
+    request_id: str
+    """The invocation's id: the Lambda context's ``aws_request_id``."""
+    deadline: float
+    """When the integration's ``timeout`` runs out, on ``time.monotonic()``'s clock."""
 
 
 class Integration(Protocol):

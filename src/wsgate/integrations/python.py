@@ -118,7 +118,7 @@ class PythonIntegration:
             self._log_group,
         )
         if self._is_async:
-            return cast(Awaitable[object], self._func(event, lambda_context))
+            return self._func(event, lambda_context)  # type: ignore[return-value]  # a coroutine
         return self._threads.run(asyncio.get_running_loop(), self._func, event, lambda_context)
 
     def _failed(self, error: BaseException) -> HandlerFailed:

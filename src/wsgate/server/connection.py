@@ -121,14 +121,13 @@ class WebSocketConnection(asyncio.Protocol):
         protocol = self._protocol
         was_open = protocol.state is _OPEN
         events = protocol.receive_data(data)
-        pending = protocol.data_to_send()
         if was_open and protocol.state is _CLOSED:
             # The client closed or broke the protocol. The answer waits until the reader
             # got there (``finish``): replies to the messages before it go first.
-            self._answer = pending
+            self._answer = protocol.data_to_send()
             self._pause(_OVER)
-        elif pending:  # pongs
-            self.transport.write(pending)
+        elif protocol.pending:  # pongs
+            self.transport.write(protocol.data_to_send())
         if events:
             self._events.extend(events)
             waiter = self._waiter

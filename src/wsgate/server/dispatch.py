@@ -51,7 +51,7 @@ def _now_ms() -> int:
 class Dispatcher:
     """Routes the messages of every connection of one API."""
 
-    __slots__ = ("_api", "_max_reply", "_routes", "_selector")
+    __slots__ = ("_api", "_max_reply", "_routes", "_safe_reply", "_selector")
 
     def __init__(
         self,
@@ -65,6 +65,8 @@ class Dispatcher:
         self._routes = routes
         self._max_reply = max_reply_bytes
         """The largest two-way reply sent, as the largest message accepted (AWS: 128 KB)."""
+        self._safe_reply = max_reply_bytes // 4
+        """Characters below which a str reply fits whatever they are (UTF-8: 4 bytes at most)."""
 
     def set_api(self, api: ApiContext) -> None:
         """Use ``api`` for the events of messages from now on (its ``domainName`` is known
@@ -118,19 +120,19 @@ class Dispatcher:
         in_flight: InFlight,
     ) -> None:
         """Finish a handler that waits, in the task it began in, and answer it."""
+        failure: IntegrationTimeout | HandlerFailed | None = None
         try:
-            try:
-                result = await route.handler.finish(call)
-            except (IntegrationTimeout, HandlerFailed) as exc:
-                self._failed(session, route_key, request_id, exc)
-            else:
-                self._answer(session, route_key, route, request_id, result)
-        except Exception:
+            result = await route.handler.finish(call)
+        except (IntegrationTimeout, HandlerFailed) as exc:
+            result, failure = None, exc
+        except Exception:  # a bug: it costs this message, not the task reading on
             log.exception("%s: message %s failed", session.connection_id, request_id)
+            return
         finally:
             task = asyncio.current_task()
             if task is not None:
                 in_flight.discard(task)
+        self._settle(session, route_key, route, request_id, result, failure)
 
     def _answer_later(
         self,
@@ -143,14 +145,29 @@ class Dispatcher:
     ) -> None:
         """Answer a handler that ran elsewhere, once its future is done."""
         in_flight.discard(call)
+        failure: IntegrationTimeout | HandlerFailed | None = None
         try:
-            try:
-                result = route.handler.outcome(call)
-            except (IntegrationTimeout, HandlerFailed) as exc:
-                self._failed(session, route_key, request_id, exc)
+            result = route.handler.outcome(call)
+        except (IntegrationTimeout, HandlerFailed) as exc:
+            result, failure = None, exc
+        self._settle(session, route_key, route, request_id, result, failure)
+
+    def _settle(
+        self,
+        session: Session,
+        route_key: str,
+        route: Route,
+        request_id: str,
+        result: object,
+        failure: IntegrationTimeout | HandlerFailed | None,
+    ) -> None:
+        """Answer a handler that finished later: its result, or AWS's error frame."""
+        try:
+            if failure is not None:
+                self._failed(session, route_key, request_id, failure)
             else:
                 self._answer(session, route_key, route, request_id, result)
-        except Exception:
+        except Exception:  # a bug here must cost this message, not the connection
             log.exception("%s: message %s failed", session.connection_id, request_id)
 
     @staticmethod
@@ -179,8 +196,8 @@ class Dispatcher:
             return
         if reply is None:
             return
-        # A str takes at most 4 bytes a character: only a long one needs encoding to know.
-        if len(reply) > self._max_reply // 4 and _size(reply) > self._max_reply:
+        # Only a long reply needs encoding to know its size.
+        if len(reply) > self._safe_reply and _size(reply) > self._max_reply:
             log.warning(
                 "route %s: reply of %d bytes is over the %d-byte message limit",
                 route_key,
