@@ -319,7 +319,7 @@ def test_unknown_key_inside_a_route(tmp_path: Path) -> None:
     """Unknown keys are found at any depth, with the route key in the path."""
     assert load_error(tmp_path, "routes:\n  sendmessage: {handler: a:b, respone: true}\n") == (
         "wsgate.yaml: routes.sendmessage.respone: unknown key "
-        "(known keys: handler, timeout, response)"
+        "(known keys: handler, function, timeout, response)"
     )
 
 
@@ -327,7 +327,8 @@ def test_unknown_top_level_section(tmp_path: Path) -> None:
     """An unknown section is named with the sections that exist."""
     assert load_error(tmp_path, "route: {}\n") == (
         "wsgate.yaml: route: unknown key "
-        "(known keys: api, server, handlers, authorizer, routes, registry)"
+        "(known keys: api, server, handlers, authorizer, routes, registry, functions, "
+        "management)"
     )
 
 
@@ -501,7 +502,8 @@ def test_several_problems_one_line_each(tmp_path: Path) -> None:
         "wsgate.yaml: api.idle_timeout: expected a number greater than 0, got 'soon'",
         "wsgate.yaml: server.port: expected an integer from 0 to 65535, got -1",
         "wsgate.yaml: foo: unknown key "
-        "(known keys: api, server, handlers, authorizer, routes, registry)",
+        "(known keys: api, server, handlers, authorizer, routes, registry, functions, "
+        "management)",
     ]
 
 

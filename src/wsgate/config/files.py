@@ -71,7 +71,8 @@ def parse_config(
         text: the YAML document.
         source: how error messages name the document, usually its file name.
         base_dir: the folder relative paths (``handlers.path``, ``server.tls_cert``,
-            ``server.tls_key``, ``authorizer.jwks_file``) are resolved against.
+            ``server.tls_key``, ``authorizer.jwks_file``, ``functions.*.code``) are
+            resolved against.
         environ: variables for ``${env:...}`` references; None means ``os.environ``.
 
     Raises:
@@ -117,8 +118,17 @@ def _resolve_paths(config: GatewayConfig, base_dir: Path) -> GatewayConfig:
     authorizer = config.authorizer
     if isinstance(authorizer, JwtAuthorizerConfig) and authorizer.jwks_file is not None:
         authorizer = authorizer.model_copy(update={"jwks_file": base_dir / authorizer.jwks_file})
+    functions = {
+        name: function.model_copy(update={"code": base_dir / function.code})
+        for name, function in config.functions.items()
+    }
     return config.model_copy(
-        update={"handlers": handlers, "server": server, "authorizer": authorizer}
+        update={
+            "handlers": handlers,
+            "server": server,
+            "authorizer": authorizer,
+            "functions": functions,
+        }
     )
 
 

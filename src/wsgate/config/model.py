@@ -12,6 +12,7 @@ Validators that find a problem deeper than the field they check raise
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import keyword
 import re
 from pathlib import Path
@@ -25,7 +26,9 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    SecretStr,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -34,16 +37,21 @@ from pydantic import (
 __all__ = [
     "JWT_ALGORITHMS",
     "SPECIAL_ROUTE_KEYS",
+    "FUNCTION_RUNTIMES",
     "ApiSettings",
     "AuthorizerConfig",
+    "FunctionConfig",
     "GatewayConfig",
     "HandlerSettings",
     "JwtAuthorizerConfig",
     "LocatedValueError",
+    "ManagementCredential",
+    "ManagementSettings",
     "RegistrySettings",
     "RequestAuthorizerConfig",
     "RouteConfig",
     "ServerSettings",
+    "is_loopback_host",
 ]
 
 SPECIAL_ROUTE_KEYS = frozenset({"$connect", "$disconnect", "$default"})
@@ -59,6 +67,39 @@ _IDENTITY_SOURCE = re.compile(
     r"|route\.request\.querystring\.[^\s]+"
 )
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ENV_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_LAMBDA_HANDLER = re.compile(r"(?P<module>[^\s:]+)\.(?P<function>[A-Za-z_][A-Za-z0-9_]*)")
+
+FUNCTION_RUNTIMES = ("python3.11", "python3.12", "python3.13")
+"""The ``runtime`` values of ``functions:``; each names a process worker kind."""
+
+_RESERVED_ENV = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
+"""Variables Lambda sets itself and refuses in a function's environment."""
+
+_RUNTIME_MODE_ENV = frozenset({"AWS_LAMBDA_MAX_CONCURRENCY", "_LAMBDA_TELEMETRY_LOG_FD"})
+"""Variables that would switch the runtime interface clients into another mode."""
 
 
 class LocatedValueError(ValueError):
@@ -470,6 +511,14 @@ class HandlerSettings(BaseModel):
     )
 
 
+def _one_integration(handler: str | None, function: str | None) -> None:
+    """A route or authorizer names exactly one integration: a handler or a function."""
+    if handler is None and function is None:
+        raise LocatedValueError("required key is missing", ("handler",))
+    if handler is not None and function is not None:
+        raise LocatedValueError("set handler or function, not both", ("function",))
+
+
 class RouteConfig(BaseModel):
     """One route: the handler that receives its messages.
 
@@ -478,15 +527,26 @@ class RouteConfig(BaseModel):
 
     model_config = _FROZEN
 
-    handler: HandlerRef = Field(
-        description="The integration: `module:function` (in-process Python)."
+    handler: HandlerRef | None = Field(
+        default=None,
+        description=(
+            "The integration: `module:function` (in-process Python). Set this or `function`."
+        ),
+    )
+    function: str | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "The integration: the name of a function under `functions:`, run in processes "
+            "of its own. Set this or `handler`."
+        ),
     )
     timeout: float = Field(
         default=29,
         gt=0,
         description=(
             "Seconds the handler may run (AWS: default and maximum 29; larger values are "
-            "allowed here)."
+            "allowed here). A function's own `timeout` applies too: the shorter one wins."
         ),
     )
     response: bool = Field(
@@ -496,6 +556,11 @@ class RouteConfig(BaseModel):
             "Not allowed on $connect and $disconnect."
         ),
     )
+
+    @model_validator(mode="after")
+    def _check_integration(self) -> RouteConfig:
+        _one_integration(self.handler, self.function)
+        return self
 
 
 class RequestAuthorizerConfig(BaseModel):
@@ -507,7 +572,18 @@ class RequestAuthorizerConfig(BaseModel):
         default="request",
         description="Authorizer type; `request` (a handler returns a policy), the default.",
     )
-    handler: HandlerRef = Field(description="The authorizer's integration: `module:function`.")
+    handler: HandlerRef | None = Field(
+        default=None,
+        description="The authorizer's integration: `module:function`. Set this or `function`.",
+    )
+    function: str | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "The authorizer's integration: the name of a function under `functions:`. "
+            "Set this or `handler`."
+        ),
+    )
     identity_source: Annotated[list[IdentitySource], BeforeValidator(_split_identity_sources)] = (
         Field(
             default_factory=list,
@@ -523,6 +599,11 @@ class RequestAuthorizerConfig(BaseModel):
         gt=0,
         description="Seconds the authorizer may run (AWS: 29).",
     )
+
+    @model_validator(mode="after")
+    def _check_integration(self) -> RequestAuthorizerConfig:
+        _one_integration(self.handler, self.function)
+        return self
 
 
 class JwtAuthorizerConfig(BaseModel):
@@ -707,6 +788,308 @@ class RegistrySettings(BaseModel):
         return value
 
 
+def _check_function_name(name: str) -> str:
+    if not _FUNCTION_NAME.fullmatch(name):
+        raise ValueError(
+            f"invalid function name {name!r}: expected 1 to 64 letters, digits, '-' or '_' "
+            "(Lambda's function names)"
+        )
+    return name
+
+
+FunctionName: TypeAlias = Annotated[str, AfterValidator(_check_function_name)]
+"""A Lambda function name: ``[A-Za-z0-9_-]{1,64}``."""
+
+
+def _check_lambda_handler(value: str) -> str:
+    match = _LAMBDA_HANDLER.fullmatch(value)
+    parts = match["module"].replace("/", ".").split(".") if match else []
+    if match is None or not all(parts) or value.startswith("/"):
+        raise ValueError(
+            f"invalid handler {value!r}: expected Lambda's module.function, e.g. "
+            "'app.lambda_handler' or 'src/app.handler' (the module relative to code)"
+        )
+    return value
+
+
+LambdaHandler: TypeAlias = Annotated[str, AfterValidator(_check_lambda_handler)]
+"""Lambda's handler string: ``module.function``, the module relative to the code folder."""
+
+
+def _check_function_env_name(name: str) -> str:
+    if not _ENV_NAME.fullmatch(name):
+        raise ValueError(
+            f"invalid variable name {name!r}: expected a letter, then letters, digits or '_'"
+        )
+    if name in _RESERVED_ENV:
+        raise ValueError(f"{name} is reserved: Lambda sets it for every function")
+    if name in _RUNTIME_MODE_ENV:
+        raise ValueError(f"{name} cannot be set: it changes how the runtime client runs")
+    return name
+
+
+FunctionEnvName: TypeAlias = Annotated[str, AfterValidator(_check_function_env_name)]
+"""A variable a function's ``environment`` may set (not one of Lambda's reserved names)."""
+
+
+class FunctionConfig(BaseModel):
+    """A Lambda function run in worker processes of its own, behind the Lambda Runtime API.
+
+    Each worker is the runtime's official interface client (``awslambdaric`` for Python)
+    with Lambda's environment, the function's folder as its working directory, one
+    invocation at a time. See ``docs/workers.md``.
+    """
+
+    model_config = _FROZEN
+
+    runtime: Literal["python3.11", "python3.12", "python3.13"] = Field(
+        description=(
+            "Lambda's runtime identifier. It chooses the kind of worker (python: "
+            "awslambdaric); the interpreter is the gateway's own."
+        ),
+    )
+    code: Path = Field(
+        description=(
+            "The function's folder (Lambda's /var/task): the workers' working directory "
+            "and import path; a relative path is relative to the config file's folder."
+        ),
+    )
+    handler: LambdaHandler = Field(
+        description=(
+            "Lambda's handler string, `app.lambda_handler`: the module's path relative to "
+            "`code` (dots or slashes), a dot, and the function's name."
+        ),
+    )
+    timeout: float = Field(
+        default=3,
+        gt=0,
+        le=900,
+        description=(
+            "Seconds an invocation may run before its worker is killed (Lambda: default 3, "
+            "maximum 900). A route's own `timeout` applies too: the shorter one wins."
+        ),
+    )
+    memory_size: int = Field(
+        default=128,
+        ge=128,
+        le=10240,
+        description=(
+            "Megabytes, as Lambda's MemorySize: the workers' "
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE and the REPORT line's Memory Size (not enforced)."
+        ),
+    )
+    environment: Annotated[dict[FunctionEnvName, str], BeforeValidator(_strings_from_scalars)] = (
+        Field(
+            default_factory=dict,
+            description=(
+                "The function's own environment variables. Lambda's reserved names "
+                "(AWS_REGION, _HANDLER, the credentials, ...) are refused."
+            ),
+        )
+    )
+    concurrency: int = Field(
+        default=10,
+        ge=1,
+        description=(
+            "Most workers, hence invocations at once; further invocations wait for one "
+            "(Lambda's reserved concurrency)."
+        ),
+    )
+    idle_timeout: float = Field(
+        default=300,
+        gt=0,
+        description="Seconds a warm worker waits for an invocation before it is stopped.",
+    )
+
+
+# --- the management API ----------------------------------------------------------------
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names only this machine: ``localhost`` or a loopback address (IPv6
+    with or without brackets). A wildcard (``0.0.0.0``, ``::``) or any other name is not."""
+    text = host.strip().lower()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    if text == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False
+
+
+def _split_listen(value: str) -> tuple[str, int]:
+    """``host:port`` (IPv6 in brackets) as (host without brackets, port)."""
+    host, colon, port = value.rpartition(":")
+    if not colon or not host or not port.isdigit():
+        raise ValueError(f"expected host:port, e.g. 127.0.0.1:9001, got {value!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"write an IPv6 address in brackets, e.g. [::1]:9001, got {value!r}")
+    if not host or int(port) > 65535:
+        raise ValueError(f"expected host:port with a port from 0 to 65535, got {value!r}")
+    return host, int(port)
+
+
+def _check_origin(value: str) -> str:
+    """An origin as browsers send it: ``scheme://host[:port]``, compared lower-cased."""
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.path
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            f"expected an origin such as https://admin.example.com (scheme, host and "
+            f"port only), got {value!r}"
+        )
+    return value.lower()
+
+
+Origin: TypeAlias = Annotated[str, AfterValidator(_check_origin)]
+"""``scheme://host[:port]``, lower-cased."""
+
+
+class ManagementCredential(BaseModel):
+    """A key pair the management API accepts SigV4 signatures from."""
+
+    model_config = _FROZEN
+
+    access_key_id: str = Field(
+        min_length=1,
+        description="The access key id, as in the `Credential=` of a signed request.",
+    )
+    secret_access_key: SecretStr = Field(
+        min_length=1,
+        description="Its secret access key; write `${env:NAME}` to keep it out of the file.",
+    )
+    session_token: SecretStr | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "For temporary credentials: the `X-Amz-Security-Token` every request signed "
+            "with this key must carry. null: requests must carry none."
+        ),
+    )
+
+
+class ManagementSettings(BaseModel):
+    """Who may call the management API (`@connections`), and where it is served."""
+
+    model_config = _FROZEN
+
+    auth: Literal["none", "sigv4"] = Field(
+        default="none",
+        description=(
+            "`sigv4`: every call must carry an AWS Signature Version 4 for service "
+            "`execute-api` and the API's region, made with an accepted key, as on AWS; "
+            "others get execute-api's 403s. `none`: calls are not signed (local "
+            "development). The default, `none`, is refused at start when the API would be "
+            "served to the network (server.host, or listen, not a loopback address): "
+            "write `auth: none` to mean it. Handlers' calls served in process are never "
+            "checked."
+        ),
+    )
+    credentials: list[ManagementCredential] = Field(
+        default_factory=list,
+        description=(
+            "With `sigv4`, the key pairs accepted (list several to rotate keys without a "
+            "pause). Besides them, the gateway's own credentials are always accepted (its "
+            "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN at start, "
+            "which handlers sign with); with none of its own, it makes a random pair for "
+            "its handlers at start."
+        ),
+    )
+    listen: str | None = Field(
+        default=None,
+        description=(
+            "`host:port` (e.g. `127.0.0.1:9001`; port 0 picks one) where the management "
+            "API is served over http, and then only there: the server ports answer its "
+            "paths 403 `Missing Authentication Token`. null: served on the server ports."
+        ),
+    )
+    allowed_origins: list[Origin] = Field(
+        default_factory=list,
+        description=(
+            "Web pages (`https://admin.example.com`) whose calls are accepted; a call "
+            "carrying any other `Origin` header is refused with 403, so that no web page "
+            "a browser shows can make calls. Empty: calls from every web page are refused."
+        ),
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            _split_listen(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> ManagementSettings:
+        if self.credentials and self.auth != "sigv4":
+            raise LocatedValueError(
+                "only used with auth: sigv4 (remove them, or set auth: sigv4)",
+                ("credentials",),
+            )
+        seen: dict[str, int] = {}
+        for index, credential in enumerate(self.credentials):
+            first = seen.setdefault(credential.access_key_id, index)
+            if first != index:
+                raise LocatedValueError(
+                    f"access key id {credential.access_key_id!r} is given twice "
+                    f"([{first}] and [{index}])",
+                    ("credentials",),
+                )
+        return self
+
+    def listen_address(self) -> tuple[str, int] | None:
+        """``listen`` as (host, port), the host without IPv6 brackets; None without one."""
+        return None if self.listen is None else _split_listen(self.listen)
+
+
+def _check_management_exposure(
+    value: ManagementSettings, info: ValidationInfo
+) -> ManagementSettings:
+    """Refuse an unsigned management API served to the network unless asked for in so
+    many words, and a ``listen`` port the server ports already take."""
+    server = info.data.get("server")
+    if not isinstance(server, ServerSettings):
+        return value  # server is invalid itself: reported on its own
+    listen = value.listen_address()
+    if listen is not None:
+        host, port = listen
+        same_host = host == server.host or {host, server.host} & {"0.0.0.0", "::", ""}
+        if port != 0 and port in (server.port, server.tls_port) and same_host:
+            raise LocatedValueError(
+                f"port {port} is already server.port or server.tls_port", ("listen",)
+            )
+    if value.auth == "sigv4" or "auth" in value.model_fields_set:
+        return value
+    key, host = ("server.host", server.host)
+    if listen is not None:
+        key, host = "management.listen", listen[0]
+    if is_loopback_host(host):
+        return value
+    raise LocatedValueError(
+        f"not set, and {key} {host!r} is not a loopback address: the management API "
+        "would let anyone who reaches it post to, read and close every connection. Set "
+        "management.auth: sigv4 (with management.credentials), or management.listen to a "
+        "loopback address such as 127.0.0.1:9001, or write management.auth: none to serve "
+        "it unsigned anyway",
+        ("auth",),
+    )
+
+
+ManagementField: TypeAlias = Annotated[
+    ManagementSettings, AfterValidator(_check_management_exposure)
+]
+"""The ``management`` section, checked against ``server``."""
+
+
 # --- the whole file --------------------------------------------------------------------
 
 
@@ -742,6 +1125,18 @@ class GatewayConfig(BaseModel):
         default_factory=RegistrySettings,
         description="The connection registry backend.",
     )
+    functions: dict[FunctionName, FunctionConfig] = Field(
+        default_factory=dict,
+        description=(
+            "Function name → a Lambda function run in worker processes of its own; routes "
+            "and the authorizer refer to one as `function: NAME`."
+        ),
+    )
+    management: ManagementField = Field(
+        default_factory=ManagementSettings,
+        validate_default=True,
+        description="Who may call the management API, and where it is served.",
+    )
 
     @field_validator("routes", mode="before")
     @classmethod
@@ -761,6 +1156,19 @@ class GatewayConfig(BaseModel):
                 route = {"handler": route}
             expanded[key] = route
         return expanded
+
+    @model_validator(mode="after")
+    def _check_function_references(self) -> GatewayConfig:
+        named: list[tuple[str | None, tuple[str, ...]]] = [
+            (route.function, ("routes", key, "function")) for key, route in self.routes.items()
+        ]
+        if isinstance(self.authorizer, RequestAuthorizerConfig):
+            named.append((self.authorizer.function, ("authorizer", "function")))
+        for name, loc in named:
+            if name is not None and name not in self.functions:
+                known = ", ".join(self.functions) or "none are defined"
+                raise LocatedValueError(f"unknown function {name!r} (functions: {known})", loc)
+        return self
 
     @model_validator(mode="after")
     def _check_one_way_routes(self) -> GatewayConfig:

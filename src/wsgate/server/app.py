@@ -4,6 +4,10 @@ WebSocket upgrades never reach it, nor management calls with a plain ``Content-L
 body: the front door (``server.frontdoor``) takes those. What reaches it is every other
 request, the management calls framed otherwise (chunked, ``Expect``, a body over the
 limit) and a GET of an upgrade path on a connection that began with another request.
+
+Its management endpoint asks ``server.management.check_access`` before ``perform``, as the
+front door does. ``create_management_app`` is the application of a ``management.listen``
+listener: the management endpoint alone.
 """
 
 from __future__ import annotations
@@ -15,10 +19,19 @@ from aiohttp import hdrs, web
 from wsgate.core.upgrade import refusal
 from wsgate.server.gateway import Gateway
 from wsgate.server.keys import GATEWAY
-from wsgate.server.management import MAX_POST_BYTES, perform
+from wsgate.server.management import (
+    MAX_POST_BYTES,
+    OPEN,
+    ManagementAccess,
+    check_access,
+    perform,
+)
 
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_management_app"]
+
+ACCESS = web.AppKey("wsgate.management_access", ManagementAccess)
+"""Who may make management calls on the listeners this application serves."""
 
 
 async def _on_startup(app: web.Application) -> None:
@@ -44,6 +57,8 @@ async def _on_shutdown(app: web.Application) -> None:
 
 async def _on_cleanup(app: web.Application) -> None:
     gateway = app[GATEWAY]
+    if gateway.functions is not None:  # after the drain: $disconnect ran on the workers
+        await gateway.functions.aclose()
     await gateway.registry.aclose()
     if gateway.authorizer is not None:
         await gateway.authorizer.aclose()
@@ -65,9 +80,19 @@ async def management_endpoint(request: web.Request) -> web.StreamResponse:
     body = b""
     if request.method == hdrs.METH_POST:
         body = await _read_capped(request, MAX_POST_BYTES)
-    status, headers, payload = await perform(
-        request.app[GATEWAY], request.method, request.raw_path, body
+    raw_path = request.raw_path  # the target as received: path and query, still encoded
+    path, mark, query = raw_path.partition("?")
+    reply = check_access(
+        request.app[ACCESS],
+        tuple(request.headers.items()),
+        request.method,
+        path,
+        query if mark else None,
+        body,
     )
+    if reply is None:  # not refused
+        reply = await perform(request.app[GATEWAY], request.method, raw_path, body)
+    status, headers, payload = reply
     return web.Response(status=status, body=payload or None, headers=headers)
 
 
@@ -81,11 +106,12 @@ async def _not_first(request: web.Request) -> web.Response:
     )
 
 
-def create_app(gateway: Gateway) -> web.Application:
-    """Build the application serving ``gateway``."""
+def create_app(gateway: Gateway, access: ManagementAccess = OPEN) -> web.Application:
+    """Build the application serving ``gateway``; ``access`` rules its management calls."""
     # The management API's own limit is enforced in the handler with the AWS error shape.
     app = web.Application(client_max_size=1024 * 1024)
     app[GATEWAY] = gateway
+    app[ACCESS] = access
     router = app.router
     router.add_get("/", _not_first)
     router.add_get("/{stage}", _not_first)
@@ -94,4 +120,15 @@ def create_app(gateway: Gateway) -> web.Application:
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
     app.on_cleanup.append(_on_cleanup)
+    return app
+
+
+def create_management_app(gateway: Gateway, access: ManagementAccess) -> web.Application:
+    """Build the application of a ``management.listen`` listener: every request is a
+    management call. The gateway's own application starts and stops the gateway."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app[GATEWAY] = gateway
+    app[ACCESS] = access
+    for method in ("POST", "GET", "DELETE"):
+        app.router.add_route(method, "/{path:.*}", management_endpoint)
     return app

@@ -11,9 +11,13 @@ WebSocket handshake and runs ``server.handshake`` in a task of its own, which th
 the connection. A management call (``POST``, ``GET`` or ``DELETE`` of another path) in
 HTTP/1.1 with a plain ``Content-Length`` body is answered here by
 ``server.management.perform``, on a kept-alive connection as many times as the client
-asks. Anything else (chunked bodies, ``Expect``, HTTP/1.0, a body over the API's limit,
-other methods, an upgrade after another request) is handed to aiohttp's request handler
-with the bytes read so far, untouched, and never comes back. aiohttp's request and
+asks, once ``server.management.check_access`` let it through (the listener's rules: a
+signature with ``management.auth: sigv4``, no foreign ``Origin``; with none of them set
+the check is one pass over the header names, and no signing work is done). A front door
+of a ``management.listen`` listener starts no handshake: every request there is a call.
+Anything else (chunked bodies, ``Expect``, HTTP/1.0, a body over the API's limit, other
+methods, an upgrade after another request) is handed to aiohttp's request handler with
+the bytes read so far, untouched, and never comes back. aiohttp's request and
 response objects cost more than the rest of a handshake or a POST.
 """
 
@@ -42,11 +46,19 @@ from wsgate.core.upgrade import (
 from wsgate.integrations.eager import Resumed
 from wsgate.server.connection import WebSocketConnection
 from wsgate.server.handshake import handshake
-from wsgate.server.management import MAX_POST_BYTES, Reply, internal_error, perform
+from wsgate.server.management import (
+    MAX_POST_BYTES,
+    OPEN,
+    ManagementAccess,
+    Reply,
+    check_access,
+    internal_error,
+    perform,
+)
 
 
 if TYPE_CHECKING:
-    from wsgate.server.gateway import Gateway
+    from wsgate.server.gateway import Gateway, Limits
 
 
 __all__ = ["FrontDoor"]
@@ -64,6 +76,7 @@ class FrontDoor(asyncio.Protocol):
     """A new connection's protocol until its first request says where it goes."""
 
     __slots__ = (
+        "_access",
         "_answered",
         "_buffer",
         "_early",
@@ -74,15 +87,28 @@ class FrontDoor(asyncio.Protocol):
         "_serving",
         "_started",
         "_timer",
+        "_upgrades",
         "lost",
         "scheme",
         "transport",
     )
 
-    def __init__(self, gateway: Gateway, http: Callable[[], asyncio.Protocol], scheme: str) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        http: Callable[[], asyncio.Protocol],
+        scheme: str,
+        access: ManagementAccess = OPEN,
+        *,
+        upgrades: bool = True,
+    ) -> None:
         self._gateway = gateway
         self._http = http
         self.scheme = scheme
+        self._access = access
+        """Who may make management calls on this listener."""
+        self._upgrades = upgrades
+        """Whether a GET of an upgrade path is a handshake (not on ``management.listen``)."""
         self._buffer = b""
         self._early = b""
         self._started = False
@@ -154,7 +180,7 @@ class FrontDoor(asyncio.Protocol):
     ) -> None:
         """Send a well-formed request where it goes: the handshake, a management call
         answered here, or aiohttp."""
-        segment = path_segment(head.path)
+        segment = path_segment(head.path) if self._upgrades else None
         if head.method == "GET" and segment is not None:
             if framing.length != 0:
                 # Where its body ends is a guess between parsers; nor has it any meaning.
@@ -205,8 +231,13 @@ class FrontDoor(asyncio.Protocol):
         self._serving = True
         self._stop_timer()
         close = not framing.keep_alive
+        body = buffer[body_start:body_end]
+        refused = check_access(self._access, head.headers, head.method, head.path, head.query, body)
+        if refused is not None:
+            self._answer(refused, close)
+            return
         path = head.path if head.query is None else f"{head.path}?{head.query}"
-        call = perform(self._gateway, head.method, path, buffer[body_start:body_end])
+        call = perform(self._gateway, head.method, path, body)
         try:
             signal = call.send(None)
         except StopIteration as done:
@@ -300,12 +331,7 @@ class FrontDoor(asyncio.Protocol):
             self.transport.close()
 
     def upgrade(
-        self,
-        key: str,
-        subprotocol: str | None,
-        max_frame_bytes: int,
-        max_message_bytes: int,
-        max_fragments: int,
+        self, key: str, subprotocol: str | None, limits: Limits
     ) -> WebSocketConnection | None:
         """Send the 101 and turn the connection into a WebSocket; None if the client left."""
         if self.lost or self.transport.is_closing():
@@ -313,7 +339,7 @@ class FrontDoor(asyncio.Protocol):
         transport = self.transport
         transport.write(switching_protocols(key, subprotocol))
         websocket = WebSocketConnection(
-            transport, max_frame_bytes, max_message_bytes, max_fragments
+            transport, limits.max_frame_bytes, limits.max_message_bytes, limits.max_fragments
         )
         transport.set_protocol(websocket)
         if self._paused:

@@ -6,7 +6,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from wsgate.auth.base import Authorizer
 from wsgate.auth.request import RequestAuthorizer
@@ -26,6 +26,10 @@ from wsgate.server.dispatch import Dispatcher, Route
 from wsgate.server.inprocess import install_hook
 from wsgate.server.onehop import OneHop
 from wsgate.server.traffic import Traffic
+
+
+if TYPE_CHECKING:
+    from wsgate.workers import FunctionPools
 
 
 __all__ = ["Gateway", "Limits", "build_gateway"]
@@ -60,6 +64,9 @@ class Gateway:
     in one trip to the handler threads."""
     traffic: Traffic = field(default_factory=Traffic)
     """What the gateway is doing now; everything else here is fixed at start."""
+    functions: FunctionPools | None = None
+    """The worker pools of ``functions:`` (None without any): workers start on demand and
+    are stopped at cleanup, after the connections' ``$disconnect``."""
 
     def set_domain_name(self, domain_name: str) -> None:
         """Fix ``requestContext.domainName`` once the listening ports are known."""
@@ -125,6 +132,18 @@ def _registry(config: GatewayConfig, api: ApiContext) -> Registry:
     )
 
 
+def _function_pools(config: GatewayConfig) -> FunctionPools | None:
+    """The worker pools of ``functions:``; no process starts before an invocation."""
+    if not config.functions:
+        return None
+    # Imported only when configured, as the JWT authorizer is.
+    from wsgate.workers import FunctionPools
+
+    return FunctionPools.from_config(
+        config.functions, region=config.api.region, account_id=config.api.account_id
+    )
+
+
 def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) -> Gateway:
     """Resolve every handler and expression now, so that a bad config fails at start.
 
@@ -151,12 +170,22 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         )
         return Handler(integration, deadlines)
 
+    functions = _function_pools(config)
+
+    def integration(reference: str | None, function: str | None, timeout: float) -> Handler:
+        """A ``function:`` runs in worker processes; a ``handler:`` in this process."""
+        if function is not None and functions is not None:
+            return Handler(functions.integration(function, timeout), deadlines)
+        if reference is None:  # the config model requires one of the two
+            raise ConfigError("a route or authorizer needs a handler or a function")
+        return handler(reference, timeout)
+
     try:
         selector = compile_selection_expression(api_settings.route_selection_expression)
     except ValueError as exc:
         raise ConfigError(f"api.route_selection_expression: {exc}") from None
     routes = {
-        key: Route(handler(route.handler, route.timeout), route.response)
+        key: Route(integration(route.handler, route.function, route.timeout), route.response)
         for key, route in config.routes.items()
     }
     authorizer: Authorizer | None = None
@@ -171,7 +200,10 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
             authorizer = _jwt_authorizer(config.authorizer, sources)
         else:
             authorizer = RequestAuthorizer(
-                handler(config.authorizer.handler, config.authorizer.timeout), sources
+                integration(
+                    config.authorizer.handler, config.authorizer.function, config.authorizer.timeout
+                ),
+                sources,
             )
     api = ApiContext(
         api_id=api_settings.api_id or api_id_for(api_settings.name),
@@ -207,4 +239,5 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         threads=threads,
         limits=limits,
         dispatcher=Dispatcher(api, selector, routes, api_settings.max_message_bytes),
+        functions=functions,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from wsgate.auth.base import Refused
 from wsgate.core.events import connect_event
@@ -19,21 +19,41 @@ from wsgate.core.request import ConnectionContext, HandshakeRequest
 from wsgate.core.results import ConnectOutcome, interpret_connect_result, is_accepted
 from wsgate.core.upgrade import RequestHead, parse_query, upgrade_refusal
 from wsgate.exceptions import DuplicateConnection, HandlerFailed, IntegrationTimeout
-from wsgate.server.gateway import Gateway
+from wsgate.server.connection import WebSocketConnection
+from wsgate.server.gateway import Gateway, Limits
 from wsgate.server.lifecycle import Lifecycle
 from wsgate.server.session import Session
 
 
-if TYPE_CHECKING:
-    from wsgate.server.frontdoor import FrontDoor
+__all__ = ["Door", "handshake"]
 
 
-__all__ = ["handshake"]
+class Door(Protocol):
+    """What the handshake needs of the connection it runs on (``server.frontdoor``)."""
+
+    scheme: str
+    """``http`` or ``https``: the listener the client came in on."""
+
+    @property
+    def peer(self) -> tuple[str, int]:
+        """The client's address and the local port it connected to."""
+        ...
+
+    def refuse(self, status: int, *, websocket_version: bool = False) -> None:
+        """Answer with ``status`` and AWS's JSON message, then close the connection."""
+        ...
+
+    def upgrade(
+        self, key: str, subprotocol: str | None, limits: Limits
+    ) -> WebSocketConnection | None:
+        """Send the 101 and hand the socket to a WebSocket; None if the client left."""
+        ...
+
 
 log = logging.getLogger("wsgate.handshake")
 
 
-async def handshake(gateway: Gateway, door: FrontDoor, head: RequestHead, segment: str) -> None:
+async def handshake(gateway: Gateway, door: Door, head: RequestHead, segment: str) -> None:
     """Run the AWS handshake sequence; serve the connection if every step allowed it."""
     if segment and segment != gateway.api.stage:
         return door.refuse(403)
@@ -79,7 +99,7 @@ def _agreed(chosen: str | None, offered: str | None) -> str | None:
 
 
 async def _decide(
-    gateway: Gateway, door: FrontDoor, head: RequestHead, user_agent: str | None
+    gateway: Gateway, door: Door, head: RequestHead, user_agent: str | None
 ) -> tuple[ConnectionContext, str | None] | int:
     """Authorizer, then ``$connect``: the connection to open and its subprotocol, or the
     status refusing it.
@@ -151,7 +171,7 @@ async def _authorize_then_connect(
 
 async def _serve(
     gateway: Gateway,
-    door: FrontDoor,
+    door: Door,
     key: str,
     connection: ConnectionContext,
     subprotocol: str | None,
@@ -167,10 +187,7 @@ async def _serve(
     except DuplicateConnection:
         log.error("connectionId %s collided; refusing", connection_id)
         return door.refuse(500)
-    limits = gateway.limits
-    websocket = door.upgrade(
-        key, subprotocol, limits.max_frame_bytes, limits.max_message_bytes, limits.max_fragments
-    )
+    websocket = door.upgrade(key, subprotocol, gateway.limits)
     if websocket is None:
         # The client left during $connect: the connection never existed, so no $disconnect.
         log.debug("client left before the upgrade completed")

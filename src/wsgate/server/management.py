@@ -5,6 +5,12 @@ Thin by design: the path is parsed and the errors are shaped in ``core.managemen
 ``perform`` is the whole API apart from HTTP, so the front door, the aiohttp endpoint
 (``server.app``) and the in-process path of ``server.inprocess`` give the same answers.
 
+Who may call is ``check_access``, which the front door and the aiohttp endpoint ask before
+``perform``: whether this listener serves the API at all, the ``Origin`` of a call made
+by a web page, and with ``management.auth: sigv4`` the call's signature
+(``server.sigv4``). The in-process path asks nothing: a handler's call to its own gateway
+is a function call, trusted as the handler is.
+
 Nothing here knows the ``Gateway`` or aiohttp: a ``ManagedGateway`` is its stage and its
 registry, which is all an answer needs.
 """
@@ -15,7 +21,11 @@ import logging
 import os
 import random
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+import orjson
 
 from wsgate.core.errors import ManagementError, management_error
 from wsgate.core.management import (
@@ -25,17 +35,23 @@ from wsgate.core.management import (
     parse_management_path,
 )
 from wsgate.exceptions import BufferFull, Gone, RegistryError
+from wsgate.server.sigv4 import MISSING_TOKEN, Denial
 
 
 if TYPE_CHECKING:
     from wsgate.core.request import ApiContext
     from wsgate.registry import Registry
+    from wsgate.server.sigv4 import SigV4Verifier
 
 
 __all__ = [
     "MAX_POST_BYTES",
+    "NOT_SERVED",
+    "OPEN",
     "ManagedGateway",
+    "ManagementAccess",
     "Reply",
+    "check_access",
     "internal_error",
     "perform",
     "post_from_thread",
@@ -96,6 +112,91 @@ def internal_error() -> Reply:
     return _error(ManagementError.INTERNAL, "Internal server error")
 
 
+# Who may call
+
+
+@dataclass(frozen=True, slots=True)
+class ManagementAccess:
+    """Who may call the management API on one listener; built once at start."""
+
+    served: bool = True
+    """False on the public listeners when ``management.listen`` serves the API elsewhere:
+    every call is then answered as a path execute-api does not serve."""
+    verifier: SigV4Verifier | None = None
+    """With ``management.auth: sigv4``, what checks each call's signature."""
+    allowed_origins: frozenset[str] = frozenset()
+    """``management.allowed_origins``, lower-cased: the web pages that may call."""
+
+
+OPEN = ManagementAccess()
+"""``management.auth: none`` on a listener serving the API: only web pages are refused."""
+NOT_SERVED = ManagementAccess(served=False)
+"""A public listener when ``management.listen`` serves the API on its own address."""
+
+
+def _denied(denial: Denial) -> Reply:
+    """execute-api's answer to a call it does not authenticate: 403, its error type."""
+    headers = {
+        "x-amzn-ErrorType": denial.error_type,
+        "Content-Type": "application/json",
+        "x-amzn-RequestId": _request_id(),
+    }
+    return 403, headers, orjson.dumps({"message": denial.message})
+
+
+def check_access(
+    access: ManagementAccess,
+    headers: Sequence[tuple[str, str]],
+    method: str,
+    path: str,
+    query: str | None,
+    body: bytes,
+) -> Reply | None:
+    """The refusal of a management call received over HTTP, or None to let ``perform``
+    answer it. The one check of the front door and the aiohttp endpoint.
+
+    In this order: a listener that does not serve the API answers 403
+    ``MissingAuthenticationTokenException``; a call with an ``Origin`` header (a web
+    page's) not in ``management.allowed_origins`` is 403 ``ForbiddenException``, logged;
+    then, with ``management.auth: sigv4``, a call that is not signed by an accepted key
+    gets execute-api's answer (``server.sigv4``). A POST over ``MAX_POST_BYTES`` is left
+    to ``perform``'s 413 unchecked: a caller reading a stream stops one byte past the
+    limit, so the body whose hash was signed is not at hand.
+
+    Args:
+        access: the listener's rules.
+        headers: the request's header fields as received, names in any case.
+        method: the request's method.
+        path: its path, still percent-encoded, without the query.
+        query: what followed the ``?``; None without one.
+        body: the body read (for a POST, up to one byte past ``MAX_POST_BYTES``).
+    """
+    if not access.served:
+        return _denied(MISSING_TOKEN)
+    for name, value in headers:
+        if (
+            len(name) == 6
+            and name.lower() == "origin"
+            and value.lower() not in access.allowed_origins
+        ):
+            log.info(
+                "management %s %r refused: Origin %r is not in management.allowed_origins",
+                method,
+                path,
+                value,
+            )
+            return _error(ManagementError.FORBIDDEN, "Forbidden")
+    verifier = access.verifier
+    if verifier is None or (method == _POST and len(body) > MAX_POST_BYTES):
+        return None
+    denial = verifier.verify(headers, method, path, query, body)
+    if denial is None:
+        return None
+    if denial is not MISSING_TOKEN:
+        log.info("management %s %r refused: %s", method, path, denial.error_type)
+    return _denied(denial)
+
+
 def _payload(body: bytes) -> str | bytes:
     """What a POST delivers: a text frame when the data is UTF-8, else a binary frame."""
     try:
@@ -136,7 +237,7 @@ async def perform(gateway: ManagedGateway, method: str, raw_path: str, body: byt
     if isinstance(target, WrongStage):
         return _error(ManagementError.FORBIDDEN, "Forbidden")
     if not isinstance(target, ConnectionPath):
-        return _error(ManagementError.FORBIDDEN, "Missing Authentication Token")
+        return _denied(MISSING_TOKEN)
     connection_id = target.connection_id
     registry = gateway.registry
     try:
@@ -165,4 +266,4 @@ async def perform(gateway: ManagedGateway, method: str, raw_path: str, body: byt
         # alive, so not 410, which would make callers forget it.
         log.error("management %s %s: %s", method, raw_path, exc)
         return internal_error()
-    return _error(ManagementError.FORBIDDEN, "Missing Authentication Token")
+    return _denied(MISSING_TOKEN)

@@ -3,7 +3,9 @@
 The listening sockets are ours (``loop.create_server``): every connection meets the front
 door (``server.frontdoor``) first, which hands aiohttp only what it does not answer
 itself. aiohttp's ``AppRunner`` runs the application and its startup, shutdown and
-cleanup hooks; it has no sites of its own.
+cleanup hooks; it has no sites of its own. With ``management.listen`` one more listener,
+built the same way with an application of its own, serves the management API alone, and
+the others refuse its calls; who may call on each is decided here, once, at start.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 import socket
 import tempfile
@@ -21,9 +24,11 @@ from aiohttp import web
 
 from wsgate.config.model import GatewayConfig
 from wsgate.server import inprocess
-from wsgate.server.app import create_app
+from wsgate.server.app import create_app, create_management_app
 from wsgate.server.frontdoor import FrontDoor
 from wsgate.server.gateway import Gateway
+from wsgate.server.management import NOT_SERVED, OPEN, ManagementAccess
+from wsgate.server.sigv4 import KeyPair, SigV4Verifier
 
 
 if TYPE_CHECKING:
@@ -37,22 +42,77 @@ __all__ = ["GatewayServer", "serve"]
 log = logging.getLogger("wsgate")
 
 
-def _default_credentials() -> None:
-    """Give handlers' boto3 clients credentials to sign with when none are configured.
+_PLACEHOLDER = "wsgate"
+"""The key id and secret handlers get when nothing is configured and nothing is checked."""
 
-    The gateway does not check signatures, but botocore refuses to send unsigned requests,
-    and without this it would go looking for instance credentials on the network.
+
+def _default_credentials(signed: bool) -> KeyPair | None:
+    """Give handlers' boto3 clients credentials to sign with when none are configured, and
+    return the gateway's own key pair (from its environment), None without one.
+
+    botocore refuses to send unsigned requests, and without this it would go looking for
+    instance credentials on the network. When signatures are not checked (``signed``
+    false) the pair is a placeholder; when they are, it is made at random, and accepted,
+    so that handlers' calls over HTTP are signed with a key only this process knows.
     """
+    environ = os.environ
     configured = (
-        os.environ.get("AWS_ACCESS_KEY_ID")
-        or os.environ.get("AWS_PROFILE")
-        or Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"))
+        environ.get("AWS_ACCESS_KEY_ID")
+        or environ.get("AWS_PROFILE")
+        or Path(environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"))
         .expanduser()
         .exists()
     )
-    if not configured:
-        os.environ["AWS_ACCESS_KEY_ID"] = "wsgate"
-        os.environ["AWS_SECRET_ACCESS_KEY"] = "wsgate"
+    placeholder = environ.get("AWS_SECRET_ACCESS_KEY") == _PLACEHOLDER
+    if signed and (not configured or placeholder):
+        # A public placeholder must never open a signed API.
+        environ["AWS_ACCESS_KEY_ID"] = "WSGATE" + secrets.token_hex(7).upper()
+        environ["AWS_SECRET_ACCESS_KEY"] = secrets.token_urlsafe(30)
+        environ.pop("AWS_SESSION_TOKEN", None)
+    elif not configured:
+        environ["AWS_ACCESS_KEY_ID"] = _PLACEHOLDER
+        environ["AWS_SECRET_ACCESS_KEY"] = _PLACEHOLDER
+    key_id = environ.get("AWS_ACCESS_KEY_ID")
+    secret = environ.get("AWS_SECRET_ACCESS_KEY")
+    if not key_id or not secret:
+        return None
+    return KeyPair(key_id, secret, environ.get("AWS_SESSION_TOKEN") or None)
+
+
+def _management_access(config: GatewayConfig) -> ManagementAccess:
+    """The rules of the listeners serving the management API, from ``management``.
+
+    With ``auth: sigv4`` the keys accepted are ``management.credentials`` and the
+    gateway's own (what its handlers sign with), one line logged naming their ids.
+
+    Raises:
+        ConfigError: ``auth: sigv4`` without botocore installed.
+    """
+    settings = config.management
+    own = _default_credentials(settings.auth == "sigv4")
+    origins = frozenset(settings.allowed_origins)
+    if settings.auth != "sigv4":
+        return ManagementAccess(allowed_origins=origins) if origins else OPEN
+    keys = [
+        KeyPair(
+            credential.access_key_id,
+            credential.secret_access_key.get_secret_value(),
+            None
+            if credential.session_token is None
+            else credential.session_token.get_secret_value(),
+        )
+        for credential in settings.credentials
+    ]
+    if own is not None and all(key.access_key_id != own.access_key_id for key in keys):
+        keys.append(own)
+    verifier = SigV4Verifier(keys, config.api.region)
+    log.info(
+        "management API: SigV4 (execute-api, %s) from key ids %s%s",
+        config.api.region,
+        ", ".join(key.access_key_id for key in keys) or "none",
+        " (the last is the gateway's own)" if own is not None and keys[-1] is own else "",
+    )
+    return ManagementAccess(verifier=verifier, allowed_origins=origins)
 
 
 class GatewayServer:
@@ -66,6 +126,9 @@ class GatewayServer:
         self.port: int = 0
         self.tls_port: int | None = None
         self.tls_files: TlsFiles | None = None
+        self.management_port: int | None = None
+        """The ``management.listen`` listener's port once bound; None without one."""
+        self._management_runner: web.AppRunner | None = None
         self._made: list[Path] = []
         """Files made at start (self-signed certificate, CA bundle), removed at stop."""
         self._ca_bundle_before: str | None = None
@@ -74,9 +137,11 @@ class GatewayServer:
         """Bind the listeners and fix ``domainName`` from the ports actually bound."""
         config: GatewayConfig = self.gateway.config
         server = config.server
-        _default_credentials()
+        access = _management_access(config)
+        listen = config.management.listen_address()
+        public = access if listen is None else NOT_SERVED
         runner = web.AppRunner(
-            create_app(self.gateway),
+            create_app(self.gateway, public),
             handle_signals=False,
             access_log=None,
             shutdown_timeout=server.shutdown_timeout,
@@ -85,7 +150,7 @@ class GatewayServer:
         )
         await runner.setup()
         self._runner = runner
-        self.port = _bound_port(await self._listen(server.port, None))
+        self.port = _bound_port(await self._listen(server.port, None, public))
         if server.tls_port is not None:
             # Imported only with a TLS listener: cryptography adds megabytes to the process.
             from wsgate.server.tls import (
@@ -103,8 +168,10 @@ class GatewayServer:
                 self._ca_bundle_before = os.environ.get("AWS_CA_BUNDLE")
                 bundle = trust_for_handlers(self.tls_files.cert)
                 self._made += [bundle, self.tls_files.cert, self.tls_files.key, folder]
-            secure = await self._listen(server.tls_port, server_context(self.tls_files))
+            secure = await self._listen(server.tls_port, server_context(self.tls_files), public)
             self.tls_port = _bound_port(secure)
+        if listen is not None:
+            await self._listen_for_management(*listen, access)
         self.gateway.set_domain_name(server.resolved_domain_name(self.port, self.tls_port))
         if config.handlers.in_process_management:
             for scheme, listener in self._listeners:
@@ -112,21 +179,48 @@ class GatewayServer:
                     self.gateway, scheme, _bound_port(listener), _bound_addresses(listener)
                 )
 
-    async def _listen(self, port: int, ssl_context: ssl.SSLContext | None) -> asyncio.Server:
-        """Listen on ``server.host``:``port``; each connection meets the front door first."""
-        assert self._runner is not None
-        http = self._runner.server  # public: the aiohttp protocol factory, after setup()
+    async def _listen_for_management(self, host: str, port: int, access: ManagementAccess) -> None:
+        """Serve the management API alone on ``management.listen``, over http."""
+        config = self.gateway.config
+        runner = web.AppRunner(
+            create_management_app(self.gateway, access),
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=config.server.shutdown_timeout,
+            keepalive_timeout=config.api.handshake_timeout,
+        )
+        await runner.setup()
+        self._management_runner = runner
+        listener = await self._listen(port, None, access, host=host, runner=runner)
+        self.management_port = _bound_port(listener)
+
+    async def _listen(
+        self,
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+        access: ManagementAccess,
+        *,
+        host: str | None = None,
+        runner: web.AppRunner | None = None,
+    ) -> asyncio.Server:
+        """Listen on ``host`` (``server.host``) :``port``; each connection meets the front
+        door first. With a ``runner`` of its own, the listener serves that application and
+        starts no handshake (``management.listen``)."""
+        upgrades = runner is None
+        runner = runner or self._runner
+        assert runner is not None
+        http = runner.server  # public: the aiohttp protocol factory, after setup()
         assert http is not None
         gateway = self.gateway
         settings = gateway.config.server
         scheme = "https" if ssl_context is not None else "http"
 
         def front_door() -> FrontDoor:
-            return FrontDoor(gateway, http, scheme)
+            return FrontDoor(gateway, http, scheme, access, upgrades=upgrades)
 
         listener = await asyncio.get_running_loop().create_server(
             front_door,
-            settings.host,
+            settings.host if host is None else host,
             port,
             ssl=ssl_context,
             backlog=settings.backlog,
@@ -151,10 +245,13 @@ class GatewayServer:
             self._listeners = []
             try:
                 await self._runner.cleanup()
+                if self._management_runner is not None:
+                    await self._management_runner.cleanup()
             finally:
                 # Only now: $disconnect handlers run during the drain may still call.
                 inprocess.remove_gateway(self.gateway)
             self._runner = None
+            self._management_runner = None
         if self._made:
             if self._ca_bundle_before is None:
                 os.environ.pop("AWS_CA_BUNDLE", None)
@@ -204,6 +301,14 @@ async def serve(gateway: Gateway) -> int:
             server.tls_port,
             api.stage,
             api.domain_name,
+            api.stage,
+        )
+    listen = gateway.config.management.listen_address()
+    if listen is not None and server.management_port is not None:
+        log.info(
+            "management API only at http://%s:%d/%s/@connections",
+            listen[0],
+            server.management_port,
             api.stage,
         )
     await stop.wait()

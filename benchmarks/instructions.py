@@ -1,0 +1,149 @@
+"""Instructions per round trip, counted by callgrind: a cost that a noisy machine cannot blur.
+
+``python -m benchmarks.instructions [--against REV]`` runs a gateway and a client in one
+process under ``valgrind --tool=callgrind``, once with ``--short`` and once with ``--long``
+sequential round trips through a two-way route, and reports the difference divided by
+the extra round trips: the instructions one round trip costs (the client's share
+included, the same for every revision). Python's hash seed is fixed, so two runs of the
+same code agree within a few thousand instructions in four billion. ``--against REV``
+measures that git revision's ``src/`` the same way, in the same run.
+
+Seconds are measured by ``python -m benchmarks``; this says whether a change made the hot
+path do more work, which seconds on a shared two-core machine cannot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from io import BytesIO
+from pathlib import Path
+
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+ROUTES = {"async": "handlers:echo", "def": "handlers:echo_sync"}
+BODY = b'{"action": "echo", "data": "' + b"x" * 60 + b'"}'
+_COLLECTED = re.compile(rb"Collected : (\d+)")
+
+
+def _masked(body: bytes) -> bytes:
+    key = b"\x01\x02\x03\x04"
+    return bytes((0x81, 0x80 | len(body))) + key + bytes(b ^ key[i % 4] for i, b in enumerate(body))
+
+
+async def _round_trips(count: int, route: str) -> None:
+    """Serve the echo route on a free port and send it ``count`` messages, one at a time."""
+    from wsgate.config.model import GatewayConfig
+    from wsgate.server.gateway import build_gateway
+    from wsgate.server.runner import GatewayServer
+
+    config = GatewayConfig.model_validate(
+        {
+            "api": {"name": "instructions", "stage": "bench"},
+            "server": {"host": "127.0.0.1", "port": 0},
+            "handlers": {"path": str(HERE / "apps")},
+            "routes": {"echo": {"handler": ROUTES[route], "response": True}},
+        }
+    )
+    server = GatewayServer(build_gateway(config))
+    await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            "GET /bench HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    await reader.readuntil(b"\r\n\r\n")
+    frame, reply = _masked(BODY), 2 + len(BODY)
+    for _ in range(count):
+        writer.write(frame)
+        if (await reader.readexactly(reply))[2:] != BODY:
+            raise RuntimeError("the echo came back wrong")
+    writer.close()
+    await server.stop()
+
+
+def _instructions(src: Path, route: str, count: int) -> int:
+    """Instructions of one whole run (start, ``count`` round trips, stop)."""
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(src)}
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        "-m",
+        "benchmarks.instructions",
+        "--run",
+        route,
+        str(count),
+    ]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=1800)
+    match = _COLLECTED.search(done.stderr)
+    if done.returncode != 0 or match is None:
+        raise RuntimeError(f"callgrind run failed:\n{done.stderr.decode(errors='replace')[-2000:]}")
+    return int(match.group(1))
+
+
+def per_round_trip(src: Path, route: str, short: int, long: int) -> float:
+    """Instructions one round trip costs with the code in ``src``."""
+    return (_instructions(src, route, long) - _instructions(src, route, short)) / (long - short)
+
+
+def _export(revision: str, into: Path) -> Path:
+    """``src/`` of a git revision, written under ``into``."""
+    archive = subprocess.run(
+        ["git", "archive", revision, "src"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", metavar="REV", help="also measure this git revision")
+    parser.add_argument("--route", choices=sorted(ROUTES), action="append")
+    parser.add_argument("--short", type=int, default=100)
+    parser.add_argument("--long", type=int, default=1100)
+    parser.add_argument("--run", nargs=2, metavar=("ROUTE", "COUNT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.run:  # inside valgrind
+        import uvloop
+
+        uvloop.run(_round_trips(int(args.run[1]), args.run[0]))
+        return 0
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="wsgate-instructions-") as folder:
+        sources = {"this tree": ROOT / "src"}
+        if args.against:
+            sources[args.against] = _export(args.against, Path(folder))
+        for route in args.route or sorted(ROUTES):
+            figures = {
+                name: per_round_trip(src, route, args.short, args.long)
+                for name, src in sources.items()
+            }
+            for name, value in figures.items():
+                print(f"{route:5} route, {name:>12}: {value:>9,.0f} instructions per round trip")
+            if args.against:
+                ratio = figures["this tree"] / figures[args.against]
+                print(f"{route:5} route, this tree / {args.against}: {ratio:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
