@@ -76,7 +76,7 @@ lock-check: | $(UV)
 # Node and npm for the serverless-offline comparison, installed into benchmarks/.work/.
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: bench bench-full bench-compare
+.PHONY: bench bench-full bench-compare bench-instructions
 
 $(BENCH_STAMP): $(STAMP) requirements/bench.txt
 	$(call sync_venv,requirements/bench.txt)
@@ -90,3 +90,7 @@ bench-full: $(BENCH_STAMP)
 
 bench-compare: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --profile quick --compare-only
+
+# Instructions per round trip under callgrind (valgrind), beside revision REV if given.
+bench-instructions: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.instructions $(if $(REV),--against $(REV))
