@@ -267,3 +267,20 @@ async def sized(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A reply of as many bytes as the message asks for."""
     size = orjson.loads(event["body"])["size"]
     return {"statusCode": 200, "body": "é" * (size // 2) + "x" * (size % 2)}
+
+
+def gated_message(event: dict[str, Any], context: Any) -> None:
+    """A slow message handler: blocks its thread until GATE is set (or 10 s pass)."""
+    record(event)
+    GATE.wait(10)
+
+
+def sync_echo_thread(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """``echo`` as a plain ``def``: it needs a free handler thread."""
+    record(event)
+    return {"statusCode": 200, "body": event["body"]}
+
+
+def disconnect_thread(event: dict[str, Any], context: Any) -> None:
+    """``disconnect`` as a plain ``def``."""
+    record(event)

@@ -499,7 +499,24 @@ class HandlerSettings(BaseModel):
     max_threads: int = Field(
         default=64,
         gt=0,
-        description="Size of the thread pool that runs plain (non-async) handlers.",
+        description="Size of the thread pool that runs plain (non-async) message handlers.",
+    )
+    handshake_threads: int = Field(
+        default=16,
+        gt=0,
+        description=(
+            "Threads kept for plain (non-async) authorizers, $connect and $disconnect "
+            "handlers, so that slow message handlers never hold up a handshake."
+        ),
+    )
+    max_in_flight: int = Field(
+        default=8,
+        gt=0,
+        description=(
+            "Messages of one connection handled at once; past it the connection is not "
+            "read until one finishes (TCP slows the client; nothing is dropped), so one "
+            "client cannot take every handler thread."
+        ),
     )
     in_process_management: bool = Field(
         default=True,

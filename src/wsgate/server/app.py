@@ -63,6 +63,7 @@ async def _on_cleanup(app: web.Application) -> None:
     if gateway.authorizer is not None:
         await gateway.authorizer.aclose()
     gateway.threads.shutdown()
+    gateway.handshake_threads.shutdown()
 
 
 async def _read_capped(request: web.Request, cap: int) -> bytes:

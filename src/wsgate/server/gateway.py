@@ -45,6 +45,7 @@ class Limits:
     max_frame_bytes: int
     max_fragments: int
     max_connections: int | None
+    max_in_flight: int
 
 
 @dataclass(slots=True)
@@ -57,6 +58,9 @@ class Gateway:
     authorizer: Authorizer | None
     registry: Registry
     threads: HandlerThreads
+    """The threads of plain ``def`` message handlers."""
+    handshake_threads: HandlerThreads
+    """The threads of plain ``def`` authorizers, ``$connect`` and ``$disconnect``."""
     limits: Limits
     dispatcher: Dispatcher
     one_hop: OneHop | None = None
@@ -144,6 +148,10 @@ def _function_pools(config: GatewayConfig) -> FunctionPools | None:
     )
 
 
+# Routes run as part of a connection's opening or closing, on the handshake threads.
+_HANDSHAKE_ROUTES = frozenset(("$connect", "$disconnect"))
+
+
 def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) -> Gateway:
     """Resolve every handler and expression now, so that a bad config fails at start.
 
@@ -156,15 +164,18 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         # have the hook too.
         install_hook()
     threads = HandlerThreads(config.handlers.max_threads)
+    # The authorizer, $connect and $disconnect have threads of their own: however many
+    # slow message handlers run, a handshake never waits behind them.
+    handshake_threads = HandlerThreads(config.handlers.handshake_threads, "wsgate-handshake")
     deadlines = DeadlineWatch()
     api_settings = config.api
 
-    def handler(reference: str, timeout: float) -> Handler:
+    def handler(reference: str, timeout: float, pool: HandlerThreads) -> Handler:
         integration = PythonIntegration(
             reference,
             resolve_handler(reference),
             timeout=timeout,
-            threads=threads,
+            threads=pool,
             region=api_settings.region,
             account_id=api_settings.account_id,
         )
@@ -172,20 +183,30 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
 
     functions = _function_pools(config)
 
-    def integration(reference: str | None, function: str | None, timeout: float) -> Handler:
+    def integration(
+        reference: str | None, function: str | None, timeout: float, pool: HandlerThreads
+    ) -> Handler:
         """A ``function:`` runs in worker processes; a ``handler:`` in this process."""
         if function is not None and functions is not None:
             return Handler(functions.integration(function, timeout), deadlines)
         if reference is None:  # the config model requires one of the two
             raise ConfigError("a route or authorizer needs a handler or a function")
-        return handler(reference, timeout)
+        return handler(reference, timeout, pool)
 
     try:
         selector = compile_selection_expression(api_settings.route_selection_expression)
     except ValueError as exc:
         raise ConfigError(f"api.route_selection_expression: {exc}") from None
     routes = {
-        key: Route(integration(route.handler, route.function, route.timeout), route.response)
+        key: Route(
+            integration(
+                route.handler,
+                route.function,
+                route.timeout,
+                handshake_threads if key in _HANDSHAKE_ROUTES else threads,
+            ),
+            route.response,
+        )
         for key, route in config.routes.items()
     }
     authorizer: Authorizer | None = None
@@ -201,7 +222,10 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         else:
             authorizer = RequestAuthorizer(
                 integration(
-                    config.authorizer.handler, config.authorizer.function, config.authorizer.timeout
+                    config.authorizer.handler,
+                    config.authorizer.function,
+                    config.authorizer.timeout,
+                    handshake_threads,
                 ),
                 sources,
             )
@@ -219,6 +243,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         max_frame_bytes=api_settings.max_frame_bytes,
         max_fragments=api_settings.max_fragments,
         max_connections=api_settings.max_connections,
+        max_in_flight=config.handlers.max_in_flight,
     )
     connect = routes.get("$connect")
     one_hop = None
@@ -227,7 +252,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
             one_hop = OneHop(
                 cast(RequestAuthorizer, authorizer),
                 cast(PythonIntegration, connect.handler.integration),
-                threads,
+                handshake_threads,
             )
     return Gateway(
         config=config,
@@ -237,6 +262,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         one_hop=one_hop,
         registry=registry if registry is not None else _registry(config, api),
         threads=threads,
+        handshake_threads=handshake_threads,
         limits=limits,
         dispatcher=Dispatcher(api, selector, routes, api_settings.max_message_bytes),
         functions=functions,

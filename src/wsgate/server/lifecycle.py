@@ -31,13 +31,9 @@ from wsgate.server.session import (
 )
 
 
-__all__ = ["MAX_IN_FLIGHT", "Lifecycle"]
+__all__ = ["Lifecycle"]
 
 log = logging.getLogger("wsgate.session")
-
-MAX_IN_FLIGHT = 64
-"""Messages of one connection handled at once; past this the connection is not read, so
-a client that floods is slowed by TCP instead of growing memory."""
 
 
 class Lifecycle:
@@ -109,13 +105,16 @@ class Lifecycle:
         session = self.session
         ws, in_flight = session.ws, self._in_flight
         begin = self._dispatcher.begin
+        # Past this many messages of this connection at once it is not read: a client that
+        # floods is slowed by TCP, and cannot take every handler thread for itself.
+        most = self._gateway.limits.max_in_flight
         while True:
             event = await ws.receive()
             if type(event) is str:
                 if session.closing is not None:
                     continue  # the server is closing: messages still arriving are dropped
                 session.touch()
-                if len(in_flight) >= MAX_IN_FLIGHT:
+                if len(in_flight) >= most:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 waiting = begin(session, event, in_flight)
                 if waiting is not None:
