@@ -284,3 +284,11 @@ def sync_echo_thread(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def disconnect_thread(event: dict[str, Any], context: Any) -> None:
     """``disconnect`` as a plain ``def``."""
     record(event)
+
+
+async def blocks_the_loop(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """An async handler making a blocking call, before and after an await."""
+    time.sleep(0.15)
+    await asyncio.sleep(0)
+    time.sleep(0.15)
+    return {"statusCode": 200, "body": "done"}

@@ -509,6 +509,15 @@ class HandlerSettings(BaseModel):
             "handlers, so that slow message handlers never hold up a handshake."
         ),
     )
+    blocking_warning: float = Field(
+        default=0.1,
+        gt=0,
+        description=(
+            "Seconds an async def handler may hold the event loop between two awaits "
+            "before it is logged (once per handler a minute): a blocking call there stalls "
+            "every connection."
+        ),
+    )
     max_in_flight: int = Field(
         default=8,
         gt=0,

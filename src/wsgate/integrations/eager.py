@@ -10,7 +10,8 @@ that does wait is finished by the very task it began in (``Resumed``): ``asyncio
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Coroutine, Generator
+import time
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Generic, TypeVar
 
 
@@ -27,20 +28,23 @@ class Resumed(Generic[T]):
     step runs in ``context`` when one is given, the context the coroutine started in.
     """
 
-    __slots__ = ("_context", "_coro", "_signal")
+    __slots__ = ("_context", "_coro", "_on_step", "_signal")
 
     def __init__(
         self,
         coro: Coroutine[Any, Any, T],
         signal: Any,
         context: contextvars.Context | None = None,
+        on_step: Callable[[float], None] | None = None,
     ) -> None:
         self._coro = coro
         self._signal = signal
         self._context = context
+        self._on_step = on_step
+        """Told when each step began (time.monotonic()), once it ended."""
 
     def __await__(self) -> Generator[Any, Any, T]:
-        coro, signal, context = self._coro, self._signal, self._context
+        coro, signal, context, on_step = self._coro, self._signal, self._context, self._on_step
         while True:
             try:
                 sent = yield signal
@@ -48,14 +52,15 @@ class Resumed(Generic[T]):
                 coro.close()
                 raise
             except BaseException as error:  # cancellation, passed on to the coroutine
-                try:
-                    signal = (
-                        coro.throw(error) if context is None else context.run(coro.throw, error)
-                    )
-                except StopIteration as done:
-                    return done.value  # type: ignore[no-any-return]
+                step: Callable[..., Any] = coro.throw
+                argument: Any = error
             else:
-                try:
-                    signal = coro.send(sent) if context is None else context.run(coro.send, sent)
-                except StopIteration as done:
-                    return done.value  # type: ignore[no-any-return]
+                step, argument = coro.send, sent
+            started = time.monotonic() if on_step is not None else 0.0
+            try:
+                signal = step(argument) if context is None else context.run(step, argument)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            finally:
+                if on_step is not None:
+                    on_step(started)

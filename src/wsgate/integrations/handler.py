@@ -20,6 +20,7 @@ from typing import Any
 
 from wsgate.exceptions import HandlerFailed, IntegrationTimeout
 from wsgate.integrations.base import Event, Integration, InvokeContext
+from wsgate.integrations.blocking import BlockingWatch
 from wsgate.integrations.deadlines import DeadlineWatch
 from wsgate.integrations.eager import Resumed
 
@@ -64,13 +65,19 @@ class Waiting:
 class Handler:
     """Runs one integration with its timeout; see the module's docstring."""
 
-    __slots__ = ("_deadlines", "integration", "name", "timeout")
+    __slots__ = ("_blocking", "_deadlines", "integration", "name", "timeout")
 
-    def __init__(self, integration: Integration, deadlines: DeadlineWatch) -> None:
+    def __init__(
+        self,
+        integration: Integration,
+        deadlines: DeadlineWatch,
+        blocking: BlockingWatch | None = None,
+    ) -> None:
         self.integration = integration
         self.name = integration.name
         self.timeout = integration.timeout
         self._deadlines = deadlines
+        self._blocking = blocking if blocking is not None else BlockingWatch()
 
     def start(self, event: Event, request_id: str) -> Done | Waiting | asyncio.Future[object]:
         """Begin the handler on ``event`` in the calling task; what came of it so far.
@@ -83,7 +90,8 @@ class Handler:
         Raises:
             HandlerFailed: the handler raised before it first had to wait.
         """
-        context = _new_context(InvokeContext, (request_id, time.monotonic() + self.timeout))
+        started = time.monotonic()
+        context = _new_context(InvokeContext, (request_id, started + self.timeout))
         try:
             call = self.integration.invoke(event, context)
         except asyncio.CancelledError:
@@ -107,6 +115,8 @@ class Handler:
             raise self._cancelled() from None
         except BaseException as error:
             raise self._failed(error) from error
+        finally:
+            self._blocking.check(self.name, started)
         return Waiting(coro, signal, scope, asyncio.get_running_loop().time() + self.timeout)
 
     async def finish(self, call: Waiting) -> object:
@@ -123,7 +133,7 @@ class Handler:
         late = False
         try:
             try:
-                result = await Resumed(call.coro, call.signal, call.scope)
+                result = await Resumed(call.coro, call.signal, call.scope, self._stepped)
             finally:
                 late = self._deadlines.release(task)
         except asyncio.CancelledError:
@@ -184,6 +194,9 @@ class Handler:
         except BaseException:
             pass  # the handler's own error, named by outcome()
         return self.outcome(call)
+
+    def _stepped(self, started: float) -> None:
+        self._blocking.check(self.name, started)
 
     def _failed(self, error: BaseException) -> HandlerFailed:
         return HandlerFailed(f"{self.name} raised {type(error).__name__}: {error}", error)

@@ -17,6 +17,7 @@ from wsgate.core.ids import api_id_for
 from wsgate.core.request import ApiContext
 from wsgate.core.routing import compile_selection_expression
 from wsgate.exceptions import ConfigError
+from wsgate.integrations.blocking import BlockingWatch
 from wsgate.integrations.deadlines import DeadlineWatch
 from wsgate.integrations.handler import Handler
 from wsgate.integrations.python import PythonIntegration, resolve_handler
@@ -168,6 +169,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
     # slow message handlers run, a handshake never waits behind them.
     handshake_threads = HandlerThreads(config.handlers.handshake_threads, "wsgate-handshake")
     deadlines = DeadlineWatch()
+    blocking = BlockingWatch(config.handlers.blocking_warning)
     api_settings = config.api
 
     def handler(reference: str, timeout: float, pool: HandlerThreads) -> Handler:
@@ -179,7 +181,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
             region=api_settings.region,
             account_id=api_settings.account_id,
         )
-        return Handler(integration, deadlines)
+        return Handler(integration, deadlines, blocking)
 
     functions = _function_pools(config)
 
@@ -188,7 +190,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
     ) -> Handler:
         """A ``function:`` runs in worker processes; a ``handler:`` in this process."""
         if function is not None and functions is not None:
-            return Handler(functions.integration(function, timeout), deadlines)
+            return Handler(functions.integration(function, timeout), deadlines, blocking)
         if reference is None:  # the config model requires one of the two
             raise ConfigError("a route or authorizer needs a handler or a function")
         return handler(reference, timeout, pool)
