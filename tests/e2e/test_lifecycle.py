@@ -130,6 +130,33 @@ async def test_shutdown_closes_every_connection_and_runs_each_disconnect(
     assert disconnects() == [(1001, "Going away")] * 3
 
 
+async def test_shutdown_runs_disconnect_for_clients_that_never_answer_the_close(
+    gateway_factory: GatewayFactory,
+) -> None:
+    """A client that does not answer the close frame is dropped halfway through the
+    shutdown timeout, so that its $disconnect still runs before the timeout."""
+    running = await gateway_factory(server={"shutdown_timeout": 1.0})
+    answering = [await websockets.connect(running.ws_url()) for _ in range(2)]
+    silent = []
+    for _ in range(3):
+        reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        writer.write(
+            b"GET /dev HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        await reader.readuntil(b"\r\n\r\n")
+        silent.append(writer)  # reads nothing more and never answers
+    await wait_for(lambda: len(handlers.events_for("$connect")) == 5)
+    try:
+        await running.server.stop()
+        assert disconnects() == [(1001, "Going away")] * 5
+    finally:
+        for writer in silent:
+            writer.transport.abort()
+        for ws in answering:
+            await ws.close()
+
+
 async def test_a_client_that_never_sends_its_handshake_is_dropped(
     gateway_factory: GatewayFactory,
 ) -> None:

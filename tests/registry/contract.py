@@ -45,7 +45,7 @@ class RecordingConnection:
             raise Gone(self._id)
         self.closed_by_api = True
 
-    async def close_going_away(self) -> None:
+    async def close_going_away(self, answer_within: float) -> None:
         self.going_away = True
 
 

@@ -12,7 +12,6 @@ from websockets.frames import Frame, Opcode
 from tests.server.fake_transport import FakeTransport
 from wsgate.core.framing import Binary, Close
 from wsgate.core.protocol import ConnectionClosed, Failed
-from wsgate.server import connection as connection_module
 from wsgate.server.connection import (
     ENDED,
     HIGH_WATER,
@@ -131,12 +130,9 @@ async def test_a_violation_is_answered_with_its_code_after_earlier_replies() -> 
     assert client.lost
 
 
-async def test_a_server_close_waits_for_the_client_then_drops_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(connection_module, "CLOSE_TIMEOUT", 0.05)
+async def test_a_server_close_waits_for_the_client_then_drops_it() -> None:
     ws, client = connect()
-    ws.start_close(1001, "Going away")
+    ws.start_close(1001, "Going away", answer_within=0.05)
     assert server_frames(client.drain()) == [(Opcode.CLOSE.value, b"\x03\xe9Going away")]
     assert not ws.open
     with pytest.raises(ConnectionClosed):

@@ -68,8 +68,9 @@ class LocalConnection(Protocol):
         """
         ...
 
-    async def close_going_away(self) -> None:
-        """Close with 1001 "Going away" (server shutdown); never raises."""
+    async def close_going_away(self, answer_within: float) -> None:
+        """Close with 1001 "Going away" (server shutdown); never raises. A client that has
+        not answered the close frame within ``answer_within`` seconds is dropped."""
         ...
 
 

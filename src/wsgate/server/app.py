@@ -17,6 +17,7 @@ import asyncio
 from aiohttp import hdrs, web
 
 from wsgate.core.upgrade import refusal
+from wsgate.server.connection import CLOSE_TIMEOUT
 from wsgate.server.gateway import Gateway
 from wsgate.server.keys import GATEWAY
 from wsgate.server.management import (
@@ -40,15 +41,20 @@ async def _on_startup(app: web.Application) -> None:
 
 async def _on_shutdown(app: web.Application) -> None:
     """Refuse new handshakes, close every connection with 1001, wait for their
-    ``$disconnect`` within ``server.shutdown_timeout``."""
+    ``$disconnect`` within ``server.shutdown_timeout``.
+
+    A client that does not answer the close frame is dropped halfway through the
+    timeout, so that its ``$disconnect`` still runs in the other half.
+    """
     gateway = app[GATEWAY]
     gateway.traffic.draining = True
+    budget = gateway.config.server.shutdown_timeout
     for connection in gateway.registry.local_connections():
-        await connection.close_going_away()
+        await connection.close_going_away(min(CLOSE_TIMEOUT, budget / 2))
     tasks = set(gateway.traffic.tasks)
     if not tasks:
         return
-    _done, late = await asyncio.wait(tasks, timeout=gateway.config.server.shutdown_timeout)
+    _done, late = await asyncio.wait(tasks, timeout=budget)
     for task in late:
         task.cancel()
     if late:

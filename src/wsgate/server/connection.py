@@ -205,14 +205,17 @@ class WebSocketConnection(asyncio.Protocol):
         """Bytes written but not yet sent."""
         return self.transport.get_write_buffer_size()
 
-    def start_close(self, code: int | None, reason: str) -> None:
-        """Send the close frame; the socket is dropped if the client does not answer."""
+    def start_close(
+        self, code: int | None, reason: str, answer_within: float = CLOSE_TIMEOUT
+    ) -> None:
+        """Send the close frame; the socket is dropped if the client does not answer
+        within ``answer_within`` seconds."""
         if self.lost:
             return
         frame = self._protocol.start_close(code, reason)
         if frame:
             self.transport.write(frame)
-            self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
+            self._close_timer = self._loop.call_later(answer_within, self.transport.abort)
 
     def finish(self) -> None:
         """The reader is done with the connection: send what the protocol still has to

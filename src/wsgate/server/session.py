@@ -18,7 +18,7 @@ from wsgate.core.protocol import ConnectionClosed
 from wsgate.core.request import ConnectionContext
 from wsgate.exceptions import BufferFull, Gone
 from wsgate.registry.base import ConnectionInfo
-from wsgate.server.connection import MAX_BUFFERED, WebSocketConnection
+from wsgate.server.connection import CLOSE_TIMEOUT, MAX_BUFFERED, WebSocketConnection
 
 
 __all__ = ["ABNORMAL", "BINARY_REFUSED", "CLOSED_BY_API", "GOING_AWAY", "NO_STATUS", "TOO_BIG"]
@@ -161,10 +161,10 @@ class Session:
             raise Gone(self.connection_id)
         self.close(CLOSED_BY_API)
 
-    async def close_going_away(self) -> None:
+    async def close_going_away(self, answer_within: float) -> None:
         """See ``LocalConnection.close_going_away``."""
         if not self.gone:
-            self.close(GOING_AWAY)
+            self.close(GOING_AWAY, answer_within)
 
     # For the dispatcher and the lifecycle
 
@@ -186,10 +186,11 @@ class Session:
         """Record traffic in either direction: it resets the idle timer and lastActiveAt."""
         self._last_active = self._loop.time()
 
-    def close(self, why: CloseReason) -> None:
+    def close(self, why: CloseReason, answer_within: float = CLOSE_TIMEOUT) -> None:
         """Start closing with ``why`` unless a close is already under way; the reader
-        sees the client's answer (or the socket dropping) and wraps up."""
+        sees the client's answer (or the socket dropping, ``answer_within`` seconds on)
+        and wraps up."""
         if self.gone:
             return
         self.closing = why
-        self.ws.start_close(*why)
+        self.ws.start_close(why.code, why.reason, answer_within)
