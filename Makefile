@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The Node.js runtime of function workers: see the node target below.
+NODE_DIR := runtimes/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+NODE_TOOLS := node npm g++ make cmake autoconf automake libtoolize
 
 # uv resolves the lock for every supported Python and platform at once and installs in
 # seconds; it is pinned, and installed from PyPI into .tools/ when absent.
@@ -32,7 +36,7 @@ $(STAMP): requirements/dev.txt pyproject.toml | $(UV)
 run: $(STAMP)
 	cd examples/chat && ../../$(BIN)/wsgate serve --config wsgate.yaml
 
-test: $(STAMP) lint types
+test: $(STAMP) $(NODE_STAMP) lint types
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -43,6 +47,22 @@ types: $(STAMP)
 	$(BIN)/mypy
 
 check: lint types
+
+# The Node.js runtime of function workers (docs/workers.md): AWS's aws-lambda-ric and the AWS
+# SDK client a Lambda Node runtime ships, exactly as runtimes/node/package-lock.json pins them.
+# aws-lambda-ric compiles a native addon as it installs: g++, make, cmake, autoconf, automake
+# and libtool (Debian packages of those names; .ci/run installs the missing ones).
+# NODE_DIR, NODE_STAMP and NODE_TOOLS are set at the top (make test needs NODE_STAMP).
+
+.PHONY: node
+
+node: $(NODE_STAMP)
+
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@missing=""; for tool in $(NODE_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	test -z "$$missing" || { echo "make node: not found:$$missing (Debian: apt-get install nodejs npm g++ make cmake autoconf automake libtool)" >&2; exit 1; }
+	npm ci --prefix $(NODE_DIR)
+	touch $(NODE_STAMP)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

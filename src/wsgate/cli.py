@@ -11,12 +11,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wsgate.config.files import load_config
+from wsgate.config.model import GatewayConfig
 from wsgate.exceptions import ConfigError, TokenError
+from wsgate.project import (
+    DEFAULT_FILES,
+    Notice,
+    ProjectOptions,
+    find_default_config,
+    load_project,
+    sniff_kind,
+)
 
 
 __all__ = ["main"]
 
-DEFAULT_CONFIG = Path("wsgate.yaml")
+log = logging.getLogger("wsgate.project")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,10 +40,30 @@ def _parser() -> argparse.ArgumentParser:
             "--config",
             "-c",
             type=Path,
-            default=DEFAULT_CONFIG,
-            help="path of the config file (default: ./wsgate.yaml)",
+            default=None,
+            help=(
+                "a wsgate.yaml, serverless.yml or CloudFormation/SAM template, told apart by "
+                "content (default: the first of ./wsgate.yaml, ./serverless.yml, "
+                "./template.yaml)"
+            ),
+        )
+        command.add_argument(
+            "--stage", help="the stage (serverless's --stage; a template's StageName)"
+        )
+        command.add_argument(
+            "--parameter-overrides",
+            nargs="+",
+            action="extend",
+            default=[],
+            metavar="KEY=VALUE",
+            help=(
+                "a template's parameter, or the physical name of a resource wsgate does not "
+                "run (by logical id); repeatable"
+            ),
         )
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    serve.add_argument("--port", type=int, help="server.port (0 picks a free port)")
+    serve.add_argument("--tls-port", type=int, help="server.tls_port (0 picks a free port)")
     _add_token_parser(commands)
     return parser
 
@@ -71,11 +100,67 @@ def _add_token_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
 
 
-def _run_serve(config_path: Path) -> int:
+def _config_path(args: argparse.Namespace) -> Path:
+    if args.config is not None:
+        path: Path = args.config
+        return path
+    found = find_default_config(Path())
+    if found is None:
+        raise ConfigError(f"no {', '.join(DEFAULT_FILES)} here: give one with --config")
+    return found
+
+
+def _overrides(items: Sequence[str]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--parameter-overrides {item!r}: expected KEY=VALUE")
+        overrides[name] = value
+    return overrides
+
+
+def _load(args: argparse.Namespace) -> tuple[Path, GatewayConfig, tuple[Notice, ...]]:
+    """The config ``--config`` (or the folder's default file) describes, whatever its kind."""
+    path = _config_path(args)
+    overrides = _overrides(args.parameter_overrides)
+    notices: tuple[Notice, ...] = ()
+    if path.is_file() and sniff_kind(path) != "wsgate":
+        project = load_project(
+            path, ProjectOptions(stage=args.stage, parameter_overrides=overrides)
+        )
+        config, notices = project.config, project.notices
+    else:
+        if overrides:
+            raise ConfigError(f"--parameter-overrides: {path} is a wsgate.yaml, not a template")
+        config = load_config(path)
+        if args.stage is not None:
+            config = config.model_copy(
+                update={"api": config.api.model_copy(update={"stage": args.stage})}
+            )
+    server = {
+        name: value
+        for name, value in (
+            ("port", getattr(args, "port", None)),
+            ("tls_port", getattr(args, "tls_port", None)),
+        )
+        if value is not None
+    }
+    if server:
+        config = config.model_copy(update={"server": config.server.model_copy(update=server)})
+    return path, config, notices
+
+
+def _run_serve(args: argparse.Namespace) -> int:
     from wsgate.server.gateway import build_gateway
     from wsgate.server.runner import serve
 
-    gateway = build_gateway(load_config(config_path))
+    path, config, notices = _load(args)
+    for notice in notices:
+        log.log(
+            logging.WARNING if notice.level == "warning" else logging.INFO, "%s: %s", path, notice
+        )
+    gateway = build_gateway(config)
     try:
         import uvloop
     except ImportError:
@@ -83,10 +168,13 @@ def _run_serve(config_path: Path) -> int:
     return uvloop.run(serve(gateway))
 
 
-def _run_check(config_path: Path) -> int:
+def _run_check(args: argparse.Namespace) -> int:
     from wsgate.server.gateway import build_gateway
 
-    gateway = build_gateway(load_config(config_path))
+    config_path, config, notices = _load(args)
+    for notice in notices:
+        print(f"{config_path}: {notice.level}: {notice}")
+    gateway = build_gateway(config)
     gateway.threads.shutdown()
     routes = ", ".join(sorted(gateway.routes)) or "none"
     print(f"{config_path}: ok (stage {gateway.api.stage}; routes: {routes})")
@@ -133,10 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     try:
         if args.command == "serve":
-            return _run_serve(args.config)
+            return _run_serve(args)
         if args.command == "token":
             return _run_token(args)
-        return _run_check(args.config)
+        return _run_check(args)
     except (ConfigError, TokenError) as exc:
         print(f"wsgate: {exc}", file=sys.stderr)
         return 2

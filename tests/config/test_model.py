@@ -393,3 +393,14 @@ def test_registry_refuses_non_redis_url() -> None:
     assert RegistrySettings(url="rediss://h:6380/1").url == "rediss://h:6380/1"
     with pytest.raises(ValidationError, match="redis://"):
         RegistrySettings(url="http://h:6379")
+
+
+def test_an_older_config_s_handshake_timeout_becomes_the_request_timeout() -> None:
+    """api.handshake_timeout bounded the request head before server.request_timeout did."""
+    older = GatewayConfig.model_validate({"api": {"handshake_timeout": 3}})
+    assert older.server.request_timeout == 3
+    both = GatewayConfig.model_validate(
+        {"api": {"handshake_timeout": 3}, "server": {"request_timeout": 5}}
+    )
+    assert both.server.request_timeout == 5
+    assert GatewayConfig.model_validate({}).server.request_timeout == 10

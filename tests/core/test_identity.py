@@ -104,3 +104,44 @@ def test_missing_identity_all_present() -> None:
     sources = [IdentitySource("header", "Auth"), IdentitySource("querystring", "t")]
     request = make_request(headers=(("Auth", "a"),), query=(("t", "b"),))
     assert missing_identity(sources, request) == []
+
+
+def test_forwarded_headers_read_as_the_gateways_own() -> None:
+    """X-Forwarded-For/Port/Proto are the gateway's values, as in the authorizer's event:
+    present for a plain client, and a client's own cannot satisfy or change them."""
+    plain = make_request(headers=(("Host", "h"),))
+    spoofed = make_request(
+        headers=(
+            ("x-forwarded-proto", "bogus"),
+            ("X-Forwarded-For", "10.0.0.1"),
+            ("X-Forwarded-Port", "1"),
+            ("Host", "h"),
+        )
+    )
+    for request in (plain, spoofed):
+        assert read_identity(IdentitySource("header", "X-Forwarded-Proto"), request) == "https"
+        assert read_identity(IdentitySource("header", "x-forwarded-for"), request) == "192.0.2.1"
+        assert read_identity(IdentitySource("header", "X-Forwarded-Port"), request) == "443"
+        assert [
+            value for name, value in request.headers if name.lower() == "x-forwarded-proto"
+        ] == ["https"]
+    assert spoofed.header("Host") == "h"
+
+
+def test_the_authorizer_event_and_the_identity_check_see_the_same_headers() -> None:
+    """Every header the authorizer event carries reads the same through an identity source
+    (but the trace id, which each event makes from its own request id)."""
+    from wsgate.core.events import authorizer_event
+    from wsgate.core.request import ApiContext, ConnectionContext
+
+    request = make_request(headers=(("X-Forwarded-Proto", "bogus"), ("Auth", "a")))
+    api = ApiContext("abcdef1234", "dev", "example.com", "us-east-1", "123456789012")
+    conn = ConnectionContext("L0SM9cOFvHcCIhw=", 1, "192.0.2.1", None)
+    event = authorizer_event(api, conn, request, "R1knPH17NjMFftw=", 1)
+    headers = event["headers"]
+    assert isinstance(headers, dict)
+    assert headers["X-Forwarded-Proto"] == "https"
+    for name, value in headers.items():
+        if name == "X-Amzn-Trace-Id":
+            continue
+        assert read_identity(IdentitySource("header", name), request) == (value or None)

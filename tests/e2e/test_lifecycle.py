@@ -160,14 +160,15 @@ async def test_shutdown_runs_disconnect_for_clients_that_never_answer_the_close(
 async def test_a_client_that_never_sends_its_handshake_is_dropped(
     gateway_factory: GatewayFactory,
 ) -> None:
-    running = await gateway_factory(api={"handshake_timeout": 0.3})
+    running = await gateway_factory(server={"request_timeout": 0.3})
     loop = asyncio.get_running_loop()
     sock = socket.create_connection(("127.0.0.1", running.port))
     sock.setblocking(False)
     try:
         await loop.sock_sendall(sock, b"GET /dev HTTP/1.1\r\nHost: x\r\n")  # never finished
         data = await asyncio.wait_for(loop.sock_recv(sock, 1024), 5)
-        assert data == b""  # the server closed the connection
+        assert data.startswith(b"HTTP/1.1 408 ")  # answered, then closed
+        assert await asyncio.wait_for(loop.sock_recv(sock, 1024), 5) == b""
     finally:
         sock.close()
     # And the gateway still serves others.

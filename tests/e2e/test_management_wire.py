@@ -94,7 +94,7 @@ async def test_a_body_over_the_limit_is_413_and_the_client_gets_nothing(
 
 
 async def test_an_idle_kept_alive_connection_is_closed(gateway_factory: GatewayFactory) -> None:
-    running = await gateway_factory(api={"handshake_timeout": 0.3})
+    running = await gateway_factory(server={"request_timeout": 0.3})
     async with raw_connection(running.port) as (reader, writer):
         writer.write(post("bm9uZQ==", "x"))
         assert (await read_response(reader)).status == 410

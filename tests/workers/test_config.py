@@ -67,8 +67,8 @@ def test_routes_and_authorizer_name_a_function() -> None:
     [
         (
             "functions:\n  chat: {runtime: python3.9, code: fn, handler: app.h}\n",
-            "functions.chat.runtime: expected 'python3.11' or 'python3.12' or 'python3.13', "
-            "got 'python3.9'",
+            "functions.chat.runtime: expected 'python3.11' or 'python3.12' or 'python3.13' or "
+            "'nodejs18.x' or 'nodejs20.x' or 'nodejs22.x', got 'python3.9'",
         ),
         ("functions:\n  chat: {code: fn, handler: app.h}\n", "functions.chat.runtime: required"),
         (

@@ -71,7 +71,14 @@ _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ENV_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _LAMBDA_HANDLER = re.compile(r"(?P<module>[^\s:]+)\.(?P<function>[A-Za-z_][A-Za-z0-9_]*)")
 
-FUNCTION_RUNTIMES = ("python3.11", "python3.12", "python3.13")
+FUNCTION_RUNTIMES = (
+    "python3.11",
+    "python3.12",
+    "python3.13",
+    "nodejs18.x",
+    "nodejs20.x",
+    "nodejs22.x",
+)
 """The ``runtime`` values of ``functions:``; each names a process worker kind."""
 
 _RESERVED_ENV = frozenset(
@@ -316,8 +323,8 @@ class ApiSettings(BaseModel):
         default=10,
         gt=0,
         description=(
-            "Seconds a client has to complete its upgrade, including the authorizer and "
-            "the $connect handler; a client that takes longer is dropped."
+            "Superseded by server.request_timeout, which bounds every request's head and "
+            "body: a file that sets only this key has its value used as that one."
         ),
     )
     max_connections: int | None = Field(
@@ -445,6 +452,43 @@ class ServerSettings(BaseModel):
             "Listen backlog of each listener: connections the kernel holds completed "
             "before the gateway accepts them; beyond it, new connects wait or fail. The "
             "kernel caps it (on Linux at net.core.somaxconn, 4096 by default since 5.4)."
+        ),
+    )
+    request_timeout: float = Field(
+        default=10,
+        gt=0,
+        description=(
+            "Seconds a client has to send each HTTP request's head (counted from the "
+            "connection's start or the previous answer), and then as many for its body "
+            "and, for what aiohttp serves, for the answer. A request not complete in time "
+            "is answered 408 (or its connection closed), in one line of log; a kept-alive "
+            "connection silent that long is closed."
+        ),
+    )
+    max_connections_per_ip: int | None = Field(
+        default=1000,
+        gt=0,
+        description=(
+            "Most WebSocket connections (handshakes under way and open connections) one "
+            "source address may hold; beyond it an upgrade is 429 before the authorizer "
+            "runs. null means no limit. Behind a proxy every client has the proxy's address."
+        ),
+    )
+    connection_rate_per_ip: float | None = Field(
+        default=100,
+        gt=0,
+        description=(
+            "New upgrades per second one source address may make on average (a token "
+            "bucket refilled at this rate, holding connection_burst_per_ip); beyond it an "
+            "upgrade is 429 before the authorizer runs. null means no limit."
+        ),
+    )
+    connection_burst_per_ip: int = Field(
+        default=1000,
+        gt=0,
+        description=(
+            "Upgrades one source address may make at once before connection_rate_per_ip "
+            "applies: the size of its token bucket."
         ),
     )
 
@@ -868,10 +912,13 @@ class FunctionConfig(BaseModel):
 
     model_config = _FROZEN
 
-    runtime: Literal["python3.11", "python3.12", "python3.13"] = Field(
+    runtime: Literal[
+        "python3.11", "python3.12", "python3.13", "nodejs18.x", "nodejs20.x", "nodejs22.x"
+    ] = Field(
         description=(
             "Lambda's runtime identifier. It chooses the kind of worker (python: "
-            "awslambdaric); the interpreter is the gateway's own."
+            "awslambdaric under the gateway's own interpreter; nodejs: aws-lambda-ric "
+            "under the node on PATH)."
         ),
     )
     code: Path = Field(
@@ -1116,6 +1163,53 @@ ManagementField: TypeAlias = Annotated[
 """The ``management`` section, checked against ``server``."""
 
 
+# --- what an operator scrapes and reads ------------------------------------------------
+
+
+class AdminSettings(BaseModel):
+    """The admin listener (``/metrics``, ``/health``) and the access log."""
+
+    model_config = _FROZEN
+
+    listen: str | None = Field(
+        default=None,
+        description=(
+            "`host:port` (e.g. `127.0.0.1:9100`; port 0 picks one) of the admin listener: "
+            "Prometheus metrics at `/metrics` (CloudWatch's names: ConnectCount, "
+            "MessageCount, ...), `/health` (200 while serving, 503 while draining). Never "
+            "served on the server ports. null: no admin listener, and no metrics counted."
+        ),
+    )
+    access_log: bool | str = Field(
+        default=False,
+        description=(
+            "One line per connect, message, disconnect and management call on the logger "
+            "`wsgate.access`, as a stage's access logging: `true` or `json` for JSON with "
+            "fields named after AWS's `$context` variables, `clf` for the Serverless "
+            "Framework's default format, or a format of your own with `$context.` "
+            "variables (absent ones are `-`). false: off."
+        ),
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            _split_listen(value)
+        return value
+
+    @field_validator("access_log")
+    @classmethod
+    def _check_access_log(cls, value: bool | str) -> bool | str:
+        if isinstance(value, str) and value not in ("json", "clf") and "$context." not in value:
+            raise ValueError("expected true, false, json, clf or a format with $context. variables")
+        return value
+
+    def listen_address(self) -> tuple[str, int] | None:
+        """``listen`` as (host, port), the host without IPv6 brackets; None without one."""
+        return None if self.listen is None else _split_listen(self.listen)
+
+
 # --- the whole file --------------------------------------------------------------------
 
 
@@ -1163,6 +1257,10 @@ class GatewayConfig(BaseModel):
         validate_default=True,
         description="Who may call the management API, and where it is served.",
     )
+    admin: AdminSettings = Field(
+        default_factory=AdminSettings,
+        description="The admin listener (/metrics, /health) and the access log.",
+    )
 
     @field_validator("routes", mode="before")
     @classmethod
@@ -1194,6 +1292,18 @@ class GatewayConfig(BaseModel):
             if name is not None and name not in self.functions:
                 known = ", ".join(self.functions) or "none are defined"
                 raise LocatedValueError(f"unknown function {name!r} (functions: {known})", loc)
+        return self
+
+    @model_validator(mode="after")
+    def _handshake_timeout_of_older_configs(self) -> GatewayConfig:
+        """``api.handshake_timeout`` bounded the request head before
+        ``server.request_timeout`` did: a file that sets only the former keeps its value."""
+        if (
+            "handshake_timeout" in self.api.model_fields_set
+            and "request_timeout" not in self.server.model_fields_set
+        ):
+            server = self.server.model_copy(update={"request_timeout": self.api.handshake_timeout})
+            object.__setattr__(self, "server", server)
         return self
 
     @model_validator(mode="after")

@@ -7,12 +7,20 @@ from dataclasses import dataclass, field
 
 __all__ = ["ApiContext", "ConnectionContext", "HandshakeRequest"]
 
+# The headers the gateway sets on every request it passes on; a client's are replaced.
+_FORWARDED = frozenset(("x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"))
+
 
 @dataclass(frozen=True, slots=True)
 class HandshakeRequest:
     """The client's upgrade request, as the core needs it.
 
-    ``headers`` keeps the names' case, their order and duplicates exactly as sent.
+    ``headers`` is the one view of the request's headers that the identity sources, the
+    authorizer's event and the ``$connect`` event all read: the client's, with the names'
+    case, their order and duplicates as sent, except ``X-Forwarded-For``,
+    ``X-Forwarded-Port`` and ``X-Forwarded-Proto``, which are the gateway's own (from
+    ``source_ip``, ``port`` and ``scheme``, appended last, as AWS adds them); a client's
+    are dropped, so they can neither satisfy an identity source nor change one.
     ``query`` holds the decoded query pairs in order; ``has_query`` is true when the URL
     had a ``?`` at all (even with nothing after it), because AWS omits the query maps from
     the ``$connect`` event only when there was no query string. ``port`` is the port the
@@ -25,6 +33,19 @@ class HandshakeRequest:
     source_ip: str
     port: int
     scheme: str
+
+    def __post_init__(self) -> None:
+        # Made here, so that no HandshakeRequest can disagree with the events built on it.
+        own = (
+            ("X-Forwarded-For", self.source_ip),
+            ("X-Forwarded-Port", str(self.port)),
+            ("X-Forwarded-Proto", self.scheme),
+        )
+        headers = self.headers
+        if headers[-3:] == own:
+            return  # already the view (a copy of another request's)
+        view = tuple(item for item in headers if item[0].lower() not in _FORWARDED) + own
+        object.__setattr__(self, "headers", view)
 
     def header(self, name: str) -> str | None:
         """Return the value of header ``name`` (case-insensitive); the last one wins."""

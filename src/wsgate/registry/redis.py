@@ -4,6 +4,10 @@ Every key and channel starts with the prefix::
 
     node:{nodeId}          a node's lease: a key with a TTL that the node keeps renewing
     conn:{connectionId}    the directory: the id of the node that owns the connection
+    conns:{nodeId}         a node's connections: connectionId -> what $disconnect needs
+    nodes                  the nodes that have connections (a set), for the sweep
+    recovering             while it exists (a lease), a directory miss is not Gone
+    reaped:{nodeId}        tombstone: other nodes ran the node's connections' $disconnect
     inbox:{nodeId}         (channel) operations on the node's connections, and the
                            replies to the node's own operations
 
@@ -16,6 +20,22 @@ lapsed (the stale entry is removed), or when nobody listens on the owner's inbox
 process ended); Gone too when the reply does not come within ``reply_timeout`` (the
 owner hangs, or died since).
 
+Redis restarting empty. Such a miss is Gone only while the directory can be trusted;
+otherwise it is ``RegistryError`` (500, which callers retry), never a 410 that makes them
+forget a live connection. Chosen over asking every node on a miss (a broadcast, and a
+wait for every true 410): the asking node's own lease is the witness. After a restart it
+is missing until the node renews (within a third of a lease), and a node that takes a
+lapsed lease again opens the re-entry window (``recovering``, one lease) before it writes
+its entries again, so every live node has re-entered before the window closes. A node
+that starts while other nodes listen without a lease opens it too.
+
+Nodes that die. At registration a node keeps each connection's context in
+``conns:{nodeId}``. Every node sweeps once a lease: for each node of ``nodes`` whose lease
+lapsed, one script claims a batch of its connections atomically (off the hash, ``conn:``
+entry deleted), so exactly one survivor gets each, and hands it to ``on_orphan`` (the
+gateway runs ``$disconnect``: 1006, no reason). A node that was only stalled finds its
+tombstone when it takes its lease again and closes its connections.
+
 Redis itself is only imported by this module, which only a gateway configured with the
 redis backend imports. The scripts read keys (and publish on channels) they were not
 handed, so this targets a single Redis (or a primary with replicas), not Redis Cluster.
@@ -26,17 +46,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import random
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from wsgate.core.request import ConnectionContext
 from wsgate.exceptions import BufferFull, ConfigError, DuplicateConnection, Gone, RegistryError
 from wsgate.registry.base import ConnectionInfo, LocalConnection
 from wsgate.registry.coalesce import Coalescer
+from wsgate.registry.entry import context_of, decode_context, encode_context
 from wsgate.registry.wire import (
     Operation,
     Outcome,
@@ -48,39 +72,148 @@ from wsgate.registry.wire import (
 )
 
 
-__all__ = ["RedisRegistry"]
+__all__ = ["OrphanHandler", "RedisRegistry"]
 
 log = logging.getLogger("wsgate.registry")
 
+OrphanHandler = Callable[[ConnectionContext], Awaitable[None]]
+"""Runs ``$disconnect`` for a connection whose node died (see ``RedisRegistry.on_orphan``)."""
+
+_REAP_BATCH = 200
+"""A dead node's connections claimed per script run."""
+
 # Hand a request to the node that owns the connection, in one round trip: the number of
-# processes that received it (0: the owner's process ended), or -1 when no live node other
-# than the asking one owns the id (an entry whose owner's lease lapsed is deleted).
-# KEYS: conn key. ARGV: node key prefix, inbox prefix, the asking node's id, the request.
+# processes that received it (0: the owner's process ended), -1 when no live node other
+# than the asking one owns the id, -3 when its owner's lease lapsed (the entry is deleted;
+# the owner's connections are orphans to reap), or -2 when the directory cannot tell:
+# the asking node's own lease is missing (Redis lost its keys, or this node stalled past
+# its lease: either way the owner may not have entered its connections again yet) or a
+# re-entry window is open (the recovering key, see _RENEW).
+# KEYS: conn key, the asking node's lease key, recovering key.
+# ARGV: node key prefix, inbox prefix, the asking node's id, the request.
 _DELIVER = """
+local function unsure()
+  return redis.call('EXISTS', KEYS[2]) == 0 or redis.call('EXISTS', KEYS[3]) == 1
+end
 local owner = redis.call('GET', KEYS[1])
-if not owner or owner == ARGV[3] then return -1 end
-if redis.call('EXISTS', ARGV[1] .. owner) == 0 then
-  redis.call('DEL', KEYS[1])
+if owner == ARGV[3] then return -1 end
+if not owner then
+  if unsure() then return -2 end
   return -1
 end
-return redis.call('PUBLISH', ARGV[2] .. owner, ARGV[4])
+if redis.call('EXISTS', ARGV[1] .. owner) == 0 then
+  if unsure() then return -2 end
+  redis.call('DEL', KEYS[1])
+  return -3
+end
+local received = redis.call('PUBLISH', ARGV[2] .. owner, ARGV[4])
+if received == 0 and unsure() then return -2 end
+return received
 """
 
-# Point the entry at this node unless another node with a live lease owns it: 1, else 0.
-# KEYS: conn key. ARGV: this node's id, node key prefix, TTL in ms.
+# Point the entry at this node unless another node with a live lease owns it: 1, else 0;
+# with a context, also keep it in this node's entries (``conns:{nodeId}``, a hash of
+# connectionId to context) and list the node in the nodes set (the nodes with entries).
+# KEYS: conn key, this node's entries, nodes set. ARGV: node id, node key prefix, TTL in
+# ms, connection id, the encoded context or ''.
 _CLAIM = """
 local owner = redis.call('GET', KEYS[1])
 if owner and owner ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. owner) == 1 then
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  redis.call('SADD', KEYS[3], ARGV[1])
+end
 return 1
 """
 
-# Delete the entry only if it still points at this node. KEYS: conn key. ARGV: node id.
+# Keep a registered connection's context in this node's entries.
+# KEYS: this node's entries, nodes set. ARGV: connection id, encoded context, TTL in ms,
+# node id.
+_ENTER = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return redis.call('SADD', KEYS[2], ARGV[4])
+"""
+
+# Forget a connection of this node: its context (the node leaves the nodes set with its
+# last one), and the entry if it still points at this node.
+# KEYS: conn key, this node's entries, nodes set. ARGV: node id, connection id.
 _RELEASE = """
+redis.call('HDEL', KEYS[2], ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SREM', KEYS[3], ARGV[1]) end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+# Renew this node's lease, or take it again if it lapsed. Returns 1 (renewed), 0 (it had
+# lapsed: the node writes its entries again; until a lease from now a directory miss is
+# not taken for Gone: the recovering key, the re-entry window) or -1 (it had lapsed and
+# other nodes reaped this node's connections: its tombstone said so).
+# KEYS: lease key, recovering key, this node's tombstone. ARGV: lease in ms, window in ms.
+_RENEW = """
+if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 1 then return 1 end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+if redis.call('DEL', KEYS[3]) == 1 then return -1 end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+return 0
+"""
+
+# Take the lease of a node that starts. Other nodes listening on their inboxes without a
+# lease mean Redis lost its keys under them: open the re-entry window.
+# KEYS: lease key, recovering key. ARGV: lease in ms, window in ms, node key prefix, then
+# the ids of the nodes listening.
+_JOIN = """
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+for i = 4, #ARGV do
+  if redis.call('EXISTS', ARGV[3] .. ARGV[i]) == 0 then
+    redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+    return 0
+  end
+end
+return 1
+"""
+
+# The nodes whose lease lapsed, this one excepted. KEYS: nodes set.
+# ARGV: node key prefix, this node's id.
+_FIND_DEAD = """
+local dead = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if id ~= ARGV[2] and redis.call('EXISTS', ARGV[1] .. id) == 0 then
+    table.insert(dead, id)
+  end
+end
+return dead
+"""
+
+# Claim a batch of a dead node's connections, atomically: each is taken off its entries
+# (so that no other node claims it too) and its directory entry deleted if it still names
+# the dead node. Returns {more, id1, context1, id2, context2, ...}; more is 1 while entries
+# remain. Nothing if the node took its lease again. The tombstone tells the node, should it
+# come back, that its connections were reaped; once it has no entries it leaves the set.
+# KEYS: dead node's lease key, its entries, its tombstone, nodes set.
+# ARGV: conn key prefix, dead node's id, batch size, tombstone TTL in ms.
+_REAP = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
+local page = redis.call('HSCAN', KEYS[2], 0, 'COUNT', ARGV[3])[2]
+local claimed = {0}
+for i = 1, #page, 2 do
+  local id = page[i]
+  redis.call('HDEL', KEYS[2], id)
+  if redis.call('GET', ARGV[1] .. id) == ARGV[2] then redis.call('DEL', ARGV[1] .. id) end
+  table.insert(claimed, id)
+  table.insert(claimed, page[i + 1])
+end
+if redis.call('HLEN', KEYS[2]) > 0 then
+  claimed[1] = 1
+else
+  redis.call('SREM', KEYS[4], ARGV[2])
+end
+return claimed
 """
 
 
@@ -99,7 +232,12 @@ class RedisRegistry:
     _coalescer: Coalescer
     """Operations and replies of one turn of the loop go to Redis in one pipeline."""
     _claim: AsyncScript
+    _enter: AsyncScript
     _release: AsyncScript
+    _renew: AsyncScript
+    _join: AsyncScript
+    _find_dead: AsyncScript
+    _reap: AsyncScript
 
     def __init__(
         self,
@@ -135,7 +273,21 @@ class RedisRegistry:
         self._max_connections = max_connections
         self._node_keys = f"{prefix}node:"
         self._node_key = f"{prefix}node:{self.node_id}"
+        self._entries_key = self._entries(self.node_id)
+        self._recovering_key = f"{prefix}recovering"
+        self._nodes_key = f"{prefix}nodes"
         self._local: dict[str, LocalConnection] = {}
+        self._contexts: dict[str, bytes] = {}
+        """The encoded context of each registered connection, to write again if needed."""
+        self._unreleased: set[str] = set()
+        """Ids unregistered while Redis could not be reached: removed at the next renewal,
+        so that no node takes them for orphans of this one."""
+        self.on_orphan: OrphanHandler | None = None
+        """Set by the gateway before connections come: runs ``$disconnect`` (1006, no
+        reason) for a connection of a node that died. This node reaps dead nodes'
+        connections only once it is set; each is handed to exactly one node's handler."""
+        self._orphans: set[asyncio.Task[None]] = set()
+        self._sweep_now = asyncio.Event()
         self._reserved: dict[str, asyncio.Event] = {}
         """Ids claimed for a connection whose 101 is being written; set once registered."""
         self._waiting: dict[int, asyncio.Future[Reply]] = {}
@@ -144,7 +296,7 @@ class RedisRegistry:
         self._redis: aioredis.Redis | None = None
         self._pubsub: PubSub | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        """The inbox reader and the lease keeper."""
+        """The inbox reader, the lease keeper and the sweeper."""
         self._answering: set[asyncio.Task[None]] = set()
         """Other nodes' operations on this node's connections, being answered."""
         self._reclaim = False
@@ -178,7 +330,16 @@ class RedisRegistry:
             )
             client = aioredis.Redis.from_pool(pool)
             await client.ping()
-            await client.set(self._node_key, b"1", px=self._lease_ms)
+            self._register_scripts(client)
+            # Other nodes listening without a lease: Redis lost its keys under them, and
+            # their entries are on their way back (``_JOIN`` opens the re-entry window).
+            inboxes = await client.pubsub_channels(self._inbox("*"))
+            listening = [_text(inbox)[len(self._inbox("")) :] for inbox in inboxes]
+            await self._join(
+                keys=[self._node_key, self._recovering_key],
+                args=[self._lease_ms, self._lease_ms, self._node_keys, *listening],
+                client=client,
+            )
             pubsub = client.pubsub()
             await pubsub.subscribe(self._inbox(self.node_id))
             # Listening only once Redis confirmed it: nothing published after start is lost.
@@ -194,19 +355,27 @@ class RedisRegistry:
                 f"registry.url: cannot reach Redis at {_redacted(self.url)}: {exc}"
             ) from exc
         self._redis, self._pubsub = client, pubsub
-        self._deliver = client.register_script(_DELIVER)
         self._coalescer = Coalescer(client)
-        self._claim = client.register_script(_CLAIM)
-        self._release = client.register_script(_RELEASE)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._read_inbox(pubsub)),
             loop.create_task(self._keep_lease()),
+            loop.create_task(self._sweep()),
         ]
+
+    def _register_scripts(self, client: aioredis.Redis) -> None:
+        self._deliver = client.register_script(_DELIVER)
+        self._claim = client.register_script(_CLAIM)
+        self._enter = client.register_script(_ENTER)
+        self._release = client.register_script(_RELEASE)
+        self._renew = client.register_script(_RENEW)
+        self._join = client.register_script(_JOIN)
+        self._find_dead = client.register_script(_FIND_DEAD)
+        self._reap = client.register_script(_REAP)
 
     async def aclose(self) -> None:
         """Stop listening and renewing, remove this node's keys, close the client."""
-        tasks, self._tasks = self._tasks + list(self._answering), []
+        tasks, self._tasks = self._tasks + list(self._answering) + list(self._orphans), []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -221,16 +390,16 @@ class RedisRegistry:
             return
         try:
             pipe = client.pipeline(transaction=False)
-            for connection_id in [*self._local, *self._reserved]:
-                await self._release(
-                    keys=[self._conn_key(connection_id)], args=[self.node_id], client=pipe
-                )
-            pipe.delete(self._node_key)
+            for connection_id in [*self._local, *self._reserved, *self._unreleased]:
+                await self._release_in(pipe, connection_id)
+            pipe.delete(self._node_key, self._entries_key)
+            pipe.srem(self._nodes_key, self.node_id)  # with its last entry, already
             await pipe.execute()
         except RedisError as exc:
             log.warning("registry: could not remove node %s's keys: %s", self.node_id, exc)
         finally:
             self._local.clear()
+            self._contexts.clear()
             for reserved in self._reserved.values():
                 reserved.set()
             self._reserved.clear()
@@ -252,8 +421,8 @@ class RedisRegistry:
         self._reserved[connection_id] = asyncio.Event()
         try:
             claimed = await self._claim(
-                keys=[self._conn_key(connection_id)],
-                args=[self.node_id, self._node_keys, self._entry_ttl_ms],
+                keys=[self._conn_key(connection_id), self._entries_key, self._nodes_key],
+                args=[self.node_id, self._node_keys, self._entry_ttl_ms, connection_id, ""],
             )
         except RedisError as exc:
             log.warning("registry: %s not in the directory yet: %s", connection_id, exc)
@@ -274,6 +443,17 @@ class RedisRegistry:
         reserved = self._reserved.pop(connection_id)
         self._local[connection_id] = connection
         reserved.set()  # operations that came for it meanwhile go on
+        # What another node needs to run its $disconnect should this node die.
+        context = self._contexts[connection_id] = encode_context(context_of(connection))
+        try:
+            await self._coalescer.script(
+                self._enter,
+                [self._entries_key, self._nodes_key],
+                [connection_id, context, self._entry_ttl_ms, self.node_id],
+            )
+        except (RedisError, RegistryError) as exc:
+            log.warning("registry: %s's entry not written yet: %s", connection_id, exc)
+            self._reclaim = True
 
     async def unregister(self, connection_id: str) -> None:
         """See ``Registry.unregister``. Never raises: a session's ``$disconnect`` follows."""
@@ -282,13 +462,23 @@ class RedisRegistry:
             reserved.set()  # the upgrade failed: whoever waits for it finds it gone
         elif self._local.pop(connection_id, None) is None:
             return
+        self._contexts.pop(connection_id, None)
         if self._redis is None:
             return
         try:
-            await self._release(keys=[self._conn_key(connection_id)], args=[self.node_id])
+            await self._release_in(None, connection_id)
         except RedisError as exc:
-            # The entry stays until its TTL; asked through it, this node answers Gone.
+            # Asked through the entry meanwhile, this node answers Gone; the lease keeper
+            # removes it once Redis answers, so that no node takes it for an orphan.
             log.warning("registry: could not remove %s from the directory: %s", connection_id, exc)
+            self._unreleased.add(connection_id)
+
+    async def _release_in(self, pipe: aioredis.client.Pipeline | None, connection_id: str) -> None:
+        await self._release(
+            keys=[self._conn_key(connection_id), self._entries_key, self._nodes_key],
+            args=[self.node_id, connection_id],
+            client=pipe,
+        )
 
     # Operations
 
@@ -349,11 +539,18 @@ class RedisRegistry:
             try:
                 received = await self._coalescer.script(
                     self._deliver,
-                    [self._conn_key(connection_id)],
+                    [self._conn_key(connection_id), self._node_key, self._recovering_key],
                     [self._node_keys, self._inbox(""), self.node_id, encode_request(request)],
                 )
             except RedisError as exc:
                 raise RegistryError(f"registry unavailable: {exc}") from exc
+            if received == -2:
+                # Redis lost the directory lately: the owner may not have entered it again.
+                raise RegistryError(
+                    f"registry: {connection_id} not in the directory while it is rebuilt"
+                )
+            if received == -3:
+                self._sweep_now.set()  # its owner died: its connections are orphans
             # No live owner but this node (where it ended), or the owner's process ended.
             if received <= 0:
                 raise Gone(connection_id)
@@ -439,20 +636,48 @@ class RedisRegistry:
     # The lease
 
     async def _keep_lease(self) -> None:
-        """Renew the lease at a third of its length; write the entries again if it lapsed."""
+        """Renew the lease at a third of its length; write the entries again if it lapsed,
+        close the connections if other nodes took this one for dead and reaped them."""
         client = self._client()
         while True:
             await asyncio.sleep(self._lease / 3)
             try:
-                if not await client.pexpire(self._node_key, self._lease_ms):
-                    # Other nodes took this node for dead and may have removed its entries.
+                renewed = await self._renew(
+                    keys=[self._node_key, self._recovering_key, self._tombstone(self.node_id)],
+                    args=[self._lease_ms, self._lease_ms],
+                    client=client,
+                )
+                if renewed == -1:
+                    self._reaped()
+                elif renewed == 0:
+                    # Other nodes took this node for dead and may have removed its entries,
+                    # or Redis restarted empty.
                     log.warning("registry: the lease of node %s had lapsed", self.node_id)
-                    await client.set(self._node_key, b"1", px=self._lease_ms)
                     self._reclaim = True
                 if self._reclaim:
                     await self._claim_all(client)
+                if self._unreleased:
+                    await self._release_all(client)
             except Exception as exc:  # the lease must outlive any one failure
                 log.warning("registry: could not renew node %s's lease: %s", self.node_id, exc)
+
+    def _reaped(self) -> None:
+        """Other nodes took this node for dead (it stalled, or was cut off from Redis past
+        its lease) and ran the ``$disconnect`` of its connections: close them (1001), so
+        that their clients connect again rather than stay unreachable. Their own
+        ``$disconnect`` runs here too, a second one."""
+        connections = list(self._local.values())
+        log.error(
+            "registry: node %s was taken for dead and its %d connections reaped; closing them",
+            self.node_id,
+            len(connections),
+        )
+        for connection in connections:
+            task = asyncio.get_running_loop().create_task(
+                connection.close_going_away(self._reply_timeout)
+            )
+            self._orphans.add(task)
+            task.add_done_callback(self._orphans.discard)
 
     async def _claim_all(self, client: aioredis.Redis) -> None:
         """Enter every connection of this node in the directory again."""
@@ -461,8 +686,14 @@ class RedisRegistry:
         pipe = client.pipeline(transaction=False)
         for connection_id in ids:
             await self._claim(
-                keys=[self._conn_key(connection_id)],
-                args=[self.node_id, self._node_keys, self._entry_ttl_ms],
+                keys=[self._conn_key(connection_id), self._entries_key, self._nodes_key],
+                args=[
+                    self.node_id,
+                    self._node_keys,
+                    self._entry_ttl_ms,
+                    connection_id,
+                    self._contexts.get(connection_id, b""),
+                ],
                 client=pipe,
             )
         try:
@@ -473,6 +704,91 @@ class RedisRegistry:
         for connection_id, done in zip(ids, claimed, strict=True):
             if not done:
                 log.error("registry: %s is registered on another node", connection_id)
+
+    async def _release_all(self, client: aioredis.Redis) -> None:
+        """Remove the entries of connections unregistered while Redis was away."""
+        ids, self._unreleased = self._unreleased, set()
+        pipe = client.pipeline(transaction=False)
+        for connection_id in ids:
+            await self._release_in(pipe, connection_id)
+        try:
+            await pipe.execute()
+        except RedisError:
+            self._unreleased |= ids
+            raise
+
+    # Nodes that died
+
+    async def _sweep(self) -> None:
+        """Look for nodes whose lease lapsed once a lease (sooner when an operation found
+        one), and reap their connections; only once ``on_orphan`` is set."""
+        client = self._client()
+        while True:
+            try:
+                # Jittered: nodes do not all sweep at once.
+                interval = self._lease * random.uniform(0.75, 1.25)
+                async with asyncio.timeout(interval):
+                    await self._sweep_now.wait()
+            except TimeoutError:
+                pass
+            self._sweep_now.clear()
+            if self.on_orphan is None:
+                continue
+            try:
+                dead = await self._find_dead(
+                    keys=[self._nodes_key], args=[self._node_keys, self.node_id], client=client
+                )
+                for node_id in dead:
+                    await self._reap_node(client, _text(node_id))
+            except Exception as exc:  # the sweeper must outlive any one failure
+                log.warning("registry: could not sweep dead nodes: %s", exc)
+
+    async def _reap_node(self, client: aioredis.Redis, node_id: str) -> None:
+        """Claim the connections of ``node_id`` (its lease lapsed) batch by batch and run
+        the ``$disconnect`` of each one this node claimed."""
+        more = True
+        while more:
+            claimed = await self._reap(
+                keys=[
+                    f"{self._node_keys}{node_id}",
+                    self._entries(node_id),
+                    self._tombstone(node_id),
+                    self._nodes_key,
+                ],
+                args=[self._conn_key(""), node_id, _REAP_BATCH, self._entry_ttl_ms],
+                client=client,
+            )
+            more = bool(claimed[0])
+            pairs = claimed[1:]
+            if pairs:
+                log.warning(
+                    "registry: node %s died; running $disconnect for %d of its connections",
+                    node_id,
+                    len(pairs) // 2,
+                )
+            for index in range(0, len(pairs), 2):
+                connection_id = _text(pairs[index])
+                try:
+                    context = decode_context(connection_id, bytes(pairs[index + 1]))
+                except ValueError as exc:
+                    log.error("registry: orphan %s has no usable entry: %s", connection_id, exc)
+                    continue
+                self._orphaned(context)
+
+    def _orphaned(self, context: ConnectionContext) -> None:
+        handler = self.on_orphan
+        if handler is None:  # unset meanwhile
+            return
+
+        async def run() -> None:
+            try:
+                await handler(context)
+            except Exception:
+                log.exception("registry: $disconnect of orphan %s failed", context.connection_id)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._orphans.add(task)
+        task.add_done_callback(self._orphans.discard)
 
     # Names
 
@@ -486,6 +802,16 @@ class RedisRegistry:
 
     def _inbox(self, node_id: str) -> str:
         return f"{self._prefix}inbox:{node_id}"
+
+    def _entries(self, node_id: str) -> str:
+        return f"{self._prefix}conns:{node_id}"
+
+    def _tombstone(self, node_id: str) -> str:
+        return f"{self._prefix}reaped:{node_id}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _outcome(reply: Reply, connection_id: str) -> Reply:

@@ -13,6 +13,7 @@ listener: the management endpoint alone.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from aiohttp import hdrs, web
 
@@ -27,16 +28,34 @@ from wsgate.server.management import (
     check_access,
     perform,
 )
+from wsgate.server.orphans import disconnect_orphan
 
 
-__all__ = ["create_app", "create_management_app"]
+__all__ = ["create_admin_app", "create_app", "create_management_app"]
 
 ACCESS = web.AppKey("wsgate.management_access", ManagementAccess)
 """Who may make management calls on the listeners this application serves."""
 
 
 async def _on_startup(app: web.Application) -> None:
-    await app[GATEWAY].registry.start()
+    gateway = app[GATEWAY]
+    if gateway.config.registry.backend == "redis":
+        # The connections of a process that died get their $disconnect from a survivor.
+        from wsgate.registry.redis import RedisRegistry
+
+        if isinstance(gateway.registry, RedisRegistry):
+            gateway.registry.on_orphan = partial(disconnect_orphan, gateway)
+    await gateway.registry.start()
+    if gateway.functions is not None:
+        # Lambda's Invoke API for the functions, before the first connection: it sets
+        # AWS_ENDPOINT_URL_LAMBDA, which the workers inherit and the handlers' boto3 reads.
+        from wsgate.workers.invoke_api import InvokeApi
+
+        api = gateway.config.api
+        gateway.invoke_api = InvokeApi(
+            gateway.functions.pools, region=api.region, account_id=api.account_id
+        )
+        await gateway.invoke_api.start()
 
 
 async def _on_shutdown(app: web.Application) -> None:
@@ -63,6 +82,8 @@ async def _on_shutdown(app: web.Application) -> None:
 
 async def _on_cleanup(app: web.Application) -> None:
     gateway = app[GATEWAY]
+    if gateway.invoke_api is not None:  # Event invocations run (or are logged dropped)
+        await gateway.invoke_api.aclose(gateway.config.server.shutdown_timeout)
     if gateway.functions is not None:  # after the drain: $disconnect ran on the workers
         await gateway.functions.aclose()
     await gateway.registry.aclose()
@@ -138,4 +159,33 @@ def create_management_app(gateway: Gateway, access: ManagementAccess) -> web.App
     app[ACCESS] = access
     for method in ("POST", "GET", "DELETE"):
         app.router.add_route(method, "/{path:.*}", management_endpoint)
+    return app
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    """``GET /metrics``: Prometheus's text format (``server.observe.metrics``)."""
+    observer = request.app[GATEWAY].dispatcher.observer
+    if observer is None or observer.metrics is None:
+        raise web.HTTPNotFound()
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return web.Response(
+        body=observer.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+async def _health(request: web.Request) -> web.Response:
+    """``GET /health``: 200 while serving, 503 once the gateway drains (shutdown)."""
+    if request.app[GATEWAY].traffic.draining:
+        return web.json_response({"status": "draining"}, status=503)
+    return web.json_response({"status": "serving"})
+
+
+def create_admin_app(gateway: Gateway) -> web.Application:
+    """Build the application of the ``admin.listen`` listener: ``/metrics`` and
+    ``/health``, never served on the server ports."""
+    app = web.Application()
+    app[GATEWAY] = gateway
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/health", _health)
     return app

@@ -14,7 +14,7 @@ import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsgate.core.errors import forbidden_frame, internal_error_frame, timeout_frame
 from wsgate.core.events import MessageEvents
@@ -26,6 +26,9 @@ from wsgate.exceptions import HandlerFailed, IntegrationTimeout
 from wsgate.integrations.handler import Done, Handler, Waiting
 from wsgate.server.session import Session
 
+
+if TYPE_CHECKING:
+    from wsgate.server.observe import Observer
 
 __all__ = ["Dispatcher", "InFlight", "Route"]
 
@@ -51,7 +54,7 @@ def _now_ms() -> int:
 class Dispatcher:
     """Routes the messages of every connection of one API."""
 
-    __slots__ = ("_api", "_max_reply", "_routes", "_safe_reply", "_selector")
+    __slots__ = ("_api", "_max_reply", "_routes", "_safe_reply", "_selector", "observer")
 
     def __init__(
         self,
@@ -67,6 +70,8 @@ class Dispatcher:
         """The largest two-way reply sent, as the largest message accepted (AWS: 128 KB)."""
         self._safe_reply = max_reply_bytes // 4
         """Characters below which a str reply fits whatever they are (UTF-8: 4 bytes at most)."""
+        self.observer: Observer | None = None
+        """Metrics and access log (``server.observe``), set at start when configured."""
 
     def set_api(self, api: ApiContext) -> None:
         """Use ``api`` for the events of messages from now on (its ``domainName`` is known
@@ -82,8 +87,12 @@ class Dispatcher:
         the calling task, the one the handler began in.
         """
         request_id = new_id()
+        observer = self.observer
         try:
             route_key = choose_route(self._selector.select(body), self._routes)
+            started = (
+                0.0 if observer is None else observer.received(session, request_id, route_key, body)
+            )
             if route_key is None:
                 session.reply(forbidden_frame(session.connection_id, request_id))
                 return None
@@ -96,15 +105,27 @@ class Dispatcher:
                 call = route.handler.start(event, request_id)
             except HandlerFailed as exc:
                 self._failed(session, route_key, request_id, exc)
+                if observer is not None:
+                    observer.handled(session, request_id, route_key, started, None, exc)
                 return None
             if isinstance(call, Done):
-                self._answer(session, route_key, route, request_id, call.value)
+                unusable = self._answer(session, route_key, route, request_id, call.value)
+                if observer is not None:
+                    observer.handled(session, request_id, route_key, started, call.value, unusable)
             elif isinstance(call, Waiting):
-                return self._finish(session, route_key, route, request_id, call, in_flight)
+                return self._finish(session, route_key, route, request_id, call, in_flight, started)
             else:
                 in_flight.add(call)
                 call.add_done_callback(
-                    partial(self._answer_later, session, route_key, route, request_id, in_flight)
+                    partial(
+                        self._answer_later,
+                        session,
+                        route_key,
+                        route,
+                        request_id,
+                        in_flight,
+                        started,
+                    )
                 )
         except Exception:  # a bug here must cost this message, not the connection
             log.exception("%s: message %s failed", session.connection_id, request_id)
@@ -118,6 +139,7 @@ class Dispatcher:
         request_id: str,
         call: Waiting,
         in_flight: InFlight,
+        started: float,
     ) -> None:
         """Finish a handler that waits, in the task it began in, and answer it."""
         failure: IntegrationTimeout | HandlerFailed | None = None
@@ -132,7 +154,7 @@ class Dispatcher:
             task = asyncio.current_task()
             if task is not None:
                 in_flight.discard(task)
-        self._settle(session, route_key, route, request_id, result, failure)
+        self._settle(session, route_key, route, request_id, result, failure, started)
 
     def _answer_later(
         self,
@@ -141,6 +163,7 @@ class Dispatcher:
         route: Route,
         request_id: str,
         in_flight: InFlight,
+        started: float,
         call: asyncio.Future[object],
     ) -> None:
         """Answer a handler that ran elsewhere, once its future is done."""
@@ -150,7 +173,7 @@ class Dispatcher:
             result = route.handler.outcome(call)
         except (IntegrationTimeout, HandlerFailed) as exc:
             result, failure = None, exc
-        self._settle(session, route_key, route, request_id, result, failure)
+        self._settle(session, route_key, route, request_id, result, failure, started)
 
     def _settle(
         self,
@@ -160,13 +183,17 @@ class Dispatcher:
         request_id: str,
         result: object,
         failure: IntegrationTimeout | HandlerFailed | None,
+        started: float,
     ) -> None:
         """Answer a handler that finished later: its result, or AWS's error frame."""
         try:
+            outcome: IntegrationTimeout | HandlerFailed | str | None = failure
             if failure is not None:
                 self._failed(session, route_key, request_id, failure)
             else:
-                self._answer(session, route_key, route, request_id, result)
+                outcome = self._answer(session, route_key, route, request_id, result)
+            if self.observer is not None:
+                self.observer.handled(session, request_id, route_key, started, result, outcome)
         except Exception:  # a bug here must cost this message, not the connection
             log.exception("%s: message %s failed", session.connection_id, request_id)
 
@@ -184,18 +211,19 @@ class Dispatcher:
 
     def _answer(
         self, session: Session, route_key: str, route: Route, request_id: str, result: object
-    ) -> None:
-        """Send the client what a handler's result means for it, if anything."""
+    ) -> str | None:
+        """Send the client what a handler's result means for it, if anything; why it got
+        AWS's internal error instead, if it did."""
         if not route.response:
-            return
+            return None
         try:
             reply = route_reply(result)
         except ValueError as exc:
             log.warning("route %s: unusable result: %s", route_key, exc)
             session.reply(internal_error_frame(session.connection_id, request_id))
-            return
+            return f"unusable result: {exc}"
         if reply is None:
-            return
+            return None
         # Only a long reply needs encoding to know its size.
         if len(reply) > self._safe_reply and _size(reply) > self._max_reply:
             log.warning(
@@ -205,8 +233,11 @@ class Dispatcher:
                 self._max_reply,
             )
             session.reply(internal_error_frame(session.connection_id, request_id))
-            return
+            return "reply over the message limit"
+        if self.observer is not None:
+            self.observer.sent(route_key, reply)
         session.reply(reply)
+        return None
 
 
 def _size(reply: str | bytes) -> int:

@@ -19,6 +19,19 @@ Anything else (chunked bodies, ``Expect``, HTTP/1.0, a body over the API's limit
 methods, an upgrade after another request) is handed to aiohttp's request handler with
 the bytes read so far, untouched, and never comes back. aiohttp's request and
 response objects cost more than the rest of a handshake or a POST.
+
+What one client can make the front door hold is bounded. Each request's head must come
+within ``server.request_timeout`` of the connection's start or of the previous answer,
+and its body within as long again; one late is answered 408 (AWS's JSON shape) and the
+connection closed, in one line of log (a kept-alive connection merely silent that long
+is closed without a word). A request handed to aiohttp, which has no such timeouts of
+its own, is watched until aiohttp has answered it: one not answered in time has its
+connection closed. Pipelined calls are answered one at a time, and only while the
+client reads its answers: once the transport holds more than its high-water mark of
+unsent answers, the front door stops reading until the transport has drained
+(``pause_writing``/``resume_writing``), so a client that sends and never reads is held
+by TCP, not by the gateway's memory. A call that waits (a remote registry) stops the
+reading until it is answered.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
+import orjson
 from aiohttp.http import SERVER_SOFTWARE
 
 from wsgate.core.http1 import Framing, request_framing, response
@@ -72,12 +86,28 @@ _EMPTY_LINES = re.compile(rb"(?:\r\n)+")
 _MAX_EARLY = 256 * 1024
 
 
+def _timed_out_answer() -> bytes:
+    body = orjson.dumps({"message": "Request Timeout"})
+    head = (
+        "HTTP/1.1 408 Request Timeout\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+_TIMED_OUT = _timed_out_answer()
+"""The answer to a request not complete within ``server.request_timeout``."""
+
+
 class FrontDoor(asyncio.Protocol):
     """A new connection's protocol until its first request says where it goes."""
 
     __slots__ = (
         "_access",
         "_answered",
+        "_awaiting_body",
         "_buffer",
         "_early",
         "_gateway",
@@ -88,6 +118,7 @@ class FrontDoor(asyncio.Protocol):
         "_started",
         "_timer",
         "_upgrades",
+        "_write_full",
         "lost",
         "scheme",
         "transport",
@@ -119,6 +150,11 @@ class FrontDoor(asyncio.Protocol):
         self._answered = False
         """This connection has had a management call answered."""
         self._paused = False
+        """Reading is paused (answers unread, a call waiting, or frames before the 101)."""
+        self._write_full = False
+        """The transport holds more unsent answers than its high-water mark."""
+        self._awaiting_body = False
+        """A call's head is in and its body on the way: its own timeout runs."""
         self._timer: asyncio.TimerHandle | None = None
         self.lost = False
         """The client went away before the connection was upgraded."""
@@ -126,9 +162,9 @@ class FrontDoor(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
         self.transport = cast(asyncio.Transport, transport)
-        # Bounds how long a client may take to send its upgrade request.
+        # Bounds how long a client may take to send its first request.
         self._timer = asyncio.get_running_loop().call_later(
-            self._gateway.config.api.handshake_timeout, transport.close
+            self._gateway.config.server.request_timeout, self._timed_out
         )
 
     def data_received(self, data: bytes) -> None:
@@ -145,11 +181,59 @@ class FrontDoor(asyncio.Protocol):
     def _take_requests(self) -> None:
         """Take whole requests from the buffer, one after another (pipelined calls), until
         it runs dry, one must wait for the registry, or the connection changed hands."""
-        while self._buffer and not (self._serving or self._started or self._handed_over):
+        while self._buffer and not (
+            self._serving or self._started or self._handed_over or self._write_full
+        ):
             taken = len(self._buffer)
             self._next_request()
             if len(self._buffer) == taken and not self._serving:
-                return  # an incomplete request: wait for more bytes
+                break  # an incomplete request: wait for more bytes
+        if self._started or self._handed_over:
+            return
+        if self._serving or self._write_full:
+            # One request at a time, and none while its answers wait unread.
+            if not self._paused:
+                self._paused = True
+                self.transport.pause_reading()
+        elif self._paused and not self.lost and not self.transport.is_closing():
+            self._paused = False
+            self.transport.resume_reading()
+
+    def pause_writing(self) -> None:
+        # The transport holds more than its high-water mark: take no more requests.
+        self._write_full = True
+
+    def resume_writing(self) -> None:
+        self._write_full = False
+        if not (self._started or self._handed_over or self.lost):
+            self._take_requests()  # those read before the pause, then reading again
+
+    def _timed_out(self) -> None:
+        """``server.request_timeout`` passed: a request not complete is 408, a silent
+        kept-alive connection is closed, one whose answers go unread is dropped."""
+        self._timer = None
+        if self.lost or self._started or self._handed_over or self._serving:
+            return
+        timeout = self._gateway.config.server.request_timeout
+        if self._write_full:
+            log.info("answers to %s unread for %g s: connection dropped", self.peer[0], timeout)
+            self._buffer = b""
+            self.transport.abort()
+        elif self._buffer.strip(b"\r\n"):
+            log.info("request from %s not complete within %g s: 408", self.peer[0], timeout)
+            self._buffer = b""
+            self.transport.write(_TIMED_OUT)
+            self.transport.close()
+        else:
+            self.transport.close()
+
+    def _arm(self) -> None:
+        """Start ``server.request_timeout`` over (for the next request, or a body)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(
+            self._gateway.config.server.request_timeout, self._timed_out
+        )
 
     def _next_request(self) -> None:
         """Take the next request in the buffer: a handshake, a management call answered
@@ -226,7 +310,12 @@ class FrontDoor(asyncio.Protocol):
         assert framing.length is not None  # chunked calls go to aiohttp
         body_end = body_start + framing.length
         if len(buffer) < body_end:
-            return  # the rest of the body is on its way
+            # The rest of the body is on its way, within a timeout of its own.
+            if not self._awaiting_body:
+                self._awaiting_body = True
+                self._arm()
+            return
+        self._awaiting_body = False
         self._buffer = buffer[body_end:]
         self._serving = True
         self._stop_timer()
@@ -275,10 +364,8 @@ class FrontDoor(asyncio.Protocol):
             self._buffer = b""  # nothing after the last request is read
             self.transport.close()
             return
-        # The keep-alive connection may stay idle as long as a handshake may take.
-        self._timer = asyncio.get_running_loop().call_later(
-            self._gateway.config.api.handshake_timeout, self.transport.close
-        )
+        # The next request's head (or the connection's silence) is timed from here.
+        self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -304,10 +391,15 @@ class FrontDoor(asyncio.Protocol):
         self._handed_over = True
         self._buffer = b""
         self._stop_timer()
+        transport = self.transport
+        if self._paused:
+            self._paused = False
+            transport.resume_reading()
         protocol = self._http()
-        self.transport.set_protocol(protocol)
-        protocol.connection_made(self.transport)
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
         protocol.data_received(received)
+        _AiohttpWatch(protocol, transport, self._gateway.config.server.request_timeout)
 
     # For the handshake
 
@@ -348,3 +440,54 @@ class FrontDoor(asyncio.Protocol):
         early, self._early = self._early, b""
         websocket.feed_early(early)
         return websocket
+
+
+class _AiohttpWatch:
+    """Closes a connection handed to aiohttp whose request aiohttp has not answered
+    within ``server.request_timeout`` (a body trickled, chunked, after ``Expect``...).
+
+    aiohttp 3.14 has no timeout for reading a request's body; its keep-alive timeout
+    (``server.request_timeout`` too, in ``server.runner``) covers idle connections and
+    unfinished heads. The watch looks at the protocol every quarter of the timeout: a
+    request taken (``_request_count``) and not answered (queued, or its handler still
+    running) since the previous look counts on; one older than the timeout is cut off.
+    These are aiohttp's own attributes, not its API: tests/e2e/test_abuse.py pins them.
+    """
+
+    __slots__ = ("_count", "_protocol", "_since", "_timeout", "_transport")
+
+    def __init__(self, protocol: asyncio.Protocol, transport: asyncio.Transport, timeout: float):
+        self._protocol = protocol
+        self._transport = transport
+        self._timeout = timeout
+        self._count: int = getattr(protocol, "_request_count", 0)
+        loop = asyncio.get_running_loop()
+        # The request handed over has its head complete: its time runs from now.
+        self._since: float | None = loop.time()
+        loop.call_later(timeout / 4, self._look)
+
+    def _look(self) -> None:
+        transport = self._transport
+        if transport.is_closing():
+            return
+        protocol = self._protocol
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        busy = bool(getattr(protocol, "_messages", None)) or bool(
+            getattr(protocol, "_request_in_progress", False)
+        )
+        count: int = getattr(protocol, "_request_count", 0)
+        if not busy:
+            self._since = None
+        elif self._since is None or count != self._count:
+            self._since, self._count = now, count
+        elif now - self._since >= self._timeout:
+            peer = transport.get_extra_info("peername")
+            log.info(
+                "request from %s not complete within %g s: connection closed",
+                peer[0] if peer else "?",
+                self._timeout,
+            )
+            transport.close()
+            return
+        loop.call_later(self._timeout / 4, self._look)

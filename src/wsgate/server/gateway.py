@@ -31,6 +31,7 @@ from wsgate.server.traffic import Traffic
 
 if TYPE_CHECKING:
     from wsgate.workers import FunctionPools
+    from wsgate.workers.invoke_api import InvokeApi
 
 
 __all__ = ["Gateway", "Limits", "build_gateway"]
@@ -72,6 +73,8 @@ class Gateway:
     functions: FunctionPools | None = None
     """The worker pools of ``functions:`` (None without any): workers start on demand and
     are stopped at cleanup, after the connections' ``$disconnect``."""
+    invoke_api: InvokeApi | None = None
+    """Lambda's Invoke API for ``functions:``, started and stopped with the application."""
 
     def set_domain_name(self, domain_name: str) -> None:
         """Fix ``requestContext.domainName`` once the listening ports are known."""

@@ -23,6 +23,7 @@ from wsgate.server.connection import WebSocketConnection
 from wsgate.server.gateway import Gateway, Limits
 from wsgate.server.lifecycle import Lifecycle
 from wsgate.server.session import Session
+from wsgate.server.traffic import SourceLimits
 
 
 __all__ = ["Door", "handshake"]
@@ -68,8 +69,21 @@ async def handshake(gateway: Gateway, door: Door, head: RequestHead, segment: st
     # Lower-cased names read once below; the key came once (upgrade_refusal).
     headers = {name.lower(): value for name, value in head.headers}
     key = headers["sec-websocket-key"]
-    cap = gateway.limits.max_connections
-    if not gateway.traffic.admit(cap):
+    traffic = gateway.traffic
+    if not traffic.admit(gateway.limits.max_connections):
+        return door.refuse(429)
+    sources = traffic.sources
+    if sources is None:
+        server = gateway.config.server
+        sources = traffic.sources = SourceLimits(
+            server.max_connections_per_ip,
+            server.connection_rate_per_ip,
+            server.connection_burst_per_ip,
+        )
+    source_ip = door.peer[0]
+    if not sources.admit(source_ip, time.monotonic()):
+        traffic.release()
+        log.info("upgrade from %s refused (429): over its per-address limits", source_ip)
         return door.refuse(429)
     try:
         decision = await _decide(gateway, door, head, headers.get("user-agent"))
@@ -81,7 +95,8 @@ async def handshake(gateway: Gateway, door: Door, head: RequestHead, segment: st
         del head, headers
         await _serve(gateway, door, key, connection, agreed)
     finally:
-        gateway.traffic.release()
+        traffic.release()
+        sources.release(source_ip)
 
 
 def _agreed(chosen: str | None, offered: str | None) -> str | None:
@@ -125,11 +140,14 @@ async def _decide(
         authorizer=None,
     )
     outcome: Refused | ConnectOutcome | int | None
+    started = time.perf_counter()
     if gateway.one_hop is not None:
         request_ids = (new_id(), new_id())
         outcome = await gateway.one_hop.decide(gateway.api, connection, snapshot, request_ids)
     else:
         outcome = await _authorize_then_connect(gateway, connection, snapshot)
+    if gateway.dispatcher.observer is not None:  # metrics and access log
+        gateway.dispatcher.observer.connected(connection, outcome, started)
     if isinstance(outcome, Refused):
         log.info("handshake refused by the authorizer (%d): %s", outcome.status, outcome.reason)
         return outcome.status
@@ -193,6 +211,8 @@ async def _serve(
         log.debug("client left before the upgrade completed")
         await registry.unregister(connection_id)
         return
+    if gateway.dispatcher.observer is not None:
+        gateway.dispatcher.observer.upgraded()
     session = Session(websocket, connection)
     await registry.register(session)
     await Lifecycle(gateway, gateway.dispatcher, session).run()

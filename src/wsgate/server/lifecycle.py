@@ -165,17 +165,24 @@ class Lifecycle:
         """Invoke ``$disconnect``; its result is ignored and its failure only logged."""
         gateway = self._gateway
         route = gateway.routes.get("$disconnect")
+        observer = self._dispatcher.observer
         if route is None:
+            if observer is not None:
+                observer.disconnected(self.session, why, None, None)
             return
         request_id = new_id()
         session = self.session
         event = disconnect_event(
             gateway.api, session.context, why.code, why.reason, request_id, _now_ms()
         )
+        started, failure = time.perf_counter(), None
         try:
             await route.handler.invoke(event, request_id)
         except (HandlerFailed, IntegrationTimeout) as exc:
             log.warning("$disconnect of %s: %s", session.connection_id, exc)
+            failure = exc
+        if observer is not None:
+            observer.disconnected(session, why, started, failure)
 
     # Timers
 

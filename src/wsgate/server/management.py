@@ -35,6 +35,7 @@ from wsgate.core.management import (
     parse_management_path,
 )
 from wsgate.exceptions import BufferFull, Gone, RegistryError
+from wsgate.server.observe import observer_of
 from wsgate.server.sigv4 import MISSING_TOKEN, Denial
 
 
@@ -223,10 +224,21 @@ def post_from_thread(
     connection = gateway.registry.local(target.connection_id)
     if connection is None or not connection.send_threadsafe(_payload(body)):
         return None
-    return _ok(200)
+    reply = _ok(200)
+    if (observer := observer_of(gateway)) is not None:  # metrics and access log
+        observer.managed(method, raw_path, reply, len(body))
+    return reply
 
 
 async def perform(gateway: ManagedGateway, method: str, raw_path: str, body: bytes) -> Reply:
+    """Answer ``method`` on ``raw_path`` as the management API (``_perform``), observed."""
+    reply = await _perform(gateway, method, raw_path, body)
+    if (observer := observer_of(gateway)) is not None:  # metrics and access log
+        observer.managed(method, raw_path, reply, len(body))
+    return reply
+
+
+async def _perform(gateway: ManagedGateway, method: str, raw_path: str, body: bytes) -> Reply:
     """Answer ``method`` on ``raw_path`` (still percent-encoded) as the management API.
 
     ``body`` is the POST's data; anything longer than ``MAX_POST_BYTES`` is refused with

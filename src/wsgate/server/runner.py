@@ -24,10 +24,11 @@ from aiohttp import web
 
 from wsgate.config.model import GatewayConfig
 from wsgate.server import inprocess
-from wsgate.server.app import create_app, create_management_app
+from wsgate.server.app import create_admin_app, create_app, create_management_app
 from wsgate.server.frontdoor import FrontDoor
 from wsgate.server.gateway import Gateway
 from wsgate.server.management import NOT_SERVED, OPEN, ManagementAccess
+from wsgate.server.observe import build_observer
 from wsgate.server.sigv4 import KeyPair, SigV4Verifier
 
 
@@ -129,6 +130,9 @@ class GatewayServer:
         self.management_port: int | None = None
         """The ``management.listen`` listener's port once bound; None without one."""
         self._management_runner: web.AppRunner | None = None
+        self.admin_port: int | None = None
+        """The ``admin.listen`` listener's port (``/metrics``, ``/health``); None without."""
+        self._admin_runner: web.AppRunner | None = None
         self._made: list[Path] = []
         """Files made at start (self-signed certificate, CA bundle), removed at stop."""
         self._ca_bundle_before: str | None = None
@@ -138,6 +142,7 @@ class GatewayServer:
         config: GatewayConfig = self.gateway.config
         server = config.server
         access = _management_access(config)
+        observer = self.gateway.dispatcher.observer = build_observer(self.gateway)
         listen = config.management.listen_address()
         public = access if listen is None else NOT_SERVED
         runner = web.AppRunner(
@@ -145,8 +150,9 @@ class GatewayServer:
             handle_signals=False,
             access_log=None,
             shutdown_timeout=server.shutdown_timeout,
-            # How long a kept-alive management connection may sit idle.
-            keepalive_timeout=config.api.handshake_timeout,
+            # How long a kept-alive connection may sit idle, or take over its next head
+            # (aiohttp has no timeout of its own for a body: server.frontdoor watches).
+            keepalive_timeout=server.request_timeout,
         )
         await runner.setup()
         self._runner = runner
@@ -173,6 +179,11 @@ class GatewayServer:
         if listen is not None:
             await self._listen_for_management(*listen, access)
         self.gateway.set_domain_name(server.resolved_domain_name(self.port, self.tls_port))
+        if observer is not None:
+            observer.set_api(self.gateway.api)
+        admin = config.admin.listen_address()
+        if admin is not None:
+            await self._listen_for_admin(*admin)
         if config.handlers.in_process_management:
             for scheme, listener in self._listeners:
                 inprocess.add_listener(
@@ -187,12 +198,24 @@ class GatewayServer:
             handle_signals=False,
             access_log=None,
             shutdown_timeout=config.server.shutdown_timeout,
-            keepalive_timeout=config.api.handshake_timeout,
+            keepalive_timeout=config.server.request_timeout,
         )
         await runner.setup()
         self._management_runner = runner
         listener = await self._listen(port, None, access, host=host, runner=runner)
         self.management_port = _bound_port(listener)
+
+    async def _listen_for_admin(self, host: str, port: int) -> None:
+        """Serve ``/metrics`` and ``/health`` on ``admin.listen``: aiohttp's own listener,
+        no front door (no upgrade, no management call is ever served there)."""
+        runner = web.AppRunner(
+            create_admin_app(self.gateway), handle_signals=False, access_log=None
+        )
+        await runner.setup()
+        self._admin_runner = runner
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        self.admin_port = int(runner.addresses[0][1])
 
     async def _listen(
         self,
@@ -247,11 +270,14 @@ class GatewayServer:
                 await self._runner.cleanup()
                 if self._management_runner is not None:
                     await self._management_runner.cleanup()
+                if self._admin_runner is not None:  # after the drain: /health said 503
+                    await self._admin_runner.cleanup()
             finally:
                 # Only now: $disconnect handlers run during the drain may still call.
                 inprocess.remove_gateway(self.gateway)
             self._runner = None
             self._management_runner = None
+            self._admin_runner = None
         if self._made:
             if self._ca_bundle_before is None:
                 os.environ.pop("AWS_CA_BUNDLE", None)
@@ -311,6 +337,9 @@ async def serve(gateway: Gateway) -> int:
             server.management_port,
             api.stage,
         )
+    admin = gateway.config.admin.listen_address()
+    if admin is not None and server.admin_port is not None:
+        log.info("admin: http://%s:%d/metrics and /health", admin[0], server.admin_port)
     await stop.wait()
     log.info("shutting down: closing %d connection(s)", len(gateway.registry.local_connections()))
     await server.stop()

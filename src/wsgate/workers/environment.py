@@ -25,8 +25,20 @@ from wsgate.workers.spec import FunctionSpec
 
 __all__ = ["PASS_THROUGH", "PLACEHOLDER_CREDENTIALS", "log_stream_name", "worker_environment"]
 
-PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "AWS_CA_BUNDLE")
-"""The gateway's variables a worker inherits when they are set."""
+PASS_THROUGH = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TMPDIR",
+    "AWS_CA_BUNDLE",
+    "AWS_ENDPOINT_URL_LAMBDA",
+)
+"""The gateway's variables a worker inherits when they are set.
+
+``AWS_ENDPOINT_URL_LAMBDA`` is set by the gateway itself once its Lambda Invoke API
+listens (``invoke_api``): the functions' ``boto3.client("lambda")`` calls reach it."""
 
 PLACEHOLDER_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "wsgate", "AWS_SECRET_ACCESS_KEY": "wsgate"}
 """Given when the gateway has no key pair: botocore will not send an unsigned request."""

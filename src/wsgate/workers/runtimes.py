@@ -4,13 +4,17 @@ Every official Lambda runtime is a client of the Runtime API; wsgate starts that
 with the function's handler and lets it do the rest (import the code, call the handler,
 marshal the result). For Python that is ``awslambdaric``, run by the gateway's own
 interpreter: ``runtime: python3.12`` chooses the worker kind and the runtime's
-``AWS_EXECUTION_ENV``, not the interpreter's version. Node.js (``aws-lambda-ric``) is a
-row to add here: its command, its execution environment and how to tell it is installed.
+``AWS_EXECUTION_ENV``, not the interpreter's version. Node.js is AWS's ``aws-lambda-ric``
+(3.x, the last line that runs on Node 20), installed from ``runtimes/node/package-lock.json``
+with the AWS SDK v3 client a Lambda Node runtime ships, and run by the ``node`` on the
+gateway's ``PATH``: ``runtime: nodejs22.x`` likewise chooses ``AWS_EXECUTION_ENV`` only.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +23,7 @@ from pathlib import Path
 from wsgate.exceptions import ConfigError
 
 
-__all__ = ["RUNTIMES", "RuntimeKind", "runtime_kind"]
+__all__ = ["NODE_RUNTIME_ENV", "RUNTIMES", "RuntimeKind", "node_runtime_dir", "runtime_kind"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +70,82 @@ def _python(version: str) -> RuntimeKind:
     )
 
 
+NODE_RUNTIME_ENV = "WSGATE_NODE_RUNTIME"
+"""The gateway's variable naming the folder the Node runtime was installed into (the one
+holding ``node_modules/aws-lambda-ric``), for an installation outside a checkout."""
+
+_NODE_RIC = Path("node_modules", "aws-lambda-ric")
+_NODE_RIC_BIN = _NODE_RIC / "bin" / "index.mjs"
+_NODE_RIC_ADDON = _NODE_RIC / "dist" / "rapid-client.node"
+"""The client's native part, built by its install script: without it the client cannot
+start."""
+_NODE_PATH_HOOK = "node-path.mjs"
+
+
+def node_runtime_dir() -> Path:
+    """Where the Node runtime is installed: ``$WSGATE_NODE_RUNTIME``, else the checkout's
+    ``runtimes/node`` (``make node``: ``npm ci --prefix runtimes/node``)."""
+    configured = os.environ.get(NODE_RUNTIME_ENV)
+    if configured:
+        return Path(configured).resolve()
+    return Path(__file__).resolve().parents[3] / "runtimes" / "node"
+
+
+def _node_command(handler: str) -> list[str]:
+    # aws-lambda-ric 3.x reads the handler from argv[2] and the code from its working
+    # directory (the code folder); the preloaded hook resolves ES imports via NODE_PATH.
+    runtime = node_runtime_dir()
+    return [
+        shutil.which("node") or "node",
+        f"--import={(runtime / _NODE_PATH_HOOK).as_uri()}",
+        str(runtime / _NODE_RIC_BIN),
+        handler,
+    ]
+
+
+def _node_path(code: Path) -> Mapping[str, str]:
+    # As Lambda's /var/runtime/node_modules: the runtime's SDK, for require() and import.
+    return {"NODE_PATH": f"{node_runtime_dir() / 'node_modules'}:{code}"}
+
+
+def _aws_lambda_ric_missing() -> str | None:
+    if shutil.which("node") is None:
+        return "node is not on the gateway's PATH: install Node.js 20 or later"
+    runtime = node_runtime_dir()
+    missing = [
+        path
+        for path in (_NODE_PATH_HOOK, _NODE_RIC_BIN, _NODE_RIC_ADDON)
+        if not (runtime / path).is_file()
+    ]
+    if missing:
+        return (
+            f"aws-lambda-ric is not installed in {runtime} (no {missing[0]}): run `make node`"
+            f" (npm ci --prefix {runtime}), which needs a C++ toolchain, cmake, autoconf,"
+            " automake and libtool"
+        )
+    return None
+
+
+def _nodejs(version: str) -> RuntimeKind:
+    return RuntimeKind(
+        name=f"nodejs{version}",
+        execution_env=f"AWS_Lambda_nodejs{version}",
+        command=_node_command,
+        import_path=_node_path,
+        installed=_aws_lambda_ric_missing,
+    )
+
+
 RUNTIMES: dict[str, RuntimeKind] = {
-    kind.name: kind for kind in (_python("3.11"), _python("3.12"), _python("3.13"))
+    kind.name: kind
+    for kind in (
+        _python("3.11"),
+        _python("3.12"),
+        _python("3.13"),
+        _nodejs("18.x"),
+        _nodejs("20.x"),
+        _nodejs("22.x"),
+    )
 }
 """Every supported ``runtime`` value; the config model accepts exactly these."""
 

@@ -1,0 +1,81 @@
+"""Build a wsgate config tree from a project file and validate it, naming the file's keys.
+
+A translator sets each value of the tree together with the key path it came from in the
+project file (its origin). When the models refuse a value, the error names that origin,
+``template.yaml: Resources.ChatFunction.Properties.Timeout: ...``, not wsgate's key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from wsgate.config.model import GatewayConfig, LocatedValueError
+from wsgate.exceptions import ConfigError
+from wsgate.project.notices import Notice
+
+
+__all__ = ["TreeBuilder"]
+
+Loc = tuple[str, ...]
+
+
+class TreeBuilder:
+    """A wsgate config tree being built, with the origin of every value and the notices."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        """How error messages name the project file."""
+        self.tree: dict[str, Any] = {}
+        self.origins: dict[Loc, str] = {}
+        self.notices: list[Notice] = []
+
+    def set(self, loc: Loc, value: object, origin: str) -> None:
+        """Set the value at ``loc`` (e.g. ``("functions", "chat", "timeout")``)."""
+        node = self.tree
+        for part in loc[:-1]:
+            node = node.setdefault(part, {})
+        node[loc[-1]] = value
+        self.origins[loc] = origin
+
+    def note(self, key: str, problem: str, instead: str, *, info: bool = False) -> None:
+        """Record what cannot be honoured at ``key`` and what is done instead."""
+        notice = Notice(key, problem, instead, "info" if info else "warning")
+        if notice not in self.notices:
+            self.notices.append(notice)
+
+    def error(self, key: str, message: str) -> ConfigError:
+        """An error that names the project file and ``key``."""
+        return ConfigError(f"{self.source}: {key}: {message}")
+
+    def validate(self) -> GatewayConfig:
+        """Validate the tree; every problem is named by its origin in the project file.
+
+        Raises:
+            ConfigError: one line per problem.
+        """
+        try:
+            return GatewayConfig.model_validate(self.tree)
+        except ValidationError as exc:
+            lines = [f"{self.source}: {self._describe(error)}" for error in exc.errors()]
+            raise ConfigError("\n".join(dict.fromkeys(lines))) from None
+
+    def _describe(self, error: ErrorDetails) -> str:
+        loc = tuple(str(part) for part in error["loc"])
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, LocatedValueError):
+            loc += cause.loc
+        if error["type"] in ("value_error", "assertion_error") and cause is not None:
+            message = str(cause)
+        else:
+            message = f"{error['msg'][:1].lower()}{error['msg'][1:]}, got {error['input']!r}"
+        return f"{self._origin(loc)}: {message}"
+
+    def _origin(self, loc: Loc) -> str:
+        for end in range(len(loc), 0, -1):
+            origin = self.origins.get(loc[:end])
+            if origin is not None:
+                return origin
+        return "(wsgate) " + ".".join(loc)

@@ -1,0 +1,68 @@
+"""Load a serverless.yml or a CloudFormation/SAM template as a gateway config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from wsgate.config.model import GatewayConfig
+from wsgate.exceptions import ConfigError
+from wsgate.project.assemble import TreeBuilder
+from wsgate.project.cloudformation import translate_template
+from wsgate.project.detect import ConfigKind, detect_kind
+from wsgate.project.notices import Notice
+from wsgate.project.options import ProjectOptions
+from wsgate.project.serverless import translate_service
+from wsgate.project.yamlfile import read_yaml
+
+
+__all__ = ["Project", "load_project", "sniff_kind"]
+
+PROJECT_SERVER = {"host": "127.0.0.1", "port": 8080, "tls_port": 8443}
+"""The listeners of a project: ws:// on 8080 and wss:// on 8443, so that handlers that
+build ``https://{domainName}/{stage}`` reach the management API."""
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project file translated: the config to serve and what it cannot honour."""
+
+    config: GatewayConfig
+    kind: ConfigKind
+    notices: tuple[Notice, ...]
+
+
+def sniff_kind(path: Path) -> ConfigKind:
+    """Which kind of config the file at ``path`` is, told by its content.
+
+    Raises:
+        ConfigError: the file cannot be read or is not YAML.
+    """
+    return detect_kind(read_yaml(path))
+
+
+def load_project(path: Path, options: ProjectOptions | None = None) -> Project:
+    """Translate the serverless.yml or template at ``path``.
+
+    Raises:
+        ConfigError: the file is neither, or describes something wsgate cannot serve; the
+            message names the file and the key path.
+    """
+    options = ProjectOptions() if options is None else options
+    source = str(path)
+    tree = read_yaml(path, source)
+    kind = detect_kind(tree)
+    if kind == "wsgate" or not isinstance(tree, dict):
+        raise ConfigError(
+            f"{source}: neither a serverless.yml (service: and functions:) nor a "
+            "CloudFormation or SAM template (Resources:)"
+        )
+    builder = TreeBuilder(source)
+    builder.set(("server",), dict(PROJECT_SERVER), "(wsgate's defaults for a project)")
+    base_dir = path.absolute().parent
+    builder.set(("handlers",), {"path": str(base_dir)}, "(the project's folder)")
+    if kind == "serverless":
+        translate_service(tree, builder, base_dir, options)
+    else:
+        translate_template(tree, builder, base_dir, options)
+    return Project(config=builder.validate(), kind=kind, notices=tuple(builder.notices))

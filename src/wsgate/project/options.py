@@ -1,0 +1,41 @@
+"""What the command line adds to a project file: the stage, parameters, the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+__all__ = ["ProjectOptions"]
+
+
+@dataclass(frozen=True)
+class ProjectOptions:
+    """Options of ``wsgate serve`` that a project file's values may depend on."""
+
+    stage: str | None = None
+    """``--stage``: serverless's ``${opt:stage}``/``${sls:stage}``, a template's stage."""
+    parameter_overrides: Mapping[str, str] = field(default_factory=dict)
+    """``--parameter-overrides Key=Value``: a template's parameters, or the physical name
+    of a resource wsgate does not run (by logical id)."""
+    environ: Mapping[str, str] | None = None
+    """Variables for ``${env:...}`` and ``WSGATE_REF_*``; None means ``os.environ``."""
+
+    def env(self) -> Mapping[str, str]:
+        """The environment values are read from."""
+        return os.environ if self.environ is None else self.environ
+
+    def region(self, configured: str | None = None) -> str:
+        """The region: ``configured`` (the file's), else AWS_REGION, AWS_DEFAULT_REGION,
+        else ``us-east-1``."""
+        env = self.env()
+        return configured or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+    def physical_names(self, logical_ids: set[str]) -> dict[str, str]:
+        """Names given for resources wsgate does not run: ``WSGATE_REF_<id>``, then
+        ``--parameter-overrides <id>=name`` (which wins)."""
+        env = self.env()
+        names = {i: env[f"WSGATE_REF_{i}"] for i in logical_ids if f"WSGATE_REF_{i}" in env}
+        names.update({k: v for k, v in self.parameter_overrides.items() if k in logical_ids})
+        return names

@@ -1,0 +1,84 @@
+"""Read a project file: YAML with CloudFormation's tags, or JSON.
+
+The tags (``!Ref``, ``!Sub``, ``!GetAtt``, ...) are parsed by cfn-flip's loader
+(``cfn_tools.yaml_loader.CfnYamlLoader``, a ``yaml.SafeLoader``), which turns each into its
+long form (``{"Fn::Sub": ...}``, ``{"Ref": ...}``); serverless.yml accepts the same tags.
+On top of it, a key given twice in one mapping is an error instead of the last one winning.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cfn_tools.yaml_loader import CfnYamlLoader
+
+from wsgate.exceptions import ConfigError
+
+
+__all__ = ["read_yaml", "read_text"]
+
+_MAP_TAG = "tag:yaml.org,2002:map"
+
+
+class _Loader(CfnYamlLoader):  # type: ignore[misc]
+    """cfn-flip's loader, refusing duplicate keys."""
+
+
+def _construct_unique_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[tuple[str, str]] = set()
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode):
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key_node.value!r}",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+    mapping = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_Loader.add_constructor(_MAP_TAG, _construct_unique_mapping)
+
+
+def read_text(path: Path, source: str | None = None) -> str:
+    """The text of ``path``; errors name it as ``source`` (default: the path as given)."""
+    name = str(path) if source is None else source
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{name}: is a directory, not a file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{name}: not valid UTF-8 (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot be read: {exc.strerror or exc}") from None
+
+
+def read_yaml(path: Path, source: str | None = None) -> object:
+    """Parse the YAML (or JSON) file at ``path``; an empty file is None.
+
+    Raises:
+        ConfigError: the file cannot be read or parsed; the message names the file, and
+            the line and column of a syntax error.
+    """
+    name = str(path) if source is None else source
+    text = read_text(path, name)
+    try:
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader with CloudFormation's tags
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "syntax error"
+        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else name
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{name}: invalid YAML: {exc}") from None
