@@ -78,6 +78,8 @@ def make_config(
     }
     if authorizer is not None:
         raw["authorizer"] = authorizer
+    # Any other section (functions, management, admin, registry) as it is given.
+    raw.update({name: value for name, value in sections.items() if name not in raw})
     return GatewayConfig.model_validate(raw)
 
 

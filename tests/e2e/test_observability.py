@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -16,11 +15,8 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e import handlers
-from tests.e2e.conftest import BASE_ROUTES, GatewayFactory, RunningGateway, make_config, wait_for
-from wsgate.config.model import AdminSettings
-from wsgate.server.gateway import build_gateway
+from tests.e2e.conftest import BASE_ROUTES, GatewayFactory, RunningGateway, wait_for
 from wsgate.server.observe.access_log import LOGGER_NAME
-from wsgate.server.runner import GatewayServer
 
 
 ROUTES: dict[str, Any] = {
@@ -43,25 +39,14 @@ async def slow_disconnect(event: dict[str, Any], context: Any) -> None:
 
 
 @pytest.fixture
-async def observed() -> AsyncIterator[GatewayFactory]:
-    """``gateway_factory`` with an ``admin`` section (``make_config`` has none)."""
-    handlers.EVENTS.clear()
-    started: list[GatewayServer] = []
+def observed(gateway_factory: GatewayFactory) -> GatewayFactory:
+    """``gateway_factory`` with the ``admin`` section first."""
 
     async def start(admin: dict[str, Any], **kwargs: Any) -> RunningGateway:
-        config = make_config(**kwargs)
-        config = config.model_copy(update={"admin": AdminSettings.model_validate(admin)})
-        server = GatewayServer(build_gateway(config))
-        await server.start()
-        started.append(server)
-        return RunningGateway(server=server, stage=config.api.stage)
+        running: RunningGateway = await gateway_factory(admin=admin, **kwargs)
+        return running
 
-    try:
-        yield start
-    finally:
-        for server in started:
-            await server.stop()
-        os.environ.pop("AWS_CA_BUNDLE", None)
+    return start
 
 
 def _admin_url(gateway: RunningGateway, path: str) -> str:

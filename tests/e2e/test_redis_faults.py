@@ -79,7 +79,7 @@ async def test_a_redis_restart_never_answers_410_for_a_live_connection() -> None
     program, port = redis_server(), free_port()
     redis = await start_redis(program, port)
     url = f"redis://127.0.0.1:{port}/0"
-    registry = RegistrySettings(backend="redis", url=url, prefix="t", lease=1.0, reply_timeout=1.0)
+    registry = RegistrySettings(backend="redis", url=url, prefix="t", lease=2.0, reply_timeout=2.0)
     config = make_config().model_copy(update={"registry": registry})
     handlers.EVENTS.clear()
     servers: list[GatewayServer] = []

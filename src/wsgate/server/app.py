@@ -17,6 +17,7 @@ from functools import partial
 
 from aiohttp import hdrs, web
 
+from wsgate.bodies import read_capped
 from wsgate.core.upgrade import refusal
 from wsgate.server.connection import CLOSE_TIMEOUT
 from wsgate.server.gateway import Gateway
@@ -93,21 +94,11 @@ async def _on_cleanup(app: web.Application) -> None:
     gateway.handshake_threads.shutdown()
 
 
-async def _read_capped(request: web.Request, cap: int) -> bytes:
-    """The whole body, or its first ``cap + 1`` bytes when it is longer than ``cap``."""
-    body = bytearray()
-    while chunk := await request.content.read(cap + 1 - len(body)):
-        body += chunk
-        if len(body) > cap:
-            break
-    return bytes(body)
-
-
 async def management_endpoint(request: web.Request) -> web.StreamResponse:
     """``POST|GET|DELETE [/{stage}]/@connections/{connectionId}``, as ``perform`` answers."""
     body = b""
     if request.method == hdrs.METH_POST:
-        body = await _read_capped(request, MAX_POST_BYTES)
+        body = await read_capped(request, MAX_POST_BYTES)
     raw_path = request.raw_path  # the target as received: path and query, still encoded
     path, mark, query = raw_path.partition("?")
     reply = check_access(

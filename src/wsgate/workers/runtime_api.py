@@ -20,6 +20,7 @@ from typing import Protocol
 import orjson
 from aiohttp import web
 
+from wsgate.bodies import read_capped
 from wsgate.workers.errors import FunctionError
 from wsgate.workers.invocation import Invocation
 from wsgate.workers.session import (
@@ -129,7 +130,7 @@ class RuntimeApi:
         declared = request.content_length
         if declared is not None and declared > MAX_RESPONSE_BYTES:
             return self._too_large(f"{declared} bytes")
-        body = await _read_capped(request, MAX_RESPONSE_BYTES)
+        body = await read_capped(request, MAX_RESPONSE_BYTES)
         if len(body) > MAX_RESPONSE_BYTES:
             return self._too_large(f"over {MAX_RESPONSE_BYTES} bytes")
         self._host.responded(body, request.content_type)
@@ -151,7 +152,7 @@ class RuntimeApi:
         refusal = self._host.session.answer(request.match_info["request_id"], "error")
         if refusal is not None:
             return _refuse(refusal)
-        body = await _read_capped(request, MAX_RESPONSE_BYTES)
+        body = await read_capped(request, MAX_RESPONSE_BYTES)
         self._host.errored(error_from_document(body, request.headers.get(ERROR_TYPE_HEADER)))
         return _accepted()
 
@@ -159,7 +160,7 @@ class RuntimeApi:
         refusal = self._host.session.init_error()
         if refusal is not None:
             return _refuse(refusal)
-        body = await _read_capped(request, MAX_RESPONSE_BYTES)
+        body = await read_capped(request, MAX_RESPONSE_BYTES)
         self._host.init_failed(error_from_document(body, request.headers.get(ERROR_TYPE_HEADER)))
         return _accepted()
 
@@ -181,16 +182,6 @@ def error_from_document(body: bytes, header_type: str | None) -> FunctionError:
             error_type = header_type or "Unhandled"
         return FunctionError(error_type, message if isinstance(message, str) else "", document)
     return FunctionError(header_type or "Unhandled", body.decode("utf-8", errors="replace"))
-
-
-async def _read_capped(request: web.Request, cap: int) -> bytes:
-    """The body, or its first ``cap + 1`` bytes when it is longer."""
-    body = bytearray()
-    while chunk := await request.content.read(cap + 1 - len(body)):
-        body += chunk
-        if len(body) > cap:
-            break
-    return bytes(body)
 
 
 def _accepted() -> web.Response:
