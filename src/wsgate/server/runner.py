@@ -28,7 +28,7 @@ from wsgate.server.app import create_admin_app, create_app, create_management_ap
 from wsgate.server.frontdoor import FrontDoor
 from wsgate.server.gateway import Gateway
 from wsgate.server.management import NOT_SERVED, OPEN, ManagementAccess
-from wsgate.server.observe import build_observer
+from wsgate.server.observe.build import build_observer
 from wsgate.server.sigv4 import KeyPair, SigV4Verifier
 
 

@@ -33,7 +33,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from wsgate.integrations.threads import HandlerThreads
-from wsgate.server.observe.observer import MANAGEMENT_ROUTE, UNROUTED
+from wsgate.server.observe.labels import MANAGEMENT_ROUTE, UNROUTED
 
 
 __all__ = ["LATENCY_BUCKETS_MS", "Metrics", "RouteStats", "pool_load"]

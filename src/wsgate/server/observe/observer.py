@@ -31,6 +31,7 @@ from wsgate.core.management import ConnectionPath, parse_management_path
 from wsgate.core.results import ConnectOutcome
 from wsgate.exceptions import IntegrationTimeout
 from wsgate.server.observe.access_log import AccessLog, request_time
+from wsgate.server.observe.labels import UNROUTED
 
 
 if TYPE_CHECKING:
@@ -40,13 +41,7 @@ if TYPE_CHECKING:
     from wsgate.server.session import CloseReason, Session
 
 
-__all__ = ["MANAGEMENT_ROUTE", "UNROUTED", "Observer"]
-
-UNROUTED = "-"
-"""The ``route`` of a message no route (not even ``$default``) took: AWS's Forbidden."""
-
-MANAGEMENT_ROUTE = "@connections"
-"""The ``route`` of messages posted through the management API."""
+__all__ = ["Observer"]
 
 _perf = time.perf_counter
 
