@@ -23,6 +23,7 @@ from wsgate.integrations.handler import Handler
 from wsgate.integrations.python import PythonIntegration, resolve_handler
 from wsgate.integrations.threads import HandlerThreads
 from wsgate.registry import Registry, create_registry
+from wsgate.server.credentials import default_credentials
 from wsgate.server.dispatch import Dispatcher, Route
 from wsgate.server.inprocess import install_hook
 from wsgate.server.onehop import OneHop
@@ -163,6 +164,9 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         ConfigError: a handler does not import, or an expression does not parse.
     """
     _apply_handler_settings(config)
+    # Before any handler module is imported: a boto3 client made at import time resolves
+    # its credentials then.
+    default_credentials(config.management.auth == "sigv4")
     if config.handlers.in_process_management:
         # Before any handler module is imported, so that clients made at import time
         # have the hook too.

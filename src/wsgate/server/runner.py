@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 import signal
 import socket
 import tempfile
@@ -25,6 +24,7 @@ from aiohttp import web
 from wsgate.config.model import GatewayConfig
 from wsgate.server import inprocess
 from wsgate.server.app import create_admin_app, create_app, create_management_app
+from wsgate.server.credentials import default_credentials
 from wsgate.server.frontdoor import FrontDoor
 from wsgate.server.gateway import Gateway
 from wsgate.server.management import NOT_SERVED, OPEN, ManagementAccess
@@ -43,41 +43,7 @@ __all__ = ["GatewayServer", "serve"]
 log = logging.getLogger("wsgate")
 
 
-_PLACEHOLDER = "wsgate"
 """The key id and secret handlers get when nothing is configured and nothing is checked."""
-
-
-def _default_credentials(signed: bool) -> KeyPair | None:
-    """Give handlers' boto3 clients credentials to sign with when none are configured, and
-    return the gateway's own key pair (from its environment), None without one.
-
-    botocore refuses to send unsigned requests, and without this it would go looking for
-    instance credentials on the network. When signatures are not checked (``signed``
-    false) the pair is a placeholder; when they are, it is made at random, and accepted,
-    so that handlers' calls over HTTP are signed with a key only this process knows.
-    """
-    environ = os.environ
-    configured = (
-        environ.get("AWS_ACCESS_KEY_ID")
-        or environ.get("AWS_PROFILE")
-        or Path(environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"))
-        .expanduser()
-        .exists()
-    )
-    placeholder = environ.get("AWS_SECRET_ACCESS_KEY") == _PLACEHOLDER
-    if signed and (not configured or placeholder):
-        # A public placeholder must never open a signed API.
-        environ["AWS_ACCESS_KEY_ID"] = "WSGATE" + secrets.token_hex(7).upper()
-        environ["AWS_SECRET_ACCESS_KEY"] = secrets.token_urlsafe(30)
-        environ.pop("AWS_SESSION_TOKEN", None)
-    elif not configured:
-        environ["AWS_ACCESS_KEY_ID"] = _PLACEHOLDER
-        environ["AWS_SECRET_ACCESS_KEY"] = _PLACEHOLDER
-    key_id = environ.get("AWS_ACCESS_KEY_ID")
-    secret = environ.get("AWS_SECRET_ACCESS_KEY")
-    if not key_id or not secret:
-        return None
-    return KeyPair(key_id, secret, environ.get("AWS_SESSION_TOKEN") or None)
 
 
 def _management_access(config: GatewayConfig) -> ManagementAccess:
@@ -90,7 +56,7 @@ def _management_access(config: GatewayConfig) -> ManagementAccess:
         ConfigError: ``auth: sigv4`` without botocore installed.
     """
     settings = config.management
-    own = _default_credentials(settings.auth == "sigv4")
+    own = default_credentials(settings.auth == "sigv4")
     origins = frozenset(settings.allowed_origins)
     if settings.auth != "sigv4":
         return ManagementAccess(allowed_origins=origins) if origins else OPEN
