@@ -7,12 +7,13 @@ validate values, and never touch the file system or the environment.
 
 Validators that find a problem deeper than the field they check raise
 :class:`LocatedValueError`, whose ``loc`` extends the key path that the loader reports.
+The ``functions:`` section lives in ``config.functions``, ``management:`` and ``admin:``
+in ``config.management``; this module re-exports them with the whole file's model.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import keyword
 import re
 from pathlib import Path
@@ -23,14 +24,21 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
-    SecretStr,
     Tag,
     ValidationInfo,
     field_validator,
     model_validator,
+)
+
+from wsgate.config.common import FROZEN, LocatedValueError, strings_from_scalars
+from wsgate.config.functions import FUNCTION_RUNTIMES, FunctionConfig, FunctionName
+from wsgate.config.management import (
+    AdminSettings,
+    ManagementCredential,
+    ManagementSettings,
+    is_loopback_host,
 )
 
 
@@ -67,60 +75,6 @@ _IDENTITY_SOURCE = re.compile(
     r"|route\.request\.querystring\.[^\s]+"
 )
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_ENV_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_LAMBDA_HANDLER = re.compile(r"(?P<module>[^\s:]+)\.(?P<function>[A-Za-z_][A-Za-z0-9_]*)")
-
-FUNCTION_RUNTIMES = (
-    "python3.11",
-    "python3.12",
-    "python3.13",
-    "nodejs18.x",
-    "nodejs20.x",
-    "nodejs22.x",
-)
-"""The ``runtime`` values of ``functions:``; each names a process worker kind."""
-
-_RESERVED_ENV = frozenset(
-    {
-        "_HANDLER",
-        "_X_AMZN_TRACE_ID",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_EXECUTION_ENV",
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "AWS_LAMBDA_INITIALIZATION_TYPE",
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        "AWS_LAMBDA_LOG_STREAM_NAME",
-        "AWS_LAMBDA_RUNTIME_API",
-        "AWS_ACCESS_KEY",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "LAMBDA_TASK_ROOT",
-        "LAMBDA_RUNTIME_DIR",
-    }
-)
-"""Variables Lambda sets itself and refuses in a function's environment."""
-
-_RUNTIME_MODE_ENV = frozenset({"AWS_LAMBDA_MAX_CONCURRENCY", "_LAMBDA_TELEMETRY_LOG_FD"})
-"""Variables that would switch the runtime interface clients into another mode."""
-
-
-class LocatedValueError(ValueError):
-    """A validation error that belongs to a key below the one being validated.
-
-    ``loc`` is appended to the location pydantic reports, so that the loader can name
-    e.g. ``routes.$connect.response`` although the check runs on the whole config.
-    """
-
-    def __init__(self, message: str, loc: tuple[str, ...]) -> None:
-        super().__init__(message)
-        self.loc = loc
-
-
 # --- shared field types ----------------------------------------------------------------
 
 
@@ -186,16 +140,6 @@ IdentitySource: TypeAlias = Annotated[str, AfterValidator(_check_identity_source
 """``route.request.header.NAME`` or ``route.request.querystring.NAME``."""
 
 
-def _strings_from_scalars(value: object) -> object:
-    """Let ``{PORT: 5432}`` mean the string ``"5432"``, as environment values are strings."""
-    if isinstance(value, dict):
-        return {
-            k: str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
-            for k, v in value.items()
-        }
-    return value
-
-
 def _split_identity_sources(value: object) -> object:
     """Accept AWS's comma-separated string form as well as a list."""
     if isinstance(value, str):
@@ -203,7 +147,8 @@ def _split_identity_sources(value: object) -> object:
     return value
 
 
-_FROZEN = ConfigDict(extra="forbid", frozen=True)
+_FROZEN = FROZEN
+_strings_from_scalars = strings_from_scalars
 
 JWT_ALGORITHMS = (
     "RS256",
@@ -858,272 +803,6 @@ class RegistrySettings(BaseModel):
         return value
 
 
-def _check_function_name(name: str) -> str:
-    if not _FUNCTION_NAME.fullmatch(name):
-        raise ValueError(
-            f"invalid function name {name!r}: expected 1 to 64 letters, digits, '-' or '_' "
-            "(Lambda's function names)"
-        )
-    return name
-
-
-FunctionName: TypeAlias = Annotated[str, AfterValidator(_check_function_name)]
-"""A Lambda function name: ``[A-Za-z0-9_-]{1,64}``."""
-
-
-def _check_lambda_handler(value: str) -> str:
-    match = _LAMBDA_HANDLER.fullmatch(value)
-    parts = match["module"].replace("/", ".").split(".") if match else []
-    if match is None or not all(parts) or value.startswith("/"):
-        raise ValueError(
-            f"invalid handler {value!r}: expected Lambda's module.function, e.g. "
-            "'app.lambda_handler' or 'src/app.handler' (the module relative to code)"
-        )
-    return value
-
-
-LambdaHandler: TypeAlias = Annotated[str, AfterValidator(_check_lambda_handler)]
-"""Lambda's handler string: ``module.function``, the module relative to the code folder."""
-
-
-def _check_function_env_name(name: str) -> str:
-    if not _ENV_NAME.fullmatch(name):
-        raise ValueError(
-            f"invalid variable name {name!r}: expected a letter, then letters, digits or '_'"
-        )
-    if name in _RESERVED_ENV:
-        raise ValueError(f"{name} is reserved: Lambda sets it for every function")
-    if name in _RUNTIME_MODE_ENV:
-        raise ValueError(f"{name} cannot be set: it changes how the runtime client runs")
-    return name
-
-
-FunctionEnvName: TypeAlias = Annotated[str, AfterValidator(_check_function_env_name)]
-"""A variable a function's ``environment`` may set (not one of Lambda's reserved names)."""
-
-
-class FunctionConfig(BaseModel):
-    """A Lambda function run in worker processes of its own, behind the Lambda Runtime API.
-
-    Each worker is the runtime's official interface client (``awslambdaric`` for Python)
-    with Lambda's environment, the function's folder as its working directory, one
-    invocation at a time. See ``docs/workers.md``.
-    """
-
-    model_config = _FROZEN
-
-    runtime: Literal[
-        "python3.11", "python3.12", "python3.13", "nodejs18.x", "nodejs20.x", "nodejs22.x"
-    ] = Field(
-        description=(
-            "Lambda's runtime identifier. It chooses the kind of worker (python: "
-            "awslambdaric under the gateway's own interpreter; nodejs: aws-lambda-ric "
-            "under the node on PATH)."
-        ),
-    )
-    code: Path = Field(
-        description=(
-            "The function's folder (Lambda's /var/task): the workers' working directory "
-            "and import path; a relative path is relative to the config file's folder."
-        ),
-    )
-    handler: LambdaHandler = Field(
-        description=(
-            "Lambda's handler string, `app.lambda_handler`: the module's path relative to "
-            "`code` (dots or slashes), a dot, and the function's name."
-        ),
-    )
-    timeout: float = Field(
-        default=3,
-        gt=0,
-        le=900,
-        description=(
-            "Seconds an invocation may run before its worker is killed (Lambda: default 3, "
-            "maximum 900). A route's own `timeout` applies too: the shorter one wins."
-        ),
-    )
-    memory_size: int = Field(
-        default=128,
-        ge=128,
-        le=10240,
-        description=(
-            "Megabytes, as Lambda's MemorySize: the workers' "
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE and the REPORT line's Memory Size (not enforced)."
-        ),
-    )
-    environment: Annotated[dict[FunctionEnvName, str], BeforeValidator(_strings_from_scalars)] = (
-        Field(
-            default_factory=dict,
-            description=(
-                "The function's own environment variables. Lambda's reserved names "
-                "(AWS_REGION, _HANDLER, the credentials, ...) are refused."
-            ),
-        )
-    )
-    concurrency: int = Field(
-        default=10,
-        ge=1,
-        description=(
-            "Most workers, hence invocations at once; further invocations wait for one "
-            "(Lambda's reserved concurrency)."
-        ),
-    )
-    idle_timeout: float = Field(
-        default=300,
-        gt=0,
-        description="Seconds a warm worker waits for an invocation before it is stopped.",
-    )
-
-
-# --- the management API ----------------------------------------------------------------
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` names only this machine: ``localhost`` or a loopback address (IPv6
-    with or without brackets). A wildcard (``0.0.0.0``, ``::``) or any other name is not."""
-    text = host.strip().lower()
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    if text == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(text).is_loopback
-    except ValueError:
-        return False
-
-
-def _split_listen(value: str) -> tuple[str, int]:
-    """``host:port`` (IPv6 in brackets) as (host without brackets, port)."""
-    host, colon, port = value.rpartition(":")
-    if not colon or not host or not port.isdigit():
-        raise ValueError(f"expected host:port, e.g. 127.0.0.1:9001, got {value!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError(f"write an IPv6 address in brackets, e.g. [::1]:9001, got {value!r}")
-    if not host or int(port) > 65535:
-        raise ValueError(f"expected host:port with a port from 0 to 65535, got {value!r}")
-    return host, int(port)
-
-
-def _check_origin(value: str) -> str:
-    """An origin as browsers send it: ``scheme://host[:port]``, compared lower-cased."""
-    parts = urlsplit(value)
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.netloc
-        or parts.path
-        or parts.query
-        or parts.fragment
-    ):
-        raise ValueError(
-            f"expected an origin such as https://admin.example.com (scheme, host and "
-            f"port only), got {value!r}"
-        )
-    return value.lower()
-
-
-Origin: TypeAlias = Annotated[str, AfterValidator(_check_origin)]
-"""``scheme://host[:port]``, lower-cased."""
-
-
-class ManagementCredential(BaseModel):
-    """A key pair the management API accepts SigV4 signatures from."""
-
-    model_config = _FROZEN
-
-    access_key_id: str = Field(
-        min_length=1,
-        description="The access key id, as in the `Credential=` of a signed request.",
-    )
-    secret_access_key: SecretStr = Field(
-        min_length=1,
-        description="Its secret access key; write `${env:NAME}` to keep it out of the file.",
-    )
-    session_token: SecretStr | None = Field(
-        default=None,
-        min_length=1,
-        description=(
-            "For temporary credentials: the `X-Amz-Security-Token` every request signed "
-            "with this key must carry. null: requests must carry none."
-        ),
-    )
-
-
-class ManagementSettings(BaseModel):
-    """Who may call the management API (`@connections`), and where it is served."""
-
-    model_config = _FROZEN
-
-    auth: Literal["none", "sigv4"] = Field(
-        default="none",
-        description=(
-            "`sigv4`: every call must carry an AWS Signature Version 4 for service "
-            "`execute-api` and the API's region, made with an accepted key, as on AWS; "
-            "others get execute-api's 403s. `none`: calls are not signed (local "
-            "development). The default, `none`, is refused at start when the API would be "
-            "served to the network (server.host, or listen, not a loopback address): "
-            "write `auth: none` to mean it. Handlers' calls served in process are never "
-            "checked."
-        ),
-    )
-    credentials: list[ManagementCredential] = Field(
-        default_factory=list,
-        description=(
-            "With `sigv4`, the key pairs accepted (list several to rotate keys without a "
-            "pause). Besides them, the gateway's own credentials are always accepted (its "
-            "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN at start, "
-            "which handlers sign with); with none of its own, it makes a random pair for "
-            "its handlers at start."
-        ),
-    )
-    listen: str | None = Field(
-        default=None,
-        description=(
-            "`host:port` (e.g. `127.0.0.1:9001`; port 0 picks one) where the management "
-            "API is served over http, and then only there: the server ports answer its "
-            "paths 403 `Missing Authentication Token`. null: served on the server ports."
-        ),
-    )
-    allowed_origins: list[Origin] = Field(
-        default_factory=list,
-        description=(
-            "Web pages (`https://admin.example.com`) whose calls are accepted; a call "
-            "carrying any other `Origin` header is refused with 403, so that no web page "
-            "a browser shows can make calls. Empty: calls from every web page are refused."
-        ),
-    )
-
-    @field_validator("listen")
-    @classmethod
-    def _check_listen(cls, value: str | None) -> str | None:
-        if value is not None:
-            _split_listen(value)
-        return value
-
-    @model_validator(mode="after")
-    def _check_credentials(self) -> ManagementSettings:
-        if self.credentials and self.auth != "sigv4":
-            raise LocatedValueError(
-                "only used with auth: sigv4 (remove them, or set auth: sigv4)",
-                ("credentials",),
-            )
-        seen: dict[str, int] = {}
-        for index, credential in enumerate(self.credentials):
-            first = seen.setdefault(credential.access_key_id, index)
-            if first != index:
-                raise LocatedValueError(
-                    f"access key id {credential.access_key_id!r} is given twice "
-                    f"([{first}] and [{index}])",
-                    ("credentials",),
-                )
-        return self
-
-    def listen_address(self) -> tuple[str, int] | None:
-        """``listen`` as (host, port), the host without IPv6 brackets; None without one."""
-        return None if self.listen is None else _split_listen(self.listen)
-
-
 def _check_management_exposure(
     value: ManagementSettings, info: ValidationInfo
 ) -> ManagementSettings:
@@ -1161,53 +840,6 @@ ManagementField: TypeAlias = Annotated[
     ManagementSettings, AfterValidator(_check_management_exposure)
 ]
 """The ``management`` section, checked against ``server``."""
-
-
-# --- what an operator scrapes and reads ------------------------------------------------
-
-
-class AdminSettings(BaseModel):
-    """The admin listener (``/metrics``, ``/health``) and the access log."""
-
-    model_config = _FROZEN
-
-    listen: str | None = Field(
-        default=None,
-        description=(
-            "`host:port` (e.g. `127.0.0.1:9100`; port 0 picks one) of the admin listener: "
-            "Prometheus metrics at `/metrics` (CloudWatch's names: ConnectCount, "
-            "MessageCount, ...), `/health` (200 while serving, 503 while draining). Never "
-            "served on the server ports. null: no admin listener, and no metrics counted."
-        ),
-    )
-    access_log: bool | str = Field(
-        default=False,
-        description=(
-            "One line per connect, message, disconnect and management call on the logger "
-            "`wsgate.access`, as a stage's access logging: `true` or `json` for JSON with "
-            "fields named after AWS's `$context` variables, `clf` for the Serverless "
-            "Framework's default format, or a format of your own with `$context.` "
-            "variables (absent ones are `-`). false: off."
-        ),
-    )
-
-    @field_validator("listen")
-    @classmethod
-    def _check_listen(cls, value: str | None) -> str | None:
-        if value is not None:
-            _split_listen(value)
-        return value
-
-    @field_validator("access_log")
-    @classmethod
-    def _check_access_log(cls, value: bool | str) -> bool | str:
-        if isinstance(value, str) and value not in ("json", "clf") and "$context." not in value:
-            raise ValueError("expected true, false, json, clf or a format with $context. variables")
-        return value
-
-    def listen_address(self) -> tuple[str, int] | None:
-        """``listen`` as (host, port), the host without IPv6 brackets; None without one."""
-        return None if self.listen is None else _split_listen(self.listen)
 
 
 # --- the whole file --------------------------------------------------------------------
