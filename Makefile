@@ -23,7 +23,7 @@ define sync_venv
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 endef
 
-.PHONY: run test lint types check clean lock upgrade lock-check
+.PHONY: run test fuzz lint types check clean lock upgrade lock-check
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -36,8 +36,18 @@ $(STAMP): requirements/dev.txt pyproject.toml | $(UV)
 run: $(STAMP)
 	cd examples/chat && ../../$(BIN)/wsgate serve --config wsgate.yaml
 
+# The same chat with Node.js functions (examples/chat-node), on 8081/8444 beside `make run`.
+.PHONY: run-node
+run-node: $(STAMP) $(NODE_STAMP)
+	cd examples/chat-node && ../../$(BIN)/wsgate serve --config wsgate.yaml
+
 test: $(STAMP) $(NODE_STAMP) lint types
 	$(BIN)/python -m pytest
+
+# The front door's fuzz suite at scale: FUZZ_EXAMPLES per property and listener (4 runs).
+FUZZ_EXAMPLES ?= 2500
+fuzz: $(STAMP)
+	WSGATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/e2e/test_fuzz.py -q --timeout=0
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -92,6 +92,10 @@ def worker_environment(
         }
     )
     env.update(kind.import_path(Path(spec.code)))
+    if "AWS_CA_BUNDLE" in env:
+        # Node reads its extra authorities from this name: the SDK v3 then trusts the
+        # gateway's self-signed TLS listener as boto3 does, with no change to the code.
+        env["NODE_EXTRA_CA_CERTS"] = env["AWS_CA_BUNDLE"]
     env.update(_credentials(parent))
     # The config refuses Lambda's reserved names here, so this adds and never overrides.
     env.update(spec.environment)
