@@ -304,3 +304,19 @@ async def test_a_colliding_connection_id_is_refused_500_before_the_upgrade(
         assert await refused_status(gateway.ws_url()) == 500
         await first.send('{"action": "echo"}')
         assert await first.recv() == '{"action": "echo"}'
+
+
+async def test_a_fault_of_the_gateway_in_a_handshake_is_a_500_never_a_hang(
+    gateway_factory: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever goes wrong inside the handshake, the client gets an answer and a close."""
+    from wsgate.server import handshake as handshake_module
+
+    async def broken(*args: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(handshake_module, "_decide", broken)
+    running = await gateway_factory()
+    with pytest.raises(InvalidStatus) as info:
+        await asyncio.wait_for(websockets.connect(running.ws_url()), 5)
+    assert info.value.response.status_code == 500

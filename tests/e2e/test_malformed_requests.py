@@ -271,6 +271,17 @@ MALFORMED = [
         VERSION_13,
     ),
     case("duplicate-version", with_upgrade(b"Sec-WebSocket-Version: 8\r\n"), 400, VERSION_13),
+    # Found by the fuzz suite: a non-ASCII byte in the key ended the handshake's task with
+    # an exception, and the connection was held open with no answer.
+    case(
+        "key-with-a-non-ascii-byte",
+        b"GET /dev HTTP/1.1\r\n"
+        + HOST
+        + UPGRADE.replace(b"dGhlIHNhbXBsZSBub25jZQ==", b"\xe4GhlIHNhbXBsZSBub25jZQ==")
+        + b"\r\n",
+        400,
+        VERSION_13,
+    ),
     case(
         "version-8",
         b"GET /dev HTTP/1.1\r\n" + HOST + UPGRADE.replace(b": 13", b": 8") + b"\r\n",

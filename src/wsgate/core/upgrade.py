@@ -236,7 +236,7 @@ def path_segment(path: str) -> str | None:
 
 def is_valid_key(key: str) -> bool:
     """Whether ``Sec-WebSocket-Key`` is base64 of 16 bytes, as RFC 6455 §4.1 requires."""
-    if len(key) != 24:
+    if len(key) != 24 or not key.isascii():  # b64decode raises ValueError on non-ASCII
         return False
     try:
         return len(base64.b64decode(key, validate=True)) == 16

@@ -385,6 +385,16 @@ class FrontDoor(asyncio.Protocol):
         gateway = self._gateway
         task = asyncio.get_running_loop().create_task(handshake(gateway, self, head, segment))
         gateway.traffic.track(task)
+        task.add_done_callback(self._handshake_done)
+
+    def _handshake_done(self, task: asyncio.Task[None]) -> None:
+        """A fault of the gateway's in a handshake costs that client a 500 and its
+        connection, never a connection held open with no answer."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("handshake failed", exc_info=task.exception())
+        if self.transport.get_protocol() is self:  # not upgraded: the answer is still ours
+            self.refuse(500)
 
     def _to_http(self, received: bytes) -> None:
         """Hand the connection to aiohttp, with what it sent so far."""
