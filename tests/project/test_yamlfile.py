@@ -43,3 +43,10 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
     """A file that is not there is named."""
     with pytest.raises(ConfigError, match="nope.yaml: file not found"):
         read_yaml(tmp_path / "nope.yaml", "nope.yaml")
+
+
+def test_merge_keys_are_merged_as_in_wsgate_yaml(tmp_path: Path) -> None:
+    """``<<: *anchor`` works in a project file as in wsgate.yaml (it was refused)."""
+    path = tmp_path / "serverless.yml"
+    path.write_text("base: &b {timeout: 3}\nfns:\n  a:\n    <<: *b\n    handler: app.h\n")
+    assert read_yaml(path)["fns"] == {"a": {"timeout": 3, "handler": "app.h"}}

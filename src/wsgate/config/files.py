@@ -31,7 +31,7 @@ from wsgate.config.model import (
 from wsgate.exceptions import ConfigError
 
 
-__all__ = ["load_config", "parse_config"]
+__all__ = ["load_config", "parse_config", "refuse_duplicate_keys"]
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -135,25 +135,31 @@ def _resolve_paths(config: GatewayConfig, base_dir: Path) -> GatewayConfig:
 # --- YAML ------------------------------------------------------------------------------
 
 
+def refuse_duplicate_keys(node: yaml.MappingNode) -> None:
+    """Raise when a key is given twice in one mapping (YAML would keep the last one);
+    ``<<`` merge keys may repeat."""
+    seen: set[tuple[str, str]] = set()
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            continue
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = (key_node.tag, key_node.value)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                f"found duplicate key {key_node.value!r}",
+                key_node.start_mark,
+            )
+        seen.add(key)
+
+
 class _Loader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses duplicate keys instead of keeping the last one."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[tuple[str, str]] = set()
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                continue
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = (key_node.tag, key_node.value)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"found duplicate key {key_node.value!r}",
-                    key_node.start_mark,
-                )
-            seen.add(key)
+        refuse_duplicate_keys(node)
         return super().construct_mapping(node, deep=deep)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from cfn_tools.yaml_loader import CfnYamlLoader
 
+from wsgate.config.files import refuse_duplicate_keys
 from wsgate.exceptions import ConfigError
 
 
@@ -27,23 +28,12 @@ class _Loader(CfnYamlLoader):  # type: ignore[misc]
 
 
 def _construct_unique_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[tuple[str, str]] = set()
-    for key_node, _ in node.value:
-        if isinstance(key_node, yaml.ScalarNode):
-            key = (key_node.tag, key_node.value)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"found duplicate key {key_node.value!r}",
-                    key_node.start_mark,
-                )
-            seen.add(key)
-    mapping = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        mapping[key] = loader.construct_object(value_node, deep=True)
-    return mapping
+    loader.flatten_mapping(node)  # ``<<`` merge keys, as yaml.SafeLoader's own mappings
+    refuse_duplicate_keys(node)
+    return {
+        loader.construct_object(key_node, deep=True): loader.construct_object(value_node, deep=True)
+        for key_node, value_node in node.value
+    }
 
 
 _Loader.add_constructor(_MAP_TAG, _construct_unique_mapping)
