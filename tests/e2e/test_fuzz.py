@@ -25,7 +25,6 @@ sets ``WSGATE_FUZZ_EXAMPLES`` (examples per property and listener) and runs at r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import ssl
@@ -45,6 +44,7 @@ from websockets.asyncio.client import ClientConnection
 
 from tests.e2e import handlers
 from tests.e2e.conftest import GatewayFactory, RunningGateway
+from tests.e2e.listeners import Listener, listener_of
 from tests.e2e.test_wire import AUTHORIZER
 
 
@@ -274,26 +274,6 @@ def _answered(data: bytes) -> bool:
     return count > 0 and at == len(data)
 
 
-@dataclass(frozen=True)
-class Listener:
-    port: int
-    tls: ssl.SSLContext | None
-
-    @contextlib.asynccontextmanager
-    async def connect(self) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
-        reader, writer = await asyncio.open_connection(
-            "127.0.0.1", self.port, ssl=self.tls, server_hostname="localhost" if self.tls else None
-        )
-        try:
-            yield reader, writer
-        finally:
-            writer.transport.abort()
-
-    def ws_url(self, query: str) -> str:
-        scheme, host = ("wss", "localhost") if self.tls else ("ws", "127.0.0.1")
-        return f"{scheme}://{host}:{self.port}/dev?{query}"
-
-
 async def exchange(listener: Listener, wire: bytes, cuts: list[int]) -> tuple[bytes, bool]:
     """Send ``wire`` (cut at ``cuts``); what came back, and whether the server closed.
     Fails when neither an answer nor a close came within BOUND."""
@@ -334,11 +314,7 @@ async def exchange(listener: Listener, wire: bytes, cuts: list[int]) -> tuple[by
 
 @pytest.fixture(params=["plain", "tls"])
 async def listener(request: pytest.FixtureRequest, fuzzed: RunningGateway) -> Listener:
-    if request.param == "plain":
-        return Listener(fuzzed.port, None)
-    files = fuzzed.server.tls_files
-    assert files is not None and fuzzed.server.tls_port is not None
-    return Listener(fuzzed.server.tls_port, ssl.create_default_context(cafile=str(files.cert)))
+    return listener_of(fuzzed, request.param)
 
 
 @pytest.fixture

@@ -12,9 +12,7 @@ pass by refusing everything.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -26,6 +24,7 @@ from websockets.asyncio.client import ClientConnection
 
 from tests.e2e import handlers
 from tests.e2e.conftest import RunningGateway
+from tests.e2e.listeners import Listener, listener_of
 from tests.e2e.test_wire import (
     ACCEPT,
     Response,
@@ -324,31 +323,9 @@ MALFORMED = [
 # The listeners
 
 
-@dataclass(frozen=True)
-class Listener:
-    """One of a running gateway's listeners, as a raw client reaches it."""
-
-    port: int
-    tls: ssl.SSLContext | None
-
-    @contextlib.asynccontextmanager
-    async def connect(self) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
-        reader, writer = await asyncio.open_connection(
-            "127.0.0.1", self.port, ssl=self.tls, server_hostname="localhost" if self.tls else None
-        )
-        try:
-            yield reader, writer
-        finally:
-            writer.transport.abort()
-
-
 @pytest.fixture(params=["plain", "tls"])
 async def listener(request: pytest.FixtureRequest, gateway: RunningGateway) -> Listener:
-    if request.param == "plain":
-        return Listener(gateway.port, None)
-    files = gateway.server.tls_files
-    assert files is not None and gateway.server.tls_port is not None
-    return Listener(gateway.server.tls_port, ssl.create_default_context(cafile=str(files.cert)))
+    return listener_of(gateway, request.param)
 
 
 @pytest.fixture
