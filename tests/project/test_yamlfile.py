@@ -49,4 +49,6 @@ def test_merge_keys_are_merged_as_in_wsgate_yaml(tmp_path: Path) -> None:
     """``<<: *anchor`` works in a project file as in wsgate.yaml (it was refused)."""
     path = tmp_path / "serverless.yml"
     path.write_text("base: &b {timeout: 3}\nfns:\n  a:\n    <<: *b\n    handler: app.h\n")
-    assert read_yaml(path)["fns"] == {"a": {"timeout": 3, "handler": "app.h"}}
+    tree = read_yaml(path)
+    assert isinstance(tree, dict)
+    assert tree["fns"] == {"a": {"timeout": 3, "handler": "app.h"}}
