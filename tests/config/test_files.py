@@ -310,8 +310,8 @@ def test_unknown_key_lists_known_keys(tmp_path: Path) -> None:
     assert load_error(tmp_path, "api:\n  idel_timeout: 5\n") == (
         "wsgate.yaml: api.idel_timeout: unknown key (known keys: name, stage, "
         "route_selection_expression, idle_timeout, max_connection_duration, max_message_bytes, "
-        "max_frame_bytes, max_fragments, handshake_timeout, max_connections, api_id, region, "
-        "account_id)"
+        "max_frame_bytes, max_fragments, handshake_timeout, max_connections, throttle, api_id, "
+        "region, account_id)"
     )
 
 
@@ -319,7 +319,7 @@ def test_unknown_key_inside_a_route(tmp_path: Path) -> None:
     """Unknown keys are found at any depth, with the route key in the path."""
     assert load_error(tmp_path, "routes:\n  sendmessage: {handler: a:b, respone: true}\n") == (
         "wsgate.yaml: routes.sendmessage.respone: unknown key "
-        "(known keys: handler, function, timeout, response)"
+        "(known keys: handler, function, timeout, response, throttle)"
     )
 
 

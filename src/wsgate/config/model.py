@@ -40,6 +40,7 @@ from wsgate.config.management import (
     ManagementSettings,
     is_loopback_host,
 )
+from wsgate.config.throttle import ThrottleSettings
 
 
 __all__ = [
@@ -278,6 +279,14 @@ class ApiSettings(BaseModel):
         description=(
             "Cap on open connections; upgrades beyond it are refused with 429. "
             "null means no cap (as on AWS)."
+        ),
+    )
+    throttle: ThrottleSettings | None = Field(
+        default=None,
+        description=(
+            "The stage's default throttle for each route key (AWS's DefaultRouteSettings): "
+            "every route, $connect included, gets a token bucket of its own; $disconnect is "
+            "never throttled. null: no throttling."
         ),
     )
     api_id: str | None = Field(
@@ -569,6 +578,13 @@ class RouteConfig(BaseModel):
         description=(
             "Two-way route: the handler's return value is sent back to the client. "
             "Not allowed on $connect and $disconnect."
+        ),
+    )
+    throttle: ThrottleSettings | None = Field(
+        default=None,
+        description=(
+            "This route's throttle (AWS's RouteSettings), over the stage's `api.throttle`; "
+            "a value left out is the stage's. Not allowed on $disconnect."
         ),
     )
 
@@ -936,6 +952,17 @@ class GatewayConfig(BaseModel):
         ):
             server = self.server.model_copy(update={"request_timeout": self.api.handshake_timeout})
             object.__setattr__(self, "server", server)
+        return self
+
+    @model_validator(mode="after")
+    def _check_disconnect_throttle(self) -> GatewayConfig:
+        route = self.routes.get("$disconnect")
+        if route is not None and route.throttle is not None:
+            raise LocatedValueError(
+                "$disconnect is never throttled: a dropped $disconnect would leave the "
+                "connection's records behind; remove 'throttle'",
+                ("routes", "$disconnect", "throttle"),
+            )
         return self
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ __all__ = [
     "forbidden_frame",
     "internal_error_frame",
     "management_error",
+    "throttled_frame",
     "timeout_frame",
 ]
 
@@ -51,6 +52,12 @@ def internal_error_frame(connection_id: str, request_id: str) -> str:
 def timeout_frame(connection_id: str, request_id: str) -> str:
     """The frame sent when a MESSAGE integration runs past its timeout."""
     return _frame("Endpoint request timed out", connection_id, request_id)
+
+
+def throttled_frame(connection_id: str, request_id: str) -> str:
+    """The frame sent when a message's route is over its throttle; the connection stays
+    open (the text follows AWS's 429, ``Too Many Requests``)."""
+    return _frame("Too Many Requests", connection_id, request_id)
 
 
 class ManagementError(enum.Enum):

@@ -16,12 +16,18 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from wsgate.core.errors import forbidden_frame, internal_error_frame, timeout_frame
+from wsgate.core.errors import (
+    forbidden_frame,
+    internal_error_frame,
+    throttled_frame,
+    timeout_frame,
+)
 from wsgate.core.events import MessageEvents
 from wsgate.core.ids import new_id
 from wsgate.core.request import ApiContext
 from wsgate.core.results import route_reply
 from wsgate.core.routing import RouteSelector, choose_route
+from wsgate.core.throttle import TokenBucket
 from wsgate.exceptions import HandlerFailed, IntegrationTimeout
 from wsgate.integrations.handler import Done, Handler, Waiting
 from wsgate.server.session import Session
@@ -45,6 +51,8 @@ class Route:
 
     handler: Handler
     response: bool
+    throttle: TokenBucket | None = None
+    """The route's token bucket (``api.throttle`` and its own); None: not throttled."""
 
 
 def _now_ms() -> int:
@@ -97,6 +105,12 @@ class Dispatcher:
                 session.reply(forbidden_frame(session.connection_id, request_id))
                 return None
             route = self._routes[route_key]
+            throttle = route.throttle
+            if throttle is not None and not throttle.take(time.monotonic()):
+                session.reply(throttled_frame(session.connection_id, request_id))
+                if observer is not None:
+                    observer.throttled(session, request_id, route_key)
+                return None
             events = session.events
             if events is None:  # built at the first message: many connections send none
                 events = session.events = MessageEvents(self._api, session.context)

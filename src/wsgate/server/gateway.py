@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -11,11 +12,13 @@ from typing import TYPE_CHECKING, cast
 from wsgate.auth.base import Authorizer
 from wsgate.auth.request import RequestAuthorizer
 from wsgate.config.model import GatewayConfig, JwtAuthorizerConfig
+from wsgate.config.throttle import ThrottleSettings, resolve_throttle
 from wsgate.core.claims import ClaimsPolicy
 from wsgate.core.identity import IdentitySource, parse_identity_source
 from wsgate.core.ids import api_id_for
 from wsgate.core.request import ApiContext
 from wsgate.core.routing import compile_selection_expression
+from wsgate.core.throttle import TokenBucket
 from wsgate.exceptions import ConfigError
 from wsgate.integrations.blocking import BlockingWatch
 from wsgate.integrations.deadlines import DeadlineWatch
@@ -76,6 +79,9 @@ class Gateway:
     are stopped at cleanup, after the connections' ``$disconnect``."""
     invoke_api: InvokeApi | None = None
     """Lambda's Invoke API for ``functions:``, started and stopped with the application."""
+    connect_throttle: TokenBucket | None = None
+    """``$connect``'s token bucket (``api.throttle`` and the route's own), with or without
+    a ``$connect`` route: every upgrade counts."""
 
     def set_domain_name(self, domain_name: str) -> None:
         """Fix ``requestContext.domainName`` once the listening ports are known."""
@@ -215,6 +221,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
                 handshake_threads if key in _HANDSHAKE_ROUTES else threads,
             ),
             route.response,
+            _bucket(api_settings.throttle, route.throttle),
         )
         for key, route in config.routes.items()
     }
@@ -275,4 +282,16 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         limits=limits,
         dispatcher=Dispatcher(api, selector, routes, api_settings.max_message_bytes),
         functions=functions,
+        connect_throttle=connect.throttle
+        if connect is not None
+        else _bucket(api_settings.throttle, None),
     )
+
+
+def _bucket(stage: ThrottleSettings | None, route: ThrottleSettings | None) -> TokenBucket | None:
+    """A route's token bucket, or None when it is not throttled."""
+    throttle = resolve_throttle(stage, route)
+    if throttle is None:
+        return None
+    rate, burst = throttle
+    return TokenBucket(rate, burst, time.monotonic())

@@ -139,6 +139,13 @@ async def _decide(
         user_agent=user_agent,
         authorizer=None,
     )
+    throttle = gateway.connect_throttle
+    if throttle is not None and not throttle.take(time.monotonic()):
+        # Before the authorizer: a throttled request costs no integration (as on AWS).
+        log.info("upgrade from %s refused (429): $connect is over its throttle", source_ip)
+        if gateway.dispatcher.observer is not None:
+            gateway.dispatcher.observer.connect_throttled(connection)
+        return 429
     outcome: Refused | ConnectOutcome | int | None
     started = time.perf_counter()
     if gateway.one_hop is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
+from wsgate.core.throttle import TokenBucket
+
 
 __all__ = ["MAX_SOURCES", "SourceLimits", "Traffic"]
 
@@ -53,14 +55,13 @@ forgotten at once (a client with many addresses, IPv6's, cannot grow it without 
 
 
 class _Source:
-    """One address: its open connections and its token bucket."""
+    """One address: its open connections and its token bucket (None: no rate limit)."""
 
-    __slots__ = ("open", "stamp", "tokens")
+    __slots__ = ("bucket", "open")
 
-    def __init__(self, tokens: float, stamp: float) -> None:
+    def __init__(self, bucket: TokenBucket | None) -> None:
         self.open = 0
-        self.tokens = tokens
-        self.stamp = stamp
+        self.bucket = bucket
 
 
 class SourceLimits:
@@ -79,9 +80,9 @@ class SourceLimits:
     def __init__(self, max_open: int | None, rate: float | None, burst: int) -> None:
         self._max_open = max_open
         self._rate = rate
-        self._burst = float(burst)
+        self._burst = burst
         # Seconds for an empty bucket to fill: after this an idle address is forgotten.
-        self._refill = 0.0 if rate is None else burst / rate
+        self._refill = 0.0 if not rate else burst / rate
         self._next_sweep = 0.0
         self._table: dict[str, _Source] = {}
 
@@ -95,17 +96,12 @@ class SourceLimits:
         if entry is None:
             if now >= self._next_sweep or len(table) >= MAX_SOURCES:
                 table = self._sweep(now)
-            entry = table[source] = _Source(self._burst, now)
+            bucket = None if self._rate is None else TokenBucket(self._rate, self._burst, now)
+            entry = table[source] = _Source(bucket)
         if self._max_open is not None and entry.open >= self._max_open:
             return False
-        rate = self._rate
-        if rate is not None:
-            tokens = min(self._burst, entry.tokens + (now - entry.stamp) * rate)
-            entry.stamp = now
-            if tokens < 1:
-                entry.tokens = tokens
-                return False
-            entry.tokens = tokens - 1
+        if entry.bucket is not None and not entry.bucket.take(now):
+            return False
         entry.open += 1
         return True
 
@@ -115,19 +111,18 @@ class SourceLimits:
         if entry is None:
             return
         entry.open -= 1
-        if entry.open <= 0 and self._rate is None:
+        if entry.open <= 0 and entry.bucket is None:
             del self._table[source]  # no bucket to remember
 
     def _sweep(self, now: float) -> dict[str, _Source]:
         """Forget the addresses holding nothing: every one whose bucket is full again,
         or, with the table full, every one without a connection."""
         self._next_sweep = now + max(self._refill, 1.0)
-        rate, burst = self._rate or 0.0, self._burst
         full = len(self._table) >= MAX_SOURCES
         self._table = {
             source: entry
             for source, entry in self._table.items()
             if entry.open > 0
-            or (not full and rate and entry.tokens + (now - entry.stamp) * rate < burst)
+            or (not full and entry.bucket is not None and not entry.bucket.full(now))
         }
         return self._table

@@ -127,6 +127,14 @@ class Observer:
             error = None if failure is None else str(failure)
             self._message_line(session, request_id, route_key, status, latency, error)
 
+    def throttled(self, session: Session, request_id: str, route_key: str) -> None:
+        """A message was over its route's throttle and got the 429 frame."""
+        route = self._routes.get(route_key)
+        if route is not None:
+            route.client_errors += 1
+        if self._log is not None and self._log.enabled():
+            self._message_line(session, request_id, route_key, 429, 0.0, "Too Many Requests")
+
     def sent(self, route_key: str, reply: str | bytes) -> None:
         """A two-way reply went to the client."""
         metrics = self.metrics
@@ -171,6 +179,20 @@ class Observer:
         if access is not None and access.enabled():
             fields = self._fields(
                 new_id(), "CONNECT", "$connect", connection, status, latency, error
+            )
+            access.write(fields)
+
+    def connect_throttled(self, connection: ConnectionContext) -> None:
+        """An upgrade was over ``$connect``'s throttle: 429 before the authorizer ran."""
+        route = self._routes.get("$connect")
+        if route is not None:
+            route.client_errors += 1
+        if self.metrics is not None:
+            self.metrics.handshake(429)
+        access = self._log
+        if access is not None and access.enabled():
+            fields = self._fields(
+                new_id(), "CONNECT", "$connect", connection, 429, 0.0, "Too Many Requests"
             )
             access.write(fields)
 
