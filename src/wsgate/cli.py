@@ -7,20 +7,16 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from wsgate.config.files import load_config
 from wsgate.config.model import GatewayConfig
 from wsgate.exceptions import ConfigError, TokenError
-from wsgate.project import (
-    DEFAULT_FILES,
-    Notice,
-    ProjectOptions,
-    find_default_config,
-    load_project,
-    sniff_kind,
-)
+from wsgate.project import DEFAULT_FILES, Notice, find_default_config, load_project, sniff_kind
+from wsgate.project.cliargs import add_project_flags, project_options, refuse_project_flags
+from wsgate.server.supervisor import worker_count
 
 
 __all__ = ["main"]
@@ -61,11 +57,32 @@ def _parser() -> argparse.ArgumentParser:
                 "run (by logical id); repeatable"
             ),
         )
+        add_project_flags(command)
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     serve.add_argument("--port", type=int, help="server.port (0 picks a free port)")
     serve.add_argument("--tls-port", type=int, help="server.tls_port (0 picks a free port)")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help=(
+            "gateway processes sharing the ports (SO_REUSEPORT) under a supervisor; auto: "
+            "one per core this process may use. More than 1 needs registry.backend redis "
+            "(default 1: one process, no supervisor)"
+        ),
+    )
+    # Set by the supervisor on its workers' command lines (server.supervisor.WorkerSpec).
+    serve.add_argument("--worker-spec", help=argparse.SUPPRESS)
     _add_token_parser(commands)
     return parser
+
+
+def _workers(text: str) -> int:
+    try:
+        return worker_count(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_token_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -110,34 +127,20 @@ def _config_path(args: argparse.Namespace) -> Path:
     return found
 
 
-def _overrides(items: Sequence[str]) -> dict[str, str]:
-    overrides: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ConfigError(f"--parameter-overrides {item!r}: expected KEY=VALUE")
-        overrides[name] = value
-    return overrides
-
-
 def _load(args: argparse.Namespace) -> tuple[Path, GatewayConfig, tuple[Notice, ...]]:
     """The config ``--config`` (or the folder's default file) describes, whatever its kind."""
     path = _config_path(args)
-    overrides = _overrides(args.parameter_overrides)
+    options = project_options(args)
     notices: tuple[Notice, ...] = ()
     if path.is_file() and sniff_kind(path) != "wsgate":
-        project = load_project(
-            path, ProjectOptions(stage=args.stage, parameter_overrides=overrides)
-        )
+        project = load_project(path, options)
         config, notices = project.config, project.notices
     else:
-        if overrides:
-            raise ConfigError(f"--parameter-overrides: {path} is a wsgate.yaml, not a template")
+        refuse_project_flags(args, path)
         config = load_config(path)
-        if args.stage is not None:
-            config = config.model_copy(
-                update={"api": config.api.model_copy(update={"stage": args.stage})}
-            )
+        api = {k: v for k, v in (("stage", args.stage), ("region", args.region)) if v is not None}
+        if api:
+            config = config.model_copy(update={"api": config.api.model_copy(update=api)})
     server = {
         name: value
         for name, value in (
@@ -151,21 +154,51 @@ def _load(args: argparse.Namespace) -> tuple[Path, GatewayConfig, tuple[Notice, 
     return path, config, notices
 
 
-def _run_serve(args: argparse.Namespace) -> int:
+def _run_serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from wsgate.server.gateway import build_gateway
     from wsgate.server.runner import serve
 
+    if args.worker_spec is not None:
+        return _run_worker(args)
     path, config, notices = _load(args)
     for notice in notices:
         log.log(
             logging.WARNING if notice.level == "warning" else logging.INFO, "%s: %s", path, notice
         )
+    if args.workers > 1:
+        return _supervise(args.workers, config, argv)
     gateway = build_gateway(config)
+    return _run(serve(gateway))
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(serve(gateway))
-    return uvloop.run(serve(gateway))
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+def _supervise(count: int, config: GatewayConfig, argv: Sequence[str]) -> int:
+    """``--workers N``: N workers, each this command line plus ``--worker-spec``."""
+    from wsgate.server.supervisor import Supervisor, refuse_memory_registry, shared_listeners
+
+    refuse_memory_registry(config, count)
+    with shared_listeners(config) as shared:
+        command = [sys.executable, "-m", "wsgate", *argv]
+        return Supervisor(command, count, shared, config.server.shutdown_timeout).run()
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    """One of the supervisor's workers: the config, with what the workers share."""
+    from wsgate.server.gateway import build_gateway
+    from wsgate.server.runner import serve
+    from wsgate.server.supervisor import WorkerSpec
+
+    spec = WorkerSpec.decode(args.worker_spec)
+    _path, config, _notices = _load(args)  # the supervisor logged the notices
+    gateway = build_gateway(spec.apply(config))
+    return _run(serve(gateway, spec.link()))
 
 
 def _run_check(args: argparse.Namespace) -> int:
@@ -214,14 +247,18 @@ def _run_token(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wsgate`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     if args.command == "serve":
+        # Several processes may write to one terminal: then each line says which.
+        pid = "[%(process)d]" if args.workers > 1 or args.worker_spec else ""
         logging.basicConfig(
-            level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+            level=args.log_level.upper(),
+            format=f"%(asctime)s %(levelname)s %(name)s{pid}: %(message)s",
         )
     try:
         if args.command == "serve":
-            return _run_serve(args)
+            return _run_serve(args, argv)
         if args.command == "token":
             return _run_token(args)
         return _run_check(args)

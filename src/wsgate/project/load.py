@@ -12,6 +12,7 @@ from wsgate.project.cloudformation import translate_template
 from wsgate.project.detect import ConfigKind, detect_kind
 from wsgate.project.notices import Notice
 from wsgate.project.options import ProjectOptions
+from wsgate.project.samconfig import apply_samconfig
 from wsgate.project.serverless import translate_service
 from wsgate.project.yamlfile import read_yaml
 
@@ -62,7 +63,16 @@ def load_project(path: Path, options: ProjectOptions | None = None) -> Project:
     base_dir = path.absolute().parent
     builder.set(("handlers",), {"path": str(base_dir)}, "(the project's folder)")
     if kind == "serverless":
+        _refuse(options, source, "a serverless.yml", config_env="--config-env", api="--api")
         translate_service(tree, builder, base_dir, options)
     else:
-        translate_template(tree, builder, base_dir, options)
+        _refuse(options, source, "a template", params="--param", variables="--var")
+        translate_template(tree, builder, base_dir, apply_samconfig(base_dir, options))
     return Project(config=builder.validate(), kind=kind, notices=tuple(builder.notices))
+
+
+def _refuse(options: ProjectOptions, source: str, kind: str, **flags: str) -> None:
+    """A flag given for the other kind of project file is an error, not ignored."""
+    for name, flag in flags.items():
+        if getattr(options, name):
+            raise ConfigError(f"{flag}: {source} is {kind}, which does not take it")

@@ -19,18 +19,43 @@ class ProjectOptions:
     parameter_overrides: Mapping[str, str] = field(default_factory=dict)
     """``--parameter-overrides Key=Value``: a template's parameters, or the physical name
     of a resource wsgate does not run (by logical id)."""
+    override_origins: Mapping[str, str] = field(default_factory=dict)
+    """Where each of ``parameter_overrides`` was given, for errors (default: the flag)."""
     environ: Mapping[str, str] | None = None
     """Variables for ``${env:...}`` and ``WSGATE_REF_*``; None means ``os.environ``."""
+    region: str | None = None
+    """``--region``: wins over samconfig's ``region`` and ``provider.region``."""
+    config_env: str | None = None
+    """``--config-env``: the environment of samconfig.toml read (default: ``default``)."""
+    params: Mapping[str, str] = field(default_factory=dict)
+    """``--param key=value``: serverless's ``${param:key}``, over the file's ``params``."""
+    variables: Mapping[str, str] = field(default_factory=dict)
+    """``--var 'ssm:/path=value'``: the value of a serverless variable wsgate cannot
+    resolve locally, by its text inside ``${...}``."""
+    api: str | None = None
+    """``--api LogicalId``: the WebSocket API served from a template that has several."""
+    stack_name: str | None = None
+    """samconfig's ``stack_name``: ``AWS::StackName`` (default: the folder's name)."""
 
     def env(self) -> Mapping[str, str]:
         """The environment values are read from."""
         return os.environ if self.environ is None else self.environ
 
-    def region(self, configured: str | None = None) -> str:
-        """The region: ``configured`` (the file's), else AWS_REGION, AWS_DEFAULT_REGION,
-        else ``us-east-1``."""
+    def region_of(self, configured: str | None = None) -> str:
+        """The region: ``--region``, else ``configured`` (the file's), else AWS_REGION,
+        AWS_DEFAULT_REGION, else ``us-east-1``."""
         env = self.env()
-        return configured or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        return (
+            self.region
+            or configured
+            or env.get("AWS_REGION")
+            or env.get("AWS_DEFAULT_REGION")
+            or "us-east-1"
+        )
+
+    def override_origin(self, name: str) -> str:
+        """Where the override of ``name`` was given."""
+        return self.override_origins.get(name, "--parameter-overrides")
 
     def physical_names(self, logical_ids: set[str]) -> dict[str, str]:
         """Names given for resources wsgate does not run: ``WSGATE_REF_<id>``, then

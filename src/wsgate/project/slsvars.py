@@ -1,12 +1,14 @@
 """Serverless Framework variables: ``${source:address, fallback}`` in serverless.yml values.
 
 Sources resolved locally: ``self:`` (a path in this file), ``opt:stage`` and ``opt:region``
-(the command line), ``sls:stage`` and ``sls:instanceId``, ``env:``, ``file(path):address``
-(YAML or JSON, relative to the service folder), ``aws:region``, ``aws:accountId``,
-``aws:partition`` and ``strToBool(...)``. Sources that need AWS (``ssm:``, ``cf:``,
-``s3:``, ``param:``, ...) resolve only through a fallback. Fallbacks follow commas, in
-order: a quoted string, a number, ``true``/``false``, another variable (with or without
-``${}``). Variables nest (``${file(./config.${sls:stage}.json):key}``).
+(the command line), ``sls:stage`` and ``sls:instanceId``, ``env:``, ``param:`` (``--param``,
+then ``stages.<stage>.params``/``params.<stage>``, then their ``default``),
+``file(path):address`` (YAML or JSON, relative to the service folder), ``aws:region``,
+``aws:accountId``, ``aws:partition`` and ``strToBool(...)``. Sources that read a service
+(``ssm:``, ``cf:``, ``s3:``, ``vault:``, ...) resolve through a fallback or ``--var``, which
+gives the value of any variable by its text (``--var 'ssm:/chat/url=ws://x'``). Fallbacks
+follow commas, in order: a quoted string, a number, ``true``/``false``, another variable
+(with or without ``${}``). Variables nest (``${file(./config.${sls:stage}.json):key}``).
 
 Values are resolved lazily, where they are read, so a variable in a part of the file
 wsgate does not use never stops start-up.
@@ -28,7 +30,16 @@ from wsgate.project.yamlfile import read_text, read_yaml
 
 __all__ = ["Variables"]
 
-_NEEDS_AWS = ("ssm", "cf", "s3", "param", "aws:ssm", "aws:s3", "sls:instanceIdAws")
+_SERVICES = {
+    "ssm": "AWS Systems Manager Parameter Store",
+    "cf": "another CloudFormation stack's outputs",
+    "s3": "an object in S3",
+    "vault": "HashiCorp Vault",
+    "terraform": "a Terraform state",
+    "doppler": "Doppler",
+}
+"""Sources that read a service, which wsgate does not call: the value comes from a
+fallback or ``--var``."""
 _MISSING: Any = object()
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
@@ -75,9 +86,10 @@ class Variables:
         return str(self.get("provider.stage", "dev"))
 
     def region(self) -> str:
-        """``provider.region``, else the environment's, else ``us-east-1``."""
+        """``--region``, else ``provider.region``, else the environment's, else
+        ``us-east-1``."""
         configured = self.get("provider.region")
-        return self.options.region(str(configured) if configured else None)
+        return self.options.region_of(str(configured) if configured else None)
 
     # --- strings --------------------------------------------------------------------------
 
@@ -120,6 +132,8 @@ class Variables:
                 return json.loads(part)
         if "${" in part:
             part = _text(self._string(part, key))
+        if part in self.options.variables:
+            return self.options.variables[part]
         name, colon, address = part.partition(":")
         if part.startswith("file("):
             return self._file(part, key)
@@ -136,7 +150,7 @@ class Variables:
                 raise _Unresolved(f"{address!r} is not in this file")
             return value if address else self.resolve(value, key)
         if name == "opt":
-            found = {"stage": self.options.stage, "region": None}.get(address)
+            found = {"stage": self.options.stage, "region": self.options.region}.get(address)
             if found is None:
                 raise _Unresolved(f"option --{address} is not given")
             return found
@@ -150,13 +164,45 @@ class Variables:
             if value is None:
                 raise _Unresolved(f"environment variable {address} is not set")
             return value
+        if name == "param":
+            return self._param(address, key)
         if name == "aws":
             facts = {"region": self.region(), "accountId": "123456789012", "partition": "aws"}
             if address in facts:
                 return facts[address]
-        if name in _NEEDS_AWS or f"{name}:{address.partition(':')[0]}" in _NEEDS_AWS:
-            raise _Unresolved(f"${{{part}}} needs AWS; give a fallback after a comma")
-        raise self._error(key, f"unknown variable source {name!r} in {part!r}")
+        service = _SERVICES.get(name.partition("(")[0])
+        if service is not None:
+            raise _Unresolved(
+                f"{name.partition('(')[0]}: reads {service}, which wsgate does not call; give "
+                f"the value with --var '{part}=VALUE', or a fallback in the file: "
+                f"${{{part}, 'VALUE'}}"
+            )
+        raise self._error(
+            key,
+            f"unknown variable source {name!r} in {part!r}: give the value with "
+            f"--var '{part}=VALUE'",
+        )
+
+    def _param(self, name: str, key: str) -> Any:
+        """``--param``, then the stage's params, then the default ones (v4's
+        ``stages.<stage>.params`` before v3's ``params.<stage>``)."""
+        if name in self.options.params:
+            return self.options.params[name]
+        stage = self.stage()
+        for path in (
+            f"stages.{stage}.params",
+            f"params.{stage}",
+            "stages.default.params",
+            "params.default",
+        ):
+            value = self._walk(self.document, f"{path}.{name}", key, "self")
+            if value is not _MISSING and value is not None:
+                return value
+        raise _Unresolved(
+            f"no parameter {name!r} for stage {stage!r}: give it with --param '{name}=VALUE', "
+            f"or in params.{stage} or params.default (stages.{stage}.params, "
+            "stages.default.params)"
+        )
 
     # --- self: and file( ------------------------------------------------------------------
 
@@ -192,7 +238,11 @@ class Variables:
         address = part[close + 1 :].removeprefix(":").strip()
         path = (self.base_dir / name).resolve()
         if path.suffix not in (".yml", ".yaml", ".json"):
-            raise self._error(key, f"file({name}): only YAML and JSON files are read")
+            raise self._error(
+                key,
+                f"file({name}): only YAML and JSON files are read; give the value with "
+                f"--var '{part}=VALUE'",
+            )
         if path not in self._files:
             if not path.is_file():
                 raise _Unresolved(f"file {name} does not exist")
