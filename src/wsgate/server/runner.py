@@ -35,6 +35,7 @@ from wsgate.server.sigv4 import KeyPair, SigV4Verifier
 if TYPE_CHECKING:
     import ssl
 
+    from wsgate.server.supervisor import WorkerLink
     from wsgate.server.tls import TlsFiles
 
 
@@ -85,8 +86,11 @@ def _management_access(config: GatewayConfig) -> ManagementAccess:
 class GatewayServer:
     """The gateway's listeners: plain HTTP/WS on ``server.port``, TLS on ``server.tls_port``."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, *, reuse_port: bool = False) -> None:
         self.gateway = gateway
+        self.reuse_port = reuse_port
+        """SO_REUSEPORT on the server and management ports: the workers of
+        ``wsgate serve --workers`` share them (``server.supervisor``)."""
         self._runner: web.AppRunner | None = None
         self._listeners: list[tuple[str, asyncio.Server]] = []
         """(scheme, server) per listening port, in the order they were bound."""
@@ -214,6 +218,7 @@ class GatewayServer:
             ssl=ssl_context,
             backlog=settings.backlog,
             reuse_address=True,
+            reuse_port=self.reuse_port,
         )
         self._listeners.append((scheme, listener))
         return listener
@@ -274,13 +279,17 @@ def _bound_addresses(listener: asyncio.Server) -> list[str]:
     return [str(sock.getsockname()[0]) for sock in _sockets(listener)]
 
 
-async def serve(gateway: Gateway) -> int:
-    """Run until SIGTERM or SIGINT, then drain within ``server.shutdown_timeout``."""
+async def serve(gateway: Gateway, link: WorkerLink | None = None) -> int:
+    """Run until SIGTERM or SIGINT, then drain within ``server.shutdown_timeout``.
+
+    With a ``link``, as a worker of ``wsgate serve --workers``: the ports are shared, the
+    supervisor is told once they listen, and its death stops the worker as SIGTERM would.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    server = GatewayServer(gateway)
+    server = GatewayServer(gateway, reuse_port=link is not None)
     await server.start()
     api = gateway.api
     log.info(
@@ -306,6 +315,9 @@ async def serve(gateway: Gateway) -> int:
     admin = gateway.config.admin.listen_address()
     if admin is not None and server.admin_port is not None:
         log.info("admin: http://%s:%d/metrics and /health", admin[0], server.admin_port)
+    if link is not None:
+        link.ready()
+        link.watch(stop.set)
     await stop.wait()
     log.info("shutting down: closing %d connection(s)", len(gateway.registry.local_connections()))
     await server.stop()
