@@ -117,6 +117,10 @@ class Keys:
         properties are under ``prefix``, or at ``renames[prop]``."""
         self._moved[name] = _Moved(resource, prefix, dict(renames or {}))
 
+    def is_moved(self, name: str) -> bool:
+        """Whether ``name`` was made from a SAM resource rather than written."""
+        return name in self._moved
+
     def resource(self, name: str) -> str:
         moved = self._moved.get(name)
         return moved.resource if moved else f"Resources.{name}"

@@ -392,9 +392,10 @@ class _Template:
             if resource["Type"] != kind:
                 continue
             if api_id is not None and self._string(name, "ApiId", default=api_id) != api_id:
-                self.builder.note(
-                    self.keys.resource(name), "belongs to another API", "not served", info=True
-                )
+                if not self.keys.is_moved(name):  # the SAM API itself is named, not its parts
+                    self.builder.note(
+                        self.keys.resource(name), "belongs to another API", "not served", info=True
+                    )
                 continue
             found.append(name)
         return found
