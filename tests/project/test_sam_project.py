@@ -51,7 +51,7 @@ def test_sam_websocket_api_is_expanded_as_sam_does() -> None:
         "$default": ("InlineFunction", True, 29),
     }
     assert config.authorizer is not None
-    assert config.authorizer.function == "AuthFunction"
+    assert config.authorizer.function == "AuthFunction"  # type: ignore[union-attr]
     assert config.authorizer.identity_source == ["route.request.querystring.token"]
     inline = config.functions["InlineFunction"]
     assert (inline.code / "index.py").read_text().startswith("import json\nimport os\n")

@@ -62,7 +62,7 @@ READ: dict[str, set[str]] = {
     INTEGRATION: {"ApiId", "IntegrationType", "IntegrationUri", "TimeoutInMillis"},
     ROUTE_RESPONSE: {"ApiId", "RouteId", "RouteResponseKey"},
     AUTHORIZER: {"ApiId", "AuthorizerType", "AuthorizerUri", "IdentitySource"},
-    STAGE: {"ApiId", "StageName"},
+    STAGE: {"ApiId", "StageName", "DefaultRouteSettings", "RouteSettings"},
     SAM_FUNCTION: _FUNCTION_PROPERTIES | {"CodeUri", "InlineCode"},
     LAMBDA_FUNCTION: _FUNCTION_PROPERTIES | {"Code"},
 }

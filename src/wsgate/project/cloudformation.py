@@ -30,6 +30,7 @@ from wsgate.project.cfn_resources import (
     note_properties,
 )
 from wsgate.project.cfn_stack import make_stack
+from wsgate.project.cfn_throttle import map_stage_throttle
 from wsgate.project.intrinsics import FUNCTION_TYPES, Resolver
 from wsgate.project.options import ProjectOptions
 from wsgate.project.sam_websocket import expand_websocket_apis
@@ -124,6 +125,9 @@ class _Template:
                     "it is not run",
                     info=True,
                 )
+        if self.stage_resource is not None:
+            props = self.resources[self.stage_resource].get("Properties") or {}
+            map_stage_throttle(self.stage_resource, props, self.builder, self.resolver, self.keys)
         self._other_resources()
 
     def _included(self, name: str, resource: dict[str, Any]) -> bool:
@@ -192,6 +196,7 @@ class _Template:
         stages = list(self._of_type(STAGE, api_id))
         for stage in stages:
             self._note_properties(stage)
+        self.stage_resource = stages[0] if stages else None
         if self.options.stage is not None:
             self.builder.set(("api", "stage"), self.options.stage, "--stage")
             return
