@@ -1,4 +1,6 @@
-"""A real Redis for the tests: where it is, a key prefix of each test's own, cleanup.
+"""A real Redis for the tests: where it is, a key prefix of each test's own, cleanup;
+and a real Redis Cluster of three primaries, started from ``redis-server`` in a temporary
+directory for the test session.
 
 Tests never mock Redis. Without one a test is skipped, except in CI (``CI`` set), where
 it fails: CI must run every test.
@@ -12,11 +14,17 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 
 REDIS_URL = os.environ.get("WSGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -51,20 +59,38 @@ def unique_prefix() -> str:
     return f"wsgate-test-{uuid.uuid4().hex}:"
 
 
-async def keys_under(prefix: str) -> list[bytes]:
-    """Every key that starts with ``prefix``."""
-    client = aioredis.Redis.from_url(REDIS_URL)
+@dataclass(frozen=True)
+class RedisTarget:
+    """A Redis the tests run against: a single one, or a cluster through one of its nodes."""
+
+    url: str
+    cluster: bool = False
+
+    def client(self) -> aioredis.Redis:
+        """A client as another party would have; a cluster's follows its slots. (Typed as
+        the plain client: the commands the tests send are the same.)"""
+        if self.cluster:
+            cluster: aioredis.Redis = RedisCluster.from_url(self.url)  # type: ignore[assignment]
+            return cluster
+        return aioredis.Redis.from_url(self.url)
+
+
+async def keys_under(prefix: str, target: RedisTarget | None = None) -> list[bytes]:
+    """Every key of the registry prefix ``prefix`` (``{prefix...}:...``, the hash tag the
+    registry puts its prefix in)."""
+    client = (target or RedisTarget(REDIS_URL)).client()
     try:
-        return [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        match = f"{{{prefix.rstrip(':')}*"
+        return [key async for key in client.scan_iter(match=match, count=1000)]
     finally:
         await client.aclose()
 
 
-async def delete_keys(prefix: str) -> None:
-    """Remove every key that starts with ``prefix``."""
-    keys = await keys_under(prefix)
+async def delete_keys(prefix: str, target: RedisTarget | None = None) -> None:
+    """Remove every key of the registry prefix ``prefix``."""
+    keys = await keys_under(prefix, target)
     if keys:
-        client = aioredis.Redis.from_url(REDIS_URL)
+        client = (target or RedisTarget(REDIS_URL)).client()
         try:
             await client.delete(*keys)
         finally:
@@ -111,3 +137,119 @@ async def start_redis(program: str, port: int) -> asyncio.subprocess.Process:
     finally:
         await client.aclose()
     return process
+
+
+# --- a Redis Cluster of the session's own ---------------------------------------------
+
+
+@dataclass
+class LocalCluster:
+    """Three primaries on free ports, each with its own folder (its ``nodes.conf``)."""
+
+    directory: Path
+    ports: list[int]
+    bus_ports: list[int]
+    """The cluster bus's: a node started again keeps its own, as its peers know it."""
+    processes: list[subprocess.Popen[bytes]]
+
+    @property
+    def target(self) -> RedisTarget:
+        return RedisTarget(f"redis://127.0.0.1:{self.ports[0]}", cluster=True)
+
+    def serving(self, key: str) -> int:
+        """The index of the node serving ``key``'s slot."""
+        slot = int(_ask(self.ports[0], "CLUSTER KEYSLOT", key))
+        for start, end, primary, *_ in _ask(self.ports[0], "CLUSTER SLOTS"):
+            if start <= slot <= end:
+                return self.ports.index(int(primary[1]))
+        raise AssertionError(f"no node serves slot {slot}")
+
+    def start(self, index: int) -> None:
+        """Start node ``index`` (again: empty, its slots kept from its ``nodes.conf``)."""
+        port, folder = self.ports[index], self.directory / str(index)
+        folder.mkdir(exist_ok=True)
+        self.processes[index] = subprocess.Popen(
+            [
+                *(redis_server(), "--port", str(port), "--bind", "127.0.0.1"),
+                *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+                *("--cluster-port", str(self.bus_ports[index]), "--cluster-node-timeout", "5000"),
+                *("--save", "", "--appendonly", "no", "--dir", str(folder)),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        _wait(lambda: bool(_ask(port, "PING")), f"node {port} never answered")
+
+    def stop(self, index: int) -> None:
+        process = self.processes[index]
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    def wait_ok(self) -> None:
+        """Until every node says the cluster serves every slot."""
+
+        def ok(port: int) -> bool:
+            return _ask(port, "CLUSTER INFO").get("cluster_state") in ("ok", b"ok")
+
+        _wait(lambda: all(ok(port) for port in self.ports), "the cluster never became ok")
+
+    def close(self) -> None:
+        for index in range(len(self.processes)):
+            self.stop(index)
+
+
+def start_cluster(directory: Path, primaries: int = 3) -> LocalCluster:
+    """A cluster of ``primaries`` nodes, no replicas, every slot served."""
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        message = "no redis-cli on PATH"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    ports = [free_port() for _ in range(primaries)]
+    cluster = LocalCluster(directory, ports, [free_port() for _ in ports], [])
+    try:
+        for index in range(primaries):
+            cluster.processes.append(subprocess.Popen(["true"]))  # replaced by start
+            cluster.start(index)
+        addresses = [f"127.0.0.1:{port}" for port in ports]
+        subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        cluster.wait_ok()
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A Redis Cluster for the session; its nodes are stopped at the end."""
+    cluster = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    yield cluster
+    cluster.close()
+
+
+def _ask(port: int, *command: str) -> Any:
+    """What the node on ``port`` answers to ``command``."""
+    client = redis.Redis(port=port, socket_timeout=5)
+    try:
+        return client.execute_command(*command)  # type: ignore[no-untyped-call]
+    finally:
+        client.close()
+
+
+def _wait(ready: Callable[[], bool], message: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if ready():
+                return
+        except redis.RedisError:
+            pass
+        assert time.monotonic() < deadline, message
+        time.sleep(0.05)

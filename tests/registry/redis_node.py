@@ -1,7 +1,7 @@
 """A Redis registry node in a process of its own, for tests that kill or freeze a node.
 
-``python -m tests.registry.redis_node URL PREFIX LEASE CONNECTION_ID`` registers one
-connection, prints the node's id, then serves until it is killed.
+``python -m tests.registry.redis_node URL single|cluster PREFIX LEASE CONNECTION_ID``
+registers one connection, prints the node's id, then serves until it is killed.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from tests.registry.contract import RecordingConnection
 from wsgate.registry.redis import RedisRegistry
 
 
-async def serve(url: str, prefix: str, lease: float, connection_id: str) -> None:
-    registry = RedisRegistry(url, prefix=prefix, lease=lease)
+async def serve(url: str, cluster: bool, prefix: str, lease: float, connection_id: str) -> None:
+    registry = RedisRegistry(url, cluster=cluster, prefix=prefix, lease=lease)
     await registry.start()
     await registry.register(RecordingConnection(connection_id))
     print(registry.node_id, flush=True)
@@ -22,5 +22,5 @@ async def serve(url: str, prefix: str, lease: float, connection_id: str) -> None
 
 
 if __name__ == "__main__":
-    url, prefix, lease, connection_id = sys.argv[1:]
-    asyncio.run(serve(url, prefix, float(lease), connection_id))
+    url, kind, prefix, lease, connection_id = sys.argv[1:]
+    asyncio.run(serve(url, kind == "cluster", prefix, float(lease), connection_id))

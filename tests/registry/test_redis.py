@@ -1,6 +1,7 @@
 """The Redis registry against the shared contract, then nodes on one Redis as one API.
 
-Every test uses a real Redis under a key prefix of its own (``tests.redis_support``).
+Every test uses a real Redis under a key prefix of its own (``tests.redis_support``), and
+runs twice: on a single Redis and on a Redis Cluster (``conftest.redis_target``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +23,22 @@ import redis.asyncio as aioredis
 
 from tests.e2e.conftest import make_config
 from tests.redis_support import (
-    REDIS_URL,
+    LocalCluster,
+    RedisTarget,
+    delete_keys,
     free_port,
     keys_under,
     redis_server,
     start_redis,
+    unique_prefix,
 )
 from tests.registry.contract import RecordingConnection, RegistryContract
 from wsgate.config.model import RegistrySettings
 from wsgate.exceptions import BufferFull, ConfigError, DuplicateConnection, Gone, RegistryError
 from wsgate.registry import ConnectionInfo, LocalConnection, Registry, create_registry
 from wsgate.registry.redis import RedisRegistry
+from wsgate.registry.redis_keys import Keys
+from wsgate.registry.redis_link import connect
 from wsgate.server.gateway import build_gateway
 
 
@@ -43,13 +51,15 @@ StartNode = Callable[..., Awaitable[RedisRegistry]]
 
 
 @pytest.fixture
-async def start_node(prefix: str) -> AsyncIterator[StartNode]:
+async def start_node(prefix: str, redis_target: RedisTarget) -> AsyncIterator[StartNode]:
     """Start nodes on ``prefix`` (short lease and reply timeout); all closed at the end."""
     started: list[RedisRegistry] = []
 
     async def start(**options: Any) -> RedisRegistry:
         options = {"lease": 1.0, "reply_timeout": 1.0, **options}
-        node = RedisRegistry(REDIS_URL, prefix=prefix, **options)
+        node = RedisRegistry(
+            redis_target.url, cluster=redis_target.cluster, prefix=prefix, **options
+        )
         await node.start()
         started.append(node)
         return node
@@ -60,11 +70,24 @@ async def start_node(prefix: str) -> AsyncIterator[StartNode]:
 
 
 @pytest.fixture
-async def raw() -> AsyncIterator[aioredis.Redis]:
+async def raw(redis_target: RedisTarget) -> AsyncIterator[aioredis.Redis]:
     """A plain client, to look at and tamper with the keys as another party would."""
-    client = aioredis.Redis.from_url(REDIS_URL)
+    client = redis_target.client()
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+def keys(prefix: str) -> Keys:
+    """The names of the registry's keys under ``prefix``."""
+    return Keys.under(prefix)
+
+
+async def lease_runs(raw: aioredis.Redis, keys: Keys, node_id: str) -> bool:
+    """The node's lease has not lapsed, by Redis's clock."""
+    ends = await raw.hget(keys.leases, node_id)
+    seconds, micros = await raw.time()
+    return ends is not None and int(ends) > seconds * 1000 + micros // 1000
 
 
 async def eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
@@ -81,8 +104,10 @@ class TestRedisRegistry(RegistryContract):
     """One node: every operation finds the connection in this process."""
 
     @pytest.fixture
-    async def registry(self, prefix: str) -> AsyncIterator[Registry]:
-        registry = create_registry("redis", url=REDIS_URL, prefix=prefix)
+    async def registry(self, prefix: str, redis_target: RedisTarget) -> AsyncIterator[Registry]:
+        registry = create_registry(
+            "redis", url=redis_target.url, cluster=redis_target.cluster, prefix=prefix
+        )
         assert isinstance(registry, RedisRegistry)
         await registry.start()
         yield registry
@@ -234,30 +259,30 @@ async def test_the_owners_refusals_reach_the_asker(start_node: StartNode) -> Non
 
 
 async def test_unregister_is_gone_on_every_node(
-    start_node: StartNode, prefix: str, raw: aioredis.Redis
+    start_node: StartNode, keys: Keys, raw: aioredis.Redis
 ) -> None:
     """Once the owner unregistered an id, it is Gone everywhere and out of the directory."""
     a, b = await start_node(), await start_node()
     conn = RecordingConnection(ID)
     await a.register(conn)
-    assert await raw.get(f"{prefix}conn:{ID}") == a.node_id.encode()
+    assert await raw.get(keys.conn(ID)) == a.node_id.encode()
     await a.unregister(ID)
     for operation in (b.send(ID, "x"), b.info(ID), b.close(ID)):
         with pytest.raises(Gone):
             await operation
-    assert await raw.exists(f"{prefix}conn:{ID}") == 0
+    assert await raw.exists(keys.conn(ID)) == 0
     assert conn.received == []
 
 
 async def test_unregister_leaves_an_entry_that_points_elsewhere(
-    start_node: StartNode, prefix: str, raw: aioredis.Redis
+    start_node: StartNode, keys: Keys, raw: aioredis.Redis
 ) -> None:
     """A node only ever removes directory entries that name it."""
     a, b = await start_node(), await start_node()
     await a.register(RecordingConnection(ID))
-    await raw.set(f"{prefix}conn:{ID}", b.node_id)
+    await raw.set(keys.conn(ID), b.node_id)
     await a.unregister(ID)
-    assert await raw.get(f"{prefix}conn:{ID}") == b.node_id.encode()
+    assert await raw.get(keys.conn(ID)) == b.node_id.encode()
 
 
 async def test_an_id_is_registered_once_across_nodes(start_node: StartNode) -> None:
@@ -273,16 +298,16 @@ async def test_an_id_is_registered_once_across_nodes(start_node: StartNode) -> N
 
 
 async def test_a_stale_entry_is_gone_removed_and_free_to_take(
-    start_node: StartNode, prefix: str, raw: aioredis.Redis
+    start_node: StartNode, keys: Keys, raw: aioredis.Redis
 ) -> None:
     """An entry naming a node without a live lease is Gone at once and removed; the id
     may be registered again."""
     a, b = await start_node(), await start_node()
-    await raw.set(f"{prefix}conn:{ID}", b"0123456789abcdef")  # a node that died long ago
+    await raw.set(keys.conn(ID), b"0123456789abcdef")  # a node that died long ago
     with pytest.raises(Gone):
         await b.send(ID, "x")
-    assert await raw.exists(f"{prefix}conn:{ID}") == 0
-    await raw.set(f"{prefix}conn:{ID}", b"0123456789abcdef")
+    assert await raw.exists(keys.conn(ID)) == 0
+    await raw.set(keys.conn(ID), b"0123456789abcdef")
     conn = RecordingConnection(ID)
     await a.register(conn)
     await b.send(ID, "taken over")
@@ -290,28 +315,33 @@ async def test_a_stale_entry_is_gone_removed_and_free_to_take(
 
 
 async def test_a_node_whose_lease_lapsed_enters_its_connections_again(
-    start_node: StartNode, prefix: str, raw: aioredis.Redis
+    start_node: StartNode, keys: Keys, raw: aioredis.Redis
 ) -> None:
     """If other nodes took a live node for dead and removed its entries (it stalled, or
     Redis lost the keys), the node writes them again at its next renewal."""
     a, b = await start_node(lease=0.6), await start_node()
     conn = RecordingConnection(ID)
     await a.register(conn)
-    await raw.delete(f"{prefix}node:{a.node_id}", f"{prefix}conn:{ID}")
+    await raw.hdel(keys.leases, a.node_id)
+    await raw.delete(keys.conn(ID))
     with pytest.raises(Gone):
         await b.send(ID, "lost")
 
     async def entered_again() -> bool:
-        return bool(await raw.get(f"{prefix}conn:{ID}") == a.node_id.encode())
+        return bool(await raw.get(keys.conn(ID)) == a.node_id.encode())
 
     await eventually(entered_again)
-    assert await raw.exists(f"{prefix}node:{a.node_id}") == 1
+    assert await lease_runs(raw, keys, a.node_id)
     await b.send(ID, "back")
     assert conn.received == ["back"]
 
 
 async def test_aclose_removes_the_nodes_keys(
-    start_node: StartNode, prefix: str, raw: aioredis.Redis
+    start_node: StartNode,
+    prefix: str,
+    keys: Keys,
+    raw: aioredis.Redis,
+    redis_target: RedisTarget,
 ) -> None:
     """A node that stops leaves neither its lease nor its entries behind."""
     a, b = await start_node(), await start_node()
@@ -319,20 +349,22 @@ async def test_aclose_removes_the_nodes_keys(
     await a.register(RecordingConnection("SSSSSSSSSSSSSSS="))
     await a.unregister("SSSSSSSSSSSSSSS=")
     await a.aclose()
-    assert await keys_under(prefix) == [f"{prefix}node:{b.node_id}".encode()]
+    assert await keys_under(prefix, redis_target) == [keys.leases.encode()]
+    assert await raw.hkeys(keys.leases) == [b.node_id.encode()]
     assert a.local_connections() == []
     with pytest.raises(Gone):
         await b.send(ID, "x")
 
 
 async def test_entries_expire_after_the_longest_connection_life(
-    start_node: StartNode, prefix: str, raw: aioredis.Redis
+    start_node: StartNode, keys: Keys, raw: aioredis.Redis
 ) -> None:
     """A directory entry carries a TTL, so a node that dies leaves no key for ever."""
     a = await start_node(entry_ttl=30)
     await a.register(RecordingConnection(ID))
-    assert 25_000 < await raw.pttl(f"{prefix}conn:{ID}") <= 30_000
-    assert 0 < await raw.pttl(f"{prefix}node:{a.node_id}") <= 1_000
+    assert 25_000 < await raw.pttl(keys.conn(ID)) <= 30_000
+    assert 0 < await raw.pttl(keys.leases) <= 1_000
+    assert await lease_runs(raw, keys, a.node_id)
 
 
 # --- nodes that die -------------------------------------------------------------------
@@ -340,14 +372,15 @@ async def test_entries_expire_after_the_longest_connection_life(
 
 @contextlib.asynccontextmanager
 async def node_process(
-    prefix: str, connection_id: str, lease: float
+    target: RedisTarget, prefix: str, connection_id: str, lease: float
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     """A node in a process of its own owning ``connection_id``; its id. Killed at the end."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "tests.registry.redis_node",
-        REDIS_URL,
+        target.url,
+        "cluster" if target.cluster else "single",
         prefix,
         str(lease),
         connection_id,
@@ -365,20 +398,41 @@ async def node_process(
         await process.wait()
 
 
+async def listeners(target: RedisTarget, channel: str) -> int:
+    """How many listen on a node's inbox, where it is served."""
+    link = await connect(target.url, cluster=target.cluster, max_connections=2, timeout=1.0)
+    try:
+        if not target.cluster:
+            return int((await link.client.pubsub_numsub(channel))[0][1])
+        node = link.node_client(channel)
+        try:
+            _, count = await node.execute_command(  # type: ignore[no-untyped-call]
+                "PUBSUB", "SHARDNUMSUB", channel
+            )
+            return int(count)
+        finally:
+            await node.aclose()
+    finally:
+        await link.aclose()
+
+
 async def test_a_killed_node_is_gone_at_once(
-    start_node: StartNode, prefix: str, raw: aioredis.Redis
+    start_node: StartNode,
+    prefix: str,
+    keys: Keys,
+    raw: aioredis.Redis,
+    redis_target: RedisTarget,
 ) -> None:
     """A node whose process ended no longer reads its inbox: Gone without waiting for a
     reply, even while its lease runs."""
     b = await start_node(reply_timeout=5.0)
-    async with node_process(prefix, ID, lease=30.0) as (process, node_id):
+    async with node_process(redis_target, prefix, ID, lease=30.0) as (process, node_id):
         await b.send(ID, "alive")
         process.kill()
         await process.wait()
 
         async def inbox_unread() -> bool:
-            counts = await raw.pubsub_numsub(f"{prefix}inbox:{node_id}")
-            return bool(counts[0][1] == 0)
+            return await listeners(redis_target, keys.inbox(node_id)) == 0
 
         await eventually(inbox_unread)
         loop = asyncio.get_running_loop()
@@ -386,16 +440,20 @@ async def test_a_killed_node_is_gone_at_once(
         with pytest.raises(Gone):
             await b.send(ID, "x")
         assert loop.time() - began < 1.0
-        assert await raw.exists(f"{prefix}node:{node_id}") == 1  # the lease had not run out
+        assert await lease_runs(raw, keys, node_id)  # the lease had not run out
 
 
 async def test_a_frozen_node_is_gone_then_its_entries_removed(
-    start_node: StartNode, prefix: str, raw: aioredis.Redis
+    start_node: StartNode,
+    prefix: str,
+    keys: Keys,
+    raw: aioredis.Redis,
+    redis_target: RedisTarget,
 ) -> None:
     """A node that stops answering (frozen, cut off) costs at most the reply timeout; once
     its lease lapsed its entries are Gone at once and removed."""
     b = await start_node(reply_timeout=1.0)
-    async with node_process(prefix, ID, lease=1.0) as (process, node_id):
+    async with node_process(redis_target, prefix, ID, lease=1.0) as (process, node_id):
         await b.send(ID, "alive")
         os.kill(process.pid, signal.SIGSTOP)
         loop = asyncio.get_running_loop()
@@ -405,42 +463,89 @@ async def test_a_frozen_node_is_gone_then_its_entries_removed(
         assert loop.time() - began < 2.0  # never hangs
 
         async def lease_lapsed() -> bool:
-            return bool(await raw.exists(f"{prefix}node:{node_id}") == 0)
+            return not await lease_runs(raw, keys, node_id)
 
         await eventually(lease_lapsed)
         began = loop.time()
         with pytest.raises(Gone):
             await b.info(ID)
         assert loop.time() - began < 0.5  # no reply awaited
-        assert await raw.exists(f"{prefix}conn:{ID}") == 0
+        assert await raw.exists(keys.conn(ID)) == 0
 
 
 # --- Redis that goes away ----------------------------------------------------------
 
 
-async def test_nodes_recover_when_redis_restarts_empty() -> None:
+@dataclass
+class Restartable:
+    """A Redis of the test's own to stop and start again empty; on a cluster, the node
+    serving the test's prefix."""
+
+    target: RedisTarget
+    prefix: str
+    stop: Callable[[], Awaitable[None]]
+    start: Callable[[], Awaitable[None]]
+
+
+@pytest.fixture(params=["single", "cluster"])
+async def restartable(request: pytest.FixtureRequest) -> AsyncIterator[Restartable]:
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        prefix = unique_prefix()
+        index = cluster.serving(Keys.under(prefix).leases)
+
+        async def start_node() -> None:
+            await asyncio.to_thread(cluster.start, index)
+            await asyncio.to_thread(cluster.wait_ok)
+
+        try:
+            yield Restartable(
+                cluster.target, prefix, partial(asyncio.to_thread, cluster.stop, index), start_node
+            )
+        finally:
+            if cluster.processes[index].poll() is not None:
+                await start_node()
+            await delete_keys(prefix, cluster.target)
+        return
+    program, port = redis_server(), free_port()
+    servers = [await start_redis(program, port)]
+
+    async def stop() -> None:
+        servers[-1].terminate()
+        await servers[-1].wait()
+
+    async def start() -> None:
+        servers.append(await start_redis(program, port))
+
+    try:
+        yield Restartable(RedisTarget(f"redis://127.0.0.1:{port}/0"), "wsgate:", stop, start)
+    finally:
+        if servers[-1].returncode is None:
+            servers[-1].kill()
+            await servers[-1].wait()
+
+
+async def test_nodes_recover_when_redis_restarts_empty(restartable: Restartable) -> None:
     """While Redis is away remote calls fail without a false Gone and connections still
     register; once it is back, empty, the nodes take their leases, enter their connections
     again and listen on their inboxes: everything is reachable again."""
-    program, port = redis_server(), free_port()
-    url = f"redis://127.0.0.1:{port}/0"
-    server = await start_redis(program, port)
-    a = RedisRegistry(url, lease=0.6, reply_timeout=0.5)
-    b = RedisRegistry(url, lease=0.6, reply_timeout=0.5)
+    target = restartable.target
+    options: dict[str, Any] = {"lease": 0.6, "reply_timeout": 0.5, "prefix": restartable.prefix}
+    a = RedisRegistry(target.url, cluster=target.cluster, **options)
+    b = RedisRegistry(target.url, cluster=target.cluster, **options)
     try:
         await a.start()
         await b.start()
         first, second = RecordingConnection(ID), RecordingConnection("TTTTTTTTTTTTTTT=")
         await a.register(first)
         await b.send(ID, "before")
-        server.terminate()
-        await server.wait()
+        await restartable.stop()
         with pytest.raises(RegistryError) as failed:
             await b.send(ID, "during")
         assert not isinstance(failed.value, Gone)
         await a.register(second)  # served by a now, entered in the directory later
         await a.send("TTTTTTTTTTTTTTT=", "local")
-        server = await start_redis(program, port)
+        await restartable.start()
 
         async def reachable() -> bool:
             try:
@@ -456,9 +561,6 @@ async def test_nodes_recover_when_redis_restarts_empty() -> None:
     finally:
         await a.aclose()
         await b.aclose()
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
 
 
 # --- wiring ---------------------------------------------------------------------------

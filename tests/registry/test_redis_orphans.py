@@ -7,14 +7,16 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
+from tests.redis_support import RedisTarget
 from tests.registry.contract import RecordingConnection
-from tests.registry.test_redis import StartNode, eventually, node_process, raw, start_node
+from tests.registry.test_redis import StartNode, eventually, keys, node_process, raw, start_node
 from wsgate.core.request import ConnectionContext
 from wsgate.exceptions import Gone
 from wsgate.registry.entry import decode_context, encode_context
+from wsgate.registry.redis_keys import Keys
 
 
-__all__ = ["raw", "start_node"]  # fixtures
+__all__ = ["keys", "raw", "start_node"]  # fixtures
 
 ID = "OOOOOOOOOOOOOOO="
 
@@ -27,7 +29,11 @@ def test_a_context_survives_its_encoding() -> None:
 
 
 async def test_the_connections_of_a_killed_node_are_reaped_once(
-    start_node: StartNode, prefix: str, raw: aioredis.Redis
+    start_node: StartNode,
+    prefix: str,
+    keys: Keys,
+    raw: aioredis.Redis,
+    redis_target: RedisTarget,
 ) -> None:
     """Two survivors sweep; each orphan reaches exactly one ``on_orphan``, with what the
     dead node entered; the dead node's keys are gone."""
@@ -39,9 +45,9 @@ async def test_the_connections_of_a_killed_node_are_reaped_once(
             seen.append((name, context))
 
         node.on_orphan = handler
-    async with node_process(prefix, ID, lease=1.0) as (process, node_id):
+    async with node_process(redis_target, prefix, ID, lease=1.0) as (process, node_id):
         await survivors[0].send(ID, "alive")
-        assert await raw.hexists(f"{prefix}conns:{node_id}", ID)
+        assert await raw.hexists(keys.entries(node_id), ID)
         process.kill()
         await process.wait()
 
@@ -57,26 +63,34 @@ async def test_the_connections_of_a_killed_node_are_reaped_once(
         "10.0.0.1",
         1_700_000_000_000,
     )
-    assert await raw.exists(f"{prefix}conn:{ID}", f"{prefix}conns:{node_id}") == 0
-    assert not await raw.sismember(f"{prefix}nodes", node_id)
+    assert await raw.exists(keys.conn(ID), keys.entries(node_id)) == 0
+    assert not await raw.sismember(keys.nodes, node_id)
     with pytest.raises(Gone):
         await survivors[1].send(ID, "x")
 
 
 async def test_without_on_orphan_a_node_reaps_nothing(
-    start_node: StartNode, prefix: str, raw: aioredis.Redis
+    start_node: StartNode,
+    prefix: str,
+    keys: Keys,
+    raw: aioredis.Redis,
+    redis_target: RedisTarget,
 ) -> None:
     """A node the gateway gave no handler leaves the orphans to one that has it."""
     await start_node()
-    async with node_process(prefix, ID, lease=1.0) as (process, node_id):
+    async with node_process(redis_target, prefix, ID, lease=1.0) as (process, node_id):
         process.kill()
         await process.wait()
         await asyncio.sleep(2.5)
-        assert await raw.hexists(f"{prefix}conns:{node_id}", ID)
+        assert await raw.hexists(keys.entries(node_id), ID)
 
 
 async def test_a_node_taken_for_dead_closes_its_reaped_connections(
-    start_node: StartNode, prefix: str, raw: aioredis.Redis
+    start_node: StartNode,
+    prefix: str,
+    keys: Keys,
+    raw: aioredis.Redis,
+    redis_target: RedisTarget,
 ) -> None:
     """A node that stalled past its lease finds its connections reaped: it closes them
     (1001), rather than keep clients whose $disconnect already ran unreachable."""
@@ -91,17 +105,17 @@ async def test_a_node_taken_for_dead_closes_its_reaped_connections(
     b.on_orphan = handler
     # The stall, as others see it: the lease gone while a still runs.
     a._tasks[1].cancel()  # the lease keeper
-    await raw.delete(f"{prefix}node:{a.node_id}")
+    await raw.hdel(keys.leases, a.node_id)
 
     async def reaped() -> bool:
         return bool(seen)
 
     await eventually(reaped, timeout=10)
-    assert await raw.exists(f"{prefix}reaped:{a.node_id}") == 1
+    assert await raw.exists(keys.tombstone(a.node_id)) == 1
     a._tasks[1] = asyncio.get_running_loop().create_task(a._keep_lease())  # it wakes up
 
     async def closed() -> bool:
         return conn.going_away
 
     await eventually(closed)
-    assert await raw.exists(f"{prefix}reaped:{a.node_id}") == 0
+    assert await raw.exists(keys.tombstone(a.node_id)) == 0

@@ -786,12 +786,26 @@ class RegistrySettings(BaseModel):
     )
     url: str = Field(
         default="redis://127.0.0.1:6379/0",
-        description="Redis URL (redis://, rediss:// or unix://); used by the redis backend.",
+        description=(
+            "Redis URL (redis://, rediss:// or unix://); used by the redis backend. With "
+            "`cluster: true`, the URL of any one node of the cluster."
+        ),
+    )
+    cluster: bool = Field(
+        default=False,
+        description=(
+            "`url` is a node of a Redis Cluster (Redis 7 or later): the others are found "
+            "from it, and nodes' messages go over sharded pub/sub. The keys of one API "
+            "stage share one hash tag, so they live in one slot."
+        ),
     )
     prefix: str = Field(
         default="wsgate",
         min_length=1,
-        description="Prefix of every Redis key and channel, so that gateways can share one.",
+        description=(
+            "Prefix of every Redis key and channel, so that gateways can share one; with "
+            "the API id and stage it becomes the keys' hash tag, so it may not hold { or }."
+        ),
     )
     lease: float = Field(
         default=6.0,
@@ -817,6 +831,42 @@ class RegistrySettings(BaseModel):
         if not value.startswith(_REDIS_SCHEMES):
             raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {value!r}")
         return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if "{" in value or "}" in value:
+            raise ValueError(
+                f"may not hold {{ or }}: the prefix is made the keys' hash tag, got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_cluster(self) -> RegistrySettings:
+        """A cluster is reached over TCP, has database 0 only, and is a redis backend's."""
+        if not self.cluster:
+            return self
+        if self.backend != "redis":
+            raise LocatedValueError("true needs backend: redis", ("cluster",))
+        if self.url.startswith("unix://"):
+            raise LocatedValueError(
+                "a Redis Cluster is reached over TCP: expected a redis:// or rediss:// URL "
+                "of one of its nodes with cluster: true, got a unix:// one",
+                ("url",),
+            )
+        parts = urlsplit(self.url)
+        databases = [parts.path.strip("/")] + [
+            value
+            for name, _, value in (pair.partition("=") for pair in parts.query.split("&"))
+            if name == "db"
+        ]
+        if any(database not in ("", "0") for database in databases):
+            raise LocatedValueError(
+                "a Redis Cluster has database 0 only: with cluster: true the URL may name "
+                "no other database",
+                ("url",),
+            )
+        return self
 
 
 def _check_management_exposure(

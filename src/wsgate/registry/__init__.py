@@ -15,6 +15,7 @@ def create_registry(
     backend: str,
     *,
     url: str = "redis://127.0.0.1:6379/0",
+    cluster: bool = False,
     prefix: str = "wsgate:",
     entry_ttl: float = 7200.0 + 60.0,
     lease: float = 6.0,
@@ -22,9 +23,10 @@ def create_registry(
 ) -> Registry:
     """Build the registry named in the config's ``registry.backend``.
 
-    ``url``, ``prefix`` (the start of every key and channel), ``entry_ttl`` (how long a
-    directory entry may outlive a node that died), ``lease`` and ``reply_timeout`` are the
-    redis backend's (see ``RedisRegistry``).
+    ``url``, ``cluster`` (``url`` is a node of a Redis Cluster), ``prefix`` (the start of
+    every key and channel), ``entry_ttl`` (how long a directory entry may outlive a node
+    that died), ``lease`` and ``reply_timeout`` are the redis backend's (see
+    ``RedisRegistry``).
     """
     if backend == "memory":
         return MemoryRegistry()
@@ -37,6 +39,11 @@ def create_registry(
                 f"registry.backend: redis needs redis-py ({exc}); install wsgate[redis]"
             ) from None
         return RedisRegistry(
-            url, prefix=prefix, entry_ttl=entry_ttl, lease=lease, reply_timeout=reply_timeout
+            url,
+            cluster=cluster,
+            prefix=prefix,
+            entry_ttl=entry_ttl,
+            lease=lease,
+            reply_timeout=reply_timeout,
         )
     raise ConfigError(f"registry.backend: {backend!r} is not available in this version")

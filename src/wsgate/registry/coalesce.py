@@ -11,42 +11,39 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from wsgate.exceptions import RegistryError
+from wsgate.registry.redis_link import Call, Command, Link, Publish
+from wsgate.registry.redis_scripts import Script
 
 
 __all__ = ["Coalescer"]
-
-# A script with its keys and arguments, or a PUBLISH (script None: channel and message).
-_Command = tuple[AsyncScript | None, list[Any], list[Any]]
 
 
 class Coalescer:
     """Queues scripts and publishes; sends each turn's commands in one pipeline."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
-        self._client = client
-        self._queued: list[tuple[_Command, asyncio.Future[Any]]] = []
+    def __init__(self, link: Link) -> None:
+        self._link = link
+        self._queued: list[tuple[Command, asyncio.Future[Any]]] = []
         self._sending: set[asyncio.Task[None]] = set()
 
-    async def script(self, script: AsyncScript, keys: list[Any], args: list[Any]) -> Any:
-        """What ``script(keys, args)`` returns.
+    async def script(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        """What ``script`` returns, run with ``keys`` and ``args``.
 
         Raises:
             RedisError: Redis refused the command or could not be reached.
             RegistryError: the coalescer was closed first.
         """
-        return await self._queue((script, keys, args))
+        return await self._queue(Call(script, keys, args))
 
     async def publish(self, channel: str, message: bytes) -> int:
         """How many subscribers received ``message``; raises like ``script``."""
-        received: int = await self._queue((None, [channel], [message]))
+        received: int = await self._queue(Publish(channel, message))
         return received
 
-    def _queue(self, command: _Command) -> asyncio.Future[Any]:
+    def _queue(self, command: Command) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if not self._queued:
@@ -58,14 +55,8 @@ class Coalescer:
 
     async def _send(self) -> None:
         queued, self._queued = self._queued, []
-        pipe = self._client.pipeline(transaction=False)
         try:
-            for (script, keys, args), _ in queued:
-                if script is None:
-                    pipe.publish(keys[0], args[0])
-                else:
-                    await script(keys=keys, args=args, client=pipe)
-            results = await pipe.execute(raise_on_error=False)
+            results = await self._link.execute([command for command, _ in queued])
         except RedisError as exc:
             _fail(queued, exc)
             return
@@ -93,7 +84,7 @@ class Coalescer:
         self._queued = []
 
 
-def _fail(queued: list[tuple[_Command, asyncio.Future[Any]]], error: BaseException) -> None:
+def _fail(queued: list[tuple[Command, asyncio.Future[Any]]], error: BaseException) -> None:
     for _, future in queued:
         if not future.done():
             future.set_exception(error)

@@ -139,6 +139,7 @@ def _registry(config: GatewayConfig, api: ApiContext) -> Registry:
     return create_registry(
         settings.backend,
         url=settings.url,
+        cluster=settings.cluster,
         prefix=f"{settings.prefix}:{api.api_id}:{api.stage}:",
         # A connection lives at most this long, so its entry may expire then.
         entry_ttl=config.api.max_connection_duration + 60,
