@@ -245,6 +245,8 @@ ROW_TITLES = {
     "life-async": "connection life, async def",
     "life-sync": "connection life, def",
     "idle-memory": "idle memory",
+    "workers-handshake": "handshake, authorizer+$connect, by workers",
+    "workers-echo": "round trip, async def route, by workers",
     "post": "POST @connections",
     "post-redis": "POST, to another node",
     "fanout": "fan-out by handler",

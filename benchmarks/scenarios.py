@@ -8,6 +8,7 @@ the machine during the run touches both sides alike.
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import sys
@@ -538,6 +539,97 @@ class Bench:
         self.say(
             f"  post-redis  {m.value:>10,.0f} posts/s  "
             f"post-to-frame p50 {m.extra['frame_p50_us']:,.0f} us"
+        )
+
+    def workers(self) -> None:
+        """``wsgate serve --workers``: handshakes (authorizer + $connect) and round trips
+        through a two-way route with 1 and 2 gateway processes on one Redis, beside one
+        process on the memory registry (the default).
+
+        Not pinned: the servers, their Redis and the load generator may use every core,
+        since a second worker needs one; all sides are measured in turn on the same terms.
+        """
+        redis = self.redis()
+        if redis is None:
+            self.say("  workers: no redis-server on PATH; not measured")
+            return
+        every = ",".join(str(core) for core in range(os.cpu_count() or 1))
+        free = Pinning(every, every)
+        redis.pinning = free
+        with redis:
+            servers = (
+                self._workers_server("handshake.yaml", 1, free, {}),
+                self._workers_server("workers-redis.yaml", 1, free, self._redis_env(redis, "one")),
+                self._workers_server("workers-redis.yaml", 2, free, self._redis_env(redis, "two")),
+            )
+            labels = ("1 process, memory", "1 worker, redis", "2 workers, redis")
+            modes = (
+                ("workers-handshake", "handshakes/s", self._handshake_args()),
+                ("workers-echo", "msgs/s", self._echo_args(100)),
+            )
+            with self.running(*servers):
+                for scenario, unit, args in modes:
+                    runs: dict[str, list[Measurement]] = {label: [] for label in labels}
+                    for _ in range(self.profile.repeats):
+                        for server, label in zip(servers, labels, strict=True):
+                            result = self._load_with(server, free, args, group=(server, redis))
+                            runs[label].append(_measurement(scenario, label, result, unit))
+                            time.sleep(0.5)
+                    for label in labels:
+                        m = _median(runs[label])
+                        self.results.append(m)
+                        self.say(
+                            f"  {scenario:<17} {label:<17} {m.value:>10,.0f} {unit}  "
+                            f"server CPU {100 * (m.server_cpu or 0):.0f}%"
+                        )
+
+    def _workers_server(
+        self, config: str, count: int, pinning: Pinning, env: dict[str, str]
+    ) -> Server:
+        port = free_port()
+        argv = [python_bin("wsgate"), "serve", "--config", str(HERE / "configs" / config)]
+        argv += ["--log-level", "WARNING", "--workers", str(count)]
+        return Server(
+            f"wsgate-workers-{count}-{config.removesuffix('.yaml')}",
+            argv,
+            port,
+            pinning,
+            env={"BENCH_PORT": str(port), **env},
+            tree=True,  # the supervisor's workers are its children
+        )
+
+    @staticmethod
+    def _redis_env(redis: Server, prefix: str) -> dict[str, str]:
+        return {
+            "BENCH_REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
+            "BENCH_REDIS_PREFIX": f"bench-{prefix}",
+        }
+
+    @staticmethod
+    def _handshake_args() -> list[str]:
+        return [
+            *("--mode", "handshake", "--conns", "32"),
+            *("--path", f"/{STAGE}{TOKEN_QUERY}", "--sources", "8"),
+        ]
+
+    @staticmethod
+    def _echo_args(conns: int) -> list[str]:
+        return ["--mode", "echo", "--conns", str(conns), "--path", f"/{STAGE}{TOKEN_QUERY}"]
+
+    def _load_with(
+        self, server: Server, pinning: Pinning, args: list[str], group: tuple[Server, ...]
+    ) -> LoadResult:
+        """``load`` with a pinning of its own; CPU counted over ``group`` (server + Redis)."""
+        profile = self.profile
+        window = ["--warmup", str(profile.warmup), "--duration", str(profile.duration)]
+        if profile.max_done:
+            window += ["--max-done", str(profile.max_done)]
+        return run_loadgen(
+            self.loadgen,
+            ["--port", str(server.port), *window, *args],
+            Group(group),
+            pinning,
+            timeout=profile.warmup + profile.duration + 120,
         )
 
     def _fanout(self, server: Server, wanted: int) -> None:
