@@ -1,9 +1,10 @@
 """A whole gateway on a Redis registry in a process of its own, for tests that kill one.
 
-``python -m tests.registry.gateway_node REDIS_URL PREFIX LEASE EVENTS_FILE`` starts a
+``python -m tests.registry.gateway_node REDIS_URL PREFIX LEASE [cluster]`` starts a
 gateway on a free port with an authorizer, ``$connect``, ``$disconnect`` and ``$default``
 routes, prints its port, then serves until it is killed. Its handlers append every event
-they get to EVENTS_FILE, one JSON line each, so the test sees the events of every process.
+they get to the file named by WSGATE_FAULT_EVENTS, one JSON line each, so the test sees
+the events of every process.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def default(event: dict[str, Any], context: Any) -> None:
     _record(event)
 
 
-async def serve(url: str, prefix: str, lease: float) -> None:
+async def serve(url: str, prefix: str, lease: float, cluster: bool) -> None:
     routes = {
         "$connect": "tests.registry.gateway_node:connect",
         "$disconnect": "tests.registry.gateway_node:disconnect",
@@ -65,7 +66,7 @@ async def serve(url: str, prefix: str, lease: float) -> None:
         "identity_source": ["route.request.querystring.tenant"],
     }
     registry = RegistrySettings(
-        backend="redis", url=url, prefix=prefix, lease=lease, reply_timeout=1.0
+        backend="redis", url=url, cluster=cluster, prefix=prefix, lease=lease, reply_timeout=1.0
     )
     config = make_config(routes, authorizer).model_copy(update={"registry": registry})
     gateway = build_gateway(config)
@@ -78,4 +79,4 @@ async def serve(url: str, prefix: str, lease: float) -> None:
 
 if __name__ == "__main__":
     url, prefix, lease = sys.argv[1:4]
-    asyncio.run(serve(url, prefix, float(lease)))
+    asyncio.run(serve(url, prefix, float(lease), sys.argv[4:5] == ["cluster"]))
