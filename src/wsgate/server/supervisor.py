@@ -214,7 +214,10 @@ class WorkerLink:
 
     def ready(self) -> None:
         """Tell the supervisor the worker listens."""
-        self._sock.sendall(_READY)
+        try:
+            self._sock.sendall(_READY)
+        except OSError:
+            pass  # the supervisor is gone: ``watch`` reads EOF and stops the worker
 
     def watch(self, on_gone: Callable[[], None]) -> None:
         """Call ``on_gone`` (on the running loop) once the supervisor is gone."""
