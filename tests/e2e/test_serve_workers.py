@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -394,3 +395,97 @@ async def test_auto_on_one_core_serves_in_one_process(tmp_path: Path) -> None:
         assert not any("supervisor" in line for line in gateway.lines)
         gateway.process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(gateway.process.wait(), 30) == 0
+
+
+# --- the other listeners -----------------------------------------------------------------
+
+
+def _two_free_ports() -> int:
+    """A port P with P + 1 free too (admin.listen: one per worker)."""
+    for _ in range(50):
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return int(port)
+    raise AssertionError("no two free ports in a row")
+
+
+async def _get(port: int, path: str) -> tuple[int, str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    answer = (await reader.read()).decode()
+    writer.close()
+    head, _, body = answer.partition("\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.mark.timeout(120)
+async def test_tls_and_management_ports_are_shared_and_admin_ports_are_per_worker(
+    tmp_path: Path, prefix: str
+) -> None:
+    """Every worker presents the one certificate the supervisor made on the shared TLS
+    port, answers management calls on the shared ``management.listen`` port, and has an
+    admin listener of its own (``admin.listen``'s port plus its index) whose
+    ``/metrics`` counts its own connections only."""
+    admin = _two_free_ports()
+    config = write_config(tmp_path, redis_registry(prefix), tls_port=0)
+    raw = json.loads(config.read_text())
+    raw["management"] = {"listen": "127.0.0.1:0"}
+    raw["admin"] = {"listen": f"127.0.0.1:{admin}"}
+    config.write_text(json.dumps(raw))
+    async with supervised(config, "--workers", "2") as gateway:
+        tls_port = int((await gateway.line(r"wss://127\.0\.0\.1:(\d+)/dev"))[1])
+        listen = int((await gateway.line(r"management API only at http://127.0.0.1:(\d+)/"))[1])
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        certificates, pids, sockets = set(), set(), []
+        try:
+            for _ in range(60):
+                ws = await websockets.connect(f"wss://127.0.0.1:{tls_port}/dev", ssl=context)
+                sockets.append(ws)
+                certificates.add(ws.transport.get_extra_info("ssl_object").getpeercert(True))
+                await ws.send('{"action": "whoami"}')
+                reply = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+                pids.add(reply["pid"])
+                if len(pids) == 2 and len(sockets) >= 6:
+                    break
+            assert pids == gateway.pids
+            assert len(certificates) == 1
+
+            client = boto3.client(
+                "apigatewaymanagementapi",
+                endpoint_url=f"http://127.0.0.1:{listen}/dev",
+                region_name="us-east-1",
+                aws_access_key_id="test",
+                aws_secret_access_key="test",
+            )
+            for ws in sockets:
+                cid = (await _ask_whoami(ws))["cid"]
+                await asyncio.to_thread(client.post_to_connection, ConnectionId=cid, Data=b"m")
+                assert await asyncio.wait_for(ws.recv(), 10) == "m"
+
+            open_by_port = {}
+            for port in (admin, admin + 1):
+                assert (await _get(port, "/health"))[0] == 200
+                status, metrics = await _get(port, "/metrics")
+                assert status == 200
+                found = re.search(r'^wsgate_connections_open\{stage="dev"\} (\S+)$', metrics, re.M)
+                assert found is not None
+                open_by_port[port] = float(found[1])
+            assert sum(open_by_port.values()) == len(sockets)
+            assert all(count > 0 for count in open_by_port.values())
+        finally:
+            for ws in sockets:
+                with contextlib.suppress(Exception):
+                    await ws.close()
+
+
+async def _ask_whoami(ws: Any) -> dict[str, Any]:
+    await ws.send('{"action": "whoami"}')
+    reply: dict[str, Any] = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+    return reply
