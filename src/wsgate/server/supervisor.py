@@ -148,9 +148,8 @@ def _hold(host: str, port: int, what: str) -> socket.socket:
     share it while workers restart. The kernel hands connections to listening sockets
     only."""
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
-            0
-        ][0]
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family = found[0][0]
         sock = socket.socket(family, socket.SOCK_STREAM)
     except OSError as exc:
         raise ConfigError(f"{what} {host}:{port}: {exc}") from exc
