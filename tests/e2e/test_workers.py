@@ -25,7 +25,7 @@ from tests.e2e.conftest import wait_for
 from wsgate.config.model import GatewayConfig
 from wsgate.server.gateway import build_gateway
 from wsgate.server.runner import GatewayServer
-from wsgate.workers.environment import PASS_THROUGH
+from wsgate.workers.environment import EXECUTE_API, PASS_THROUGH
 
 
 FUNCTIONS = Path(__file__).parent / "functions"
@@ -180,7 +180,9 @@ async def test_connect_a_two_way_route_and_disconnect_run_in_workers(start: Star
     assert me["pid"] != os.getpid()
     environment = set(me["env"])
     assert environment >= LAMBDA_VARIABLES - {"_X_AMZN_TRACE_ID"}
-    assert environment <= LAMBDA_VARIABLES | set(PASS_THROUGH) | {"GREETING", "RECORD"}
+    # Set by the gateway itself: its certificate's trust for Node, its AWS-style name.
+    given = {"NODE_EXTRA_CA_CERTS", EXECUTE_API}
+    assert environment <= LAMBDA_VARIABLES | set(PASS_THROUGH) | given | {"GREETING", "RECORD"}
 
 
 async def test_two_functions_own_modules_of_one_name_and_environments(start: Start) -> None:

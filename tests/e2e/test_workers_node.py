@@ -33,7 +33,7 @@ from tests.e2e.test_workers import (
 from wsgate.config.model import GatewayConfig
 from wsgate.server.gateway import build_gateway
 from wsgate.server.runner import GatewayServer
-from wsgate.workers.environment import PASS_THROUGH
+from wsgate.workers.environment import EXECUTE_API, PASS_THROUGH
 from wsgate.workers.runtimes import RUNTIMES, node_runtime_dir
 
 
@@ -140,7 +140,9 @@ async def test_node_functions_beside_a_python_function(start: Start) -> None:
     }
     environment = set(me["env"])
     assert environment >= NODE_VARIABLES - {"_X_AMZN_TRACE_ID"}
-    assert environment <= NODE_VARIABLES | set(PASS_THROUGH) | {"GREETING", "RECORD"}
+    # Set by the gateway itself: its certificate's trust for Node, its AWS-style name.
+    given = {"NODE_EXTRA_CA_CERTS", EXECUTE_API}
+    assert environment <= NODE_VARIABLES | set(PASS_THROUGH) | given | {"GREETING", "RECORD"}
     assert cjs["function"] == "ncjs" and cjs["greeting"] == "from ncjs"
     assert cjs["other"] == "yes" and cjs["sdk"] == "function"
     assert cjs["module"] == str(FUNCTIONS / "node-cjs" / "index.js")

@@ -7,7 +7,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import wsgate.workers
 from wsgate.workers.environment import (
+    EXECUTE_API,
     PASS_THROUGH,
     PLACEHOLDER_CREDENTIALS,
     log_stream_name,
@@ -106,6 +108,20 @@ def test_credentials_of_the_gateway_or_placeholders() -> None:
     assert "AWS_SESSION_TOKEN" not in env
 
 
+def test_where_the_gateways_aws_style_name_leads() -> None:
+    """Given only when a gateway published its name, for the worker's preload."""
+    assert EXECUTE_API not in environment()
+    env = worker_environment(
+        SPEC,
+        RUNTIMES["python3.12"],
+        runtime_api="127.0.0.1:4567",
+        log_stream="2026/12/01/[$LATEST]" + "0" * 32,
+        parent=PARENT,
+        execute_api="abc.execute-api.eu-west-1.amazonaws.com=127.0.0.1:8080",
+    )
+    assert env[EXECUTE_API] == "abc.execute-api.eu-west-1.amazonaws.com=127.0.0.1:8080"
+
+
 def test_log_stream_name_has_lambdas_form() -> None:
     """``YYYY/MM/DD/[$LATEST]`` and 32 hex digits, a new one each time."""
     name = log_stream_name(datetime(2026, 12, 1, tzinfo=UTC))
@@ -114,10 +130,12 @@ def test_log_stream_name_has_lambdas_form() -> None:
 
 
 def test_python_runtimes_run_awslambdaric_with_this_interpreter() -> None:
-    """Every python runtime is awslambdaric under sys.executable, handler as argv[1]."""
+    """Every python runtime is awslambdaric under sys.executable, handler as argv[1],
+    through the preload that runs it as ``-m`` would (workers.endpoints)."""
+    preload = Path(wsgate.workers.__file__).parent / "preload" / "awslambdaric_main.py"
     for name, kind in RUNTIMES.items():
         if not name.startswith("python3."):
             continue  # the nodejs rows: tests/workers/test_node.py
-        assert kind.command("app.h") == [sys.executable, "-m", "awslambdaric", "app.h"]
+        assert kind.command("app.h") == [sys.executable, str(preload), "app.h"]
         assert kind.execution_env == f"AWS_Lambda_{name}"
         assert kind.installed() is None

@@ -20,7 +20,7 @@ CHECKOUT_RUNTIME = Path(__file__).resolve().parents[2] / "runtimes" / "node"
 
 
 def test_a_row_per_nodejs_runtime() -> None:
-    """node runs the pinned client's bin with the hook preloaded, the handler as argv[2];
+    """node runs the pinned client's bin with the hooks preloaded, the handler as argv[2];
     AWS_EXECUTION_ENV names the runtime."""
     assert node_runtime_dir() == CHECKOUT_RUNTIME
     for name in NODE_RUNTIMES:
@@ -28,6 +28,7 @@ def test_a_row_per_nodejs_runtime() -> None:
         assert kind.execution_env == f"AWS_Lambda_{name}"
         assert kind.command("index.handler") == [
             shutil.which("node"),
+            f"--require={CHECKOUT_RUNTIME / 'execute-api.cjs'}",
             f"--import={(CHECKOUT_RUNTIME / 'node-path.mjs').as_uri()}",
             str(CHECKOUT_RUNTIME / "node_modules" / "aws-lambda-ric" / "bin" / "index.mjs"),
             "index.handler",

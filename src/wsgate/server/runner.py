@@ -15,14 +15,14 @@ import logging
 import os
 import signal
 import socket
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from wsgate.config.model import GatewayConfig
-from wsgate.server import inprocess
+from wsgate.server import inprocess, local_names, local_tls
 from wsgate.server.app import create_admin_app, create_app, create_management_app
 from wsgate.server.credentials import default_credentials
 from wsgate.server.frontdoor import FrontDoor
@@ -30,6 +30,8 @@ from wsgate.server.gateway import Gateway
 from wsgate.server.management import NOT_SERVED, OPEN, ManagementAccess
 from wsgate.server.observe.build import build_observer
 from wsgate.server.sigv4 import KeyPair, SigV4Verifier
+from wsgate.server.tls_sniff import TlsSniffer
+from wsgate.workers.endpoints import execute_api_host
 
 
 if TYPE_CHECKING:
@@ -106,6 +108,8 @@ class GatewayServer:
         self._made: list[Path] = []
         """Files made at start (self-signed certificate, CA bundle), removed at stop."""
         self._ca_bundle_before: str | None = None
+        self._names: local_names.Published | None = None
+        """The gateway's names as handlers and workers were given them (``local_names``)."""
 
     async def start(self) -> None:
         """Bind the listeners and fix ``domainName`` from the ports actually bound."""
@@ -126,24 +130,26 @@ class GatewayServer:
         )
         await runner.setup()
         self._runner = runner
-        self.port = _bound_port(await self._listen(server.port, None, public))
+        local = None
+        if local_tls.wanted(config):
+            api = self.gateway.api
+            local = local_tls.make_local_certificate(
+                local_tls.certificate_names(config, execute_api_host(api.api_id, api.region))
+            )
+            self._ca_bundle_before = local.ca_bundle_before
+            self._made += local.made
+        sniff = local if local is not None and local_tls.on_plain_port(config) else None
+        plain = await self._listen(server.port, None, public, sniff=sniff)
+        self.port = _bound_port(plain)
         if server.tls_port is not None:
             # Imported only with a TLS listener: cryptography adds megabytes to the process.
-            from wsgate.server.tls import (
-                TlsFiles,
-                make_self_signed,
-                server_context,
-                trust_for_handlers,
-            )
+            from wsgate.server.tls import TlsFiles, server_context
 
             if server.tls_cert is not None and server.tls_key is not None:
                 self.tls_files = TlsFiles(cert=server.tls_cert, key=server.tls_key)
             else:
-                folder = Path(tempfile.mkdtemp(prefix="wsgate-tls-"))
-                self.tls_files = make_self_signed(folder)
-                self._ca_bundle_before = os.environ.get("AWS_CA_BUNDLE")
-                bundle = trust_for_handlers(self.tls_files.cert)
-                self._made += [bundle, self.tls_files.cert, self.tls_files.key, folder]
+                assert local is not None  # local_tls.wanted: a self-signed listener
+                self.tls_files = local.files
             secure = await self._listen(server.tls_port, server_context(self.tls_files), public)
             self.tls_port = _bound_port(secure)
         if listen is not None:
@@ -159,6 +165,11 @@ class GatewayServer:
                 inprocess.add_listener(
                     self.gateway, scheme, _bound_port(listener), _bound_addresses(listener)
                 )
+        # Where the gateway's certificate is served: the AWS-style name leads there.
+        own_tls = self.port if sniff is not None else self.tls_port if local is not None else None
+        self._names = local_names.publish(
+            self.gateway, self.port, _bound_addresses(plain), own_tls=own_tls
+        )
 
     async def _listen_for_management(self, host: str, port: int, access: ManagementAccess) -> None:
         """Serve the management API alone on ``management.listen``, over http."""
@@ -195,10 +206,12 @@ class GatewayServer:
         *,
         host: str | None = None,
         runner: web.AppRunner | None = None,
+        sniff: local_tls.LocalCertificate | None = None,
     ) -> asyncio.Server:
         """Listen on ``host`` (``server.host``) :``port``; each connection meets the front
         door first. With a ``runner`` of its own, the listener serves that application and
-        starts no handshake (``management.listen``)."""
+        starts no handshake (``management.listen``). With ``sniff``, a connection that
+        opens with a TLS handshake gets TLS with that certificate (``tls_sniff``)."""
         upgrades = runner is None
         runner = runner or self._runner
         assert runner is not None
@@ -208,11 +221,18 @@ class GatewayServer:
         settings = gateway.config.server
         scheme = "https" if ssl_context is not None else "http"
 
-        def front_door() -> FrontDoor:
+        def front_door(scheme: str = scheme) -> FrontDoor:
             return FrontDoor(gateway, http, scheme, access, upgrades=upgrades)
 
+        factory: Callable[[], asyncio.Protocol] = front_door
+        if sniff is not None:
+            context, timeout = sniff.context, settings.request_timeout
+
+            def factory() -> asyncio.Protocol:
+                return TlsSniffer(front_door, lambda: front_door("https"), context, timeout)
+
         listener = await asyncio.get_running_loop().create_server(
-            front_door,
+            factory,
             settings.host if host is None else host,
             port,
             ssl=ssl_context,
@@ -246,6 +266,9 @@ class GatewayServer:
             finally:
                 # Only now: $disconnect handlers run during the drain may still call.
                 inprocess.remove_gateway(self.gateway)
+                if self._names is not None:
+                    self._names.withdraw()
+                    self._names = None
             self._runner = None
             self._management_runner = None
             self._admin_runner = None

@@ -19,11 +19,18 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from wsgate.workers.preload.awslambdaric_main import VARIABLE as EXECUTE_API
 from wsgate.workers.runtimes import RuntimeKind
 from wsgate.workers.spec import FunctionSpec
 
 
-__all__ = ["PASS_THROUGH", "PLACEHOLDER_CREDENTIALS", "log_stream_name", "worker_environment"]
+__all__ = [
+    "EXECUTE_API",
+    "PASS_THROUGH",
+    "PLACEHOLDER_CREDENTIALS",
+    "log_stream_name",
+    "worker_environment",
+]
 
 PASS_THROUGH = (
     "PATH",
@@ -60,6 +67,7 @@ def worker_environment(
     runtime_api: str,
     log_stream: str,
     parent: Mapping[str, str],
+    execute_api: str = "",
 ) -> dict[str, str]:
     """The complete environment of one worker of ``spec``.
 
@@ -70,6 +78,8 @@ def worker_environment(
         log_stream: the worker's ``AWS_LAMBDA_LOG_STREAM_NAME``.
         parent: the gateway's environment, of which only :data:`PASS_THROUGH` is read,
             and the credentials.
+        execute_api: where the gateways' AWS-style names lead (``endpoints.published``),
+            for the worker's preload; empty for none.
     """
     env = {name: parent[name] for name in PASS_THROUGH if parent.get(name)}
     for name, value in _DEFAULTS.items():
@@ -96,6 +106,8 @@ def worker_environment(
         # Node reads its extra authorities from this name: the SDK v3 then trusts the
         # gateway's self-signed TLS listener as boto3 does, with no change to the code.
         env["NODE_EXTRA_CA_CERTS"] = env["AWS_CA_BUNDLE"]
+    if execute_api:
+        env[EXECUTE_API] = execute_api
     env.update(_credentials(parent))
     # The config refuses Lambda's reserved names here, so this adds and never overrides.
     env.update(spec.environment)

@@ -43,9 +43,14 @@ class RuntimeKind:
     """None when the runtime client can be started, else how to install it."""
 
 
+_PYTHON_PRELOAD = Path(__file__).resolve().parent / "preload" / "awslambdaric_main.py"
+"""Runs ``awslambdaric`` as ``-m`` would, after pointing the gateway's AWS-style name at
+the gateway (``workers.endpoints``)."""
+
+
 def _python_command(handler: str) -> list[str]:
     # awslambdaric reads the handler from argv[1] only; _HANDLER is set for the others.
-    return [sys.executable, "-m", "awslambdaric", handler]
+    return [sys.executable, str(_PYTHON_PRELOAD), handler]
 
 
 def _python_path(code: Path) -> Mapping[str, str]:
@@ -80,6 +85,8 @@ _NODE_RIC_ADDON = _NODE_RIC / "dist" / "rapid-client.node"
 """The client's native part, built by its install script: without it the client cannot
 start."""
 _NODE_PATH_HOOK = "node-path.mjs"
+_NODE_EXECUTE_API = "execute-api.cjs"
+"""Points the gateway's AWS-style name at the gateway (``workers.endpoints``)."""
 
 
 def node_runtime_dir() -> Path:
@@ -97,6 +104,7 @@ def _node_command(handler: str) -> list[str]:
     runtime = node_runtime_dir()
     return [
         shutil.which("node") or "node",
+        f"--require={runtime / _NODE_EXECUTE_API}",
         f"--import={(runtime / _NODE_PATH_HOOK).as_uri()}",
         str(runtime / _NODE_RIC_BIN),
         handler,
@@ -114,7 +122,7 @@ def _aws_lambda_ric_missing() -> str | None:
     runtime = node_runtime_dir()
     missing = [
         path
-        for path in (_NODE_PATH_HOOK, _NODE_RIC_BIN, _NODE_RIC_ADDON)
+        for path in (_NODE_PATH_HOOK, _NODE_EXECUTE_API, _NODE_RIC_BIN, _NODE_RIC_ADDON)
         if not (runtime / path).is_file()
     ]
     if missing:

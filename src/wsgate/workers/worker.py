@@ -24,6 +24,7 @@ from typing import Protocol
 
 import orjson
 
+from wsgate.workers import endpoints
 from wsgate.workers.environment import log_stream_name, worker_environment
 from wsgate.workers.errors import FunctionError
 from wsgate.workers.invocation import Invocation
@@ -216,6 +217,7 @@ class Worker:
                 runtime_api=address,
                 log_stream=log_stream_name(),
                 parent=os.environ,
+                execute_api=endpoints.published(),
             )
             self._process, self._pipes = await spawn(
                 self._kind.command(self.spec.handler),

@@ -10,7 +10,7 @@ for the loop: its frame is queued there and the 200 comes back at once.
 One job per module:
 
 - ``listeners``: where the gateways of this process listen (``add_listener``,
-  ``remove_gateway``), and which gateway a URL names;
+  ``add_host`` for the AWS-style name, ``remove_gateway``), and which gateway a URL names;
 - ``loopcall``: a call made in any thread, answered on the gateway's loop;
 - ``responses``: the answer as botocore's endpoint would have built it from HTTP;
 - ``hook``: the ``before-call`` handler joining the three;
@@ -20,11 +20,17 @@ One job per module:
 from __future__ import annotations
 
 from wsgate.server.inprocess.install import install_hook
-from wsgate.server.inprocess.listeners import add_listener, listener_hosts, remove_gateway
+from wsgate.server.inprocess.listeners import (
+    add_host,
+    add_listener,
+    listener_hosts,
+    remove_gateway,
+)
 from wsgate.server.inprocess.loopcall import served_count
 
 
 __all__ = [
+    "add_host",
     "add_listener",
     "install_hook",
     "listener_hosts",

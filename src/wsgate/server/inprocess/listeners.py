@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Local",
     "LocalGateway",
+    "add_host",
     "add_listener",
     "find",
     "listener_hosts",
@@ -104,6 +105,16 @@ def add_listener(gateway: LocalGateway, scheme: str, port: int, addresses: Seque
     global _listeners
     with _table_lock:
         _listeners = {**_listeners, **keys}
+
+
+def add_host(gateway: LocalGateway, scheme: str, host: str, port: int) -> None:
+    """Serve boto3 calls to ``scheme://{host}:{port}`` in process too, whatever its
+    address (the AWS-style ``{apiId}.execute-api.{region}.amazonaws.com``, port 443);
+    call on the gateway's loop."""
+    local = Local(gateway, asyncio.get_running_loop())
+    global _listeners
+    with _table_lock:
+        _listeners = {**_listeners, (scheme, host.lower(), port): local}
 
 
 def remove_gateway(gateway: LocalGateway) -> None:
