@@ -13,6 +13,7 @@ any other https host goes where it was addressed. The handlers are
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -183,15 +184,15 @@ async def test_the_plain_port_speaks_tls_with_the_gateways_certificate(start: St
     """wss:// on the plain port works too, and the certificate names localhost and the
     AWS-style host; a plain ws:// client on the same port is unaffected."""
     server = await start("python", tls=False)
-    bundle = Path(__import__("os").environ["AWS_CA_BUNDLE"])
+    bundle = Path(os.environ["AWS_CA_BUNDLE"])  # what workers are given
     context = ssl.create_default_context(cafile=str(bundle))
     async with websockets.connect(f"wss://localhost:{server.port}/dev", ssl=context) as ws:
         assert ws.response is not None and ws.response.status_code == 101
     api = server.gateway.api
     host = f"{api.api_id}.execute-api.us-east-1.amazonaws.com"
-    reader, writer = await asyncio.open_connection(
+    _, writer = await asyncio.open_connection(
         "127.0.0.1", server.port, ssl=context, server_hostname=host
     )
-    writer.close()
+    writer.close()  # verified for the AWS-style host
     async with websockets.connect(url(server)) as ws:
         assert ws.response is not None and ws.response.status_code == 101

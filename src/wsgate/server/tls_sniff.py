@@ -66,13 +66,12 @@ class TlsSniffer(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         try:
             # The loop refuses a reader on the transport's own descriptor: watch a copy.
-            peek = socket.fromfd(raw.fileno(), raw.family, raw.type)
-            peek.setblocking(False)
-            loop.add_reader(peek.fileno(), self._readable)
+            self._peek = socket.fromfd(raw.fileno(), raw.family, raw.type)
+            self._peek.setblocking(False)
+            loop.add_reader(self._peek.fileno(), self._readable)
         except (AttributeError, OSError, RuntimeError, NotImplementedError):
             self._hand_on(tls=False)  # no socket to look at (or no add_reader): plain
             return
-        self._peek = peek
         self._timer = loop.call_later(self._timeout, self._hand_on, False)
 
     def _readable(self) -> None:
