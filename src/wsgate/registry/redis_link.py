@@ -60,16 +60,16 @@ async def connect(url: str, *, cluster: bool, max_connections: int, timeout: flo
     """
     client: aioredis.Redis | RedisCluster
     if cluster:
-        # Each cluster node gets at most this many connections; the rest come from CLUSTER
-        # SLOTS, which the client asks again when a slot moves.
-        client = RedisCluster.from_url(url, max_connections=max_connections)
+        # The other nodes come from CLUSTER SLOTS, asked again when a slot moves. A few
+        # connections past the pipelines' for the commands sent beside them.
+        client = RedisCluster.from_url(url, max_connections=max_connections + 8)
     else:
         # Blocking: a burst of operations waits for a connection instead of failing.
         pool = aioredis.BlockingConnectionPool.from_url(
             url, max_connections=max_connections, timeout=timeout
         )
         client = aioredis.Redis.from_pool(pool)
-    link = Link(client, url)
+    link = Link(client, url, max_connections=max_connections, timeout=timeout)
     try:
         await _cluster_errors(client.ping())
     except BaseException:
@@ -81,10 +81,21 @@ async def connect(url: str, *, cluster: bool, max_connections: int, timeout: flo
 class Link:
     """A started client, standalone or cluster."""
 
-    def __init__(self, client: aioredis.Redis | RedisCluster, url: str) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis | RedisCluster,
+        url: str,
+        *,
+        max_connections: int = 64,
+        timeout: float = 3.0,
+    ) -> None:
         self.client = client
         self._url = url
         self.cluster = isinstance(client, RedisCluster)
+        # A cluster client fails a command when a node has no connection free, where the
+        # single Redis's blocking pool waits: pipelines wait here for one instead.
+        self._free = asyncio.Semaphore(max_connections) if self.cluster else None
+        self._timeout = timeout
         self.publish_command = "SPUBLISH" if self.cluster else "PUBLISH"
         """What ``DELIVER`` publishes with."""
 
@@ -120,6 +131,20 @@ class Link:
         return results
 
     async def _pipelined(self, commands: Sequence[Command]) -> list[Any]:
+        free = self._free
+        if free is None:
+            return await self._send(commands)
+        try:
+            async with asyncio.timeout(self._timeout):
+                await free.acquire()
+        except TimeoutError:
+            raise RedisError("no Redis connection came free in time") from None
+        try:
+            return await self._send(commands)
+        finally:
+            free.release()
+
+    async def _send(self, commands: Sequence[Command]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
         for command in commands:
             if isinstance(command, Call):
