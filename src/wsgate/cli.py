@@ -198,7 +198,7 @@ def _run_worker(args: argparse.Namespace) -> int:
     spec = WorkerSpec.decode(args.worker_spec)
     _path, config, _notices = _load(args)  # the supervisor logged the notices
     gateway = build_gateway(spec.apply(config))
-    return _run(serve(gateway, spec.link()))
+    return _run(serve(gateway, spec.link(), spec.own_certificate()))
 
 
 def _run_check(args: argparse.Namespace) -> int:

@@ -45,6 +45,7 @@ def write_config(folder: Path, registry: dict[str, Any] | None, **server: Any) -
             "$connect": "tests.e2e.worker_handlers:connect",
             "$disconnect": "tests.e2e.worker_handlers:disconnect",
             "whoami": {"handler": "tests.e2e.worker_handlers:whoami", "response": True},
+            "postback": "tests.e2e.worker_handlers:postback",
         },
     }
     if registry is not None:
@@ -421,6 +422,40 @@ async def _get(port: int, path: str) -> tuple[int, str]:
     writer.close()
     head, _, body = answer.partition("\r\n\r\n")
     return int(head.split()[1]), body
+
+
+@pytest.mark.timeout(120)
+async def test_handlers_calls_over_https_on_the_plain_port_verify_on_every_worker(
+    tmp_path: Path, prefix: str
+) -> None:
+    """With no TLS listener, the plain port speaks TLS with the gateway's own certificate
+    (``local_tls``); a handler whose boto3 calls go over the network (``handlers.
+    in_process_management: false``) may reach either worker, and must trust both: the
+    supervisor makes the one certificate every worker presents and every handler trusts."""
+    config = write_config(tmp_path, redis_registry(prefix))
+    raw = json.loads(config.read_text())
+    raw["handlers"]["in_process_management"] = False
+    config.write_text(json.dumps(raw))
+    async with supervised(config, "--workers", "2") as gateway:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        certificates = set()
+        for _ in range(12):
+            _reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port, ssl=context)
+            certificates.add(writer.get_extra_info("ssl_object").getpeercert(True))
+            writer.close()
+        assert len(certificates) == 1
+        held = await spread(gateway.port, each=2)
+        try:
+            for conns in held.values():
+                for ws, cid in conns:
+                    for n in range(3):
+                        data = f"back to {cid} #{n}"
+                        await ws.send(json.dumps({"action": "postback", "data": data}))
+                        assert await asyncio.wait_for(ws.recv(), 20) == data
+        finally:
+            await close_all(held)
 
 
 @pytest.mark.timeout(120)

@@ -1,7 +1,8 @@
 """Handlers of ``wsgate serve --workers`` tests: each says which process ran it.
 
 ``$connect`` and ``$disconnect`` append a line (route, connectionId, pid) to the file
-named by ``WORKERS_EVENTS``; ``whoami`` answers the process's pid and the connectionId.
+named by ``WORKERS_EVENTS``; ``whoami`` answers the process's pid and the connectionId;
+``postback`` posts back to its sender over https.
 """
 
 from __future__ import annotations
@@ -32,3 +33,18 @@ async def disconnect(event: dict[str, Any], context: Any) -> None:
 async def whoami(event: dict[str, Any], context: Any) -> dict[str, Any]:
     body = {"pid": os.getpid(), "cid": event["requestContext"]["connectionId"]}
     return {"statusCode": 200, "body": orjson.dumps(body).decode()}
+
+
+def postback(event: dict[str, Any], context: Any) -> None:
+    """Post the message's ``data`` back to its sender through ``https://{domainName}/
+    {stage}``, with a client of its own: a new TCP connection, which any worker may take."""
+    import boto3
+
+    request = event["requestContext"]
+    client = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=f"https://{request['domainName']}/{request['stage']}",
+        region_name="us-east-1",
+    )
+    data = orjson.loads(event["body"])["data"]
+    client.post_to_connection(ConnectionId=request["connectionId"], Data=data.encode())

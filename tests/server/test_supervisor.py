@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from wsgate.config.model import GatewayConfig
 from wsgate.exceptions import ConfigError
@@ -25,6 +26,7 @@ from wsgate.server.supervisor import (
     shared_listeners,
     worker_count,
 )
+from wsgate.server.tls import TlsFiles
 
 
 WORKER = textwrap.dedent(
@@ -157,17 +159,28 @@ def test_one_self_signed_certificate_for_every_worker(monkeypatch: pytest.Monkey
     monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
     config = _config(server={"port": 0, "tls_port": 0})
     with shared_listeners(config) as shared:
-        assert shared.tls_cert is not None and shared.tls_key is not None
-        cert = Path(shared.tls_cert)
+        assert shared.own_cert is not None and shared.own_key is not None
+        cert = Path(shared.own_cert)
         assert cert.is_file()
         bundle = Path(os.environ["AWS_CA_BUNDLE"])  # the workers' handlers inherit it
         assert cert.read_bytes() in bundle.read_bytes()
+        names = x509.load_pem_x509_certificate(cert.read_bytes()).extensions
+        dns = names.get_extension_for_class(x509.SubjectAlternativeName).value
+        api = config.api
+        aws_name = f"{api.resolved_api_id()}.execute-api.{api.region}.amazonaws.com"
+        assert {"localhost", aws_name} <= set(dns.get_values_for_type(x509.DNSName))
         for index in (0, 1):
             worker = WorkerSpec.decode(WorkerSpec(**{**vars(shared), "index": index}).encode())
+            assert worker.own_certificate() == TlsFiles(cert=cert, key=Path(shared.own_key))
             server = worker.apply(config).server
-            assert (server.tls_cert, server.tls_key) == (cert, Path(shared.tls_key))
+            assert (server.tls_cert, server.tls_key) == (None, None)  # not taken for the user's
             assert server.tls_port == shared.tls_port
     assert not cert.exists() and not bundle.exists()
+
+
+def test_no_certificate_when_nothing_calls_over_https() -> None:
+    with shared_listeners(_config(server={"port": 0})) as shared:
+        assert shared.own_certificate() is None
 
 
 def test_each_worker_has_an_admin_port_of_its_own() -> None:

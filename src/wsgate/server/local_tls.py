@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LocalCertificate",
+    "adopt_certificate",
     "certificate_names",
     "make_local_certificate",
     "on_plain_port",
@@ -92,4 +93,15 @@ def make_local_certificate(names: tuple[str, ...]) -> LocalCertificate:
         context=server_context(files),
         made=(bundle, files.cert, files.key, folder),
         ca_bundle_before=before,
+    )
+
+
+def adopt_certificate(files: TlsFiles) -> LocalCertificate:
+    """A certificate made by another process (the supervisor of ``--workers``) that this one
+    serves too: ``AWS_CA_BUNDLE``, inherited, already trusts it; nothing to remove at stop."""
+    from wsgate.server.tls import server_context
+
+    before = os.environ.get("AWS_CA_BUNDLE")
+    return LocalCertificate(
+        files=files, context=server_context(files), made=(), ca_bundle_before=before
     )

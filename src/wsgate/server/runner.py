@@ -88,11 +88,20 @@ def _management_access(config: GatewayConfig) -> ManagementAccess:
 class GatewayServer:
     """The gateway's listeners: plain HTTP/WS on ``server.port``, TLS on ``server.tls_port``."""
 
-    def __init__(self, gateway: Gateway, *, reuse_port: bool = False) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        reuse_port: bool = False,
+        own_certificate: TlsFiles | None = None,
+    ) -> None:
         self.gateway = gateway
         self.reuse_port = reuse_port
         """SO_REUSEPORT on the server and management ports: the workers of
         ``wsgate serve --workers`` share them (``server.supervisor``)."""
+        self.own_certificate = own_certificate
+        """The gateway's own certificate when another process made it (the supervisor, for
+        all its workers); None: made at start when needed (``local_tls``)."""
         self._runner: web.AppRunner | None = None
         self._listeners: list[tuple[str, asyncio.Server]] = []
         """(scheme, server) per listening port, in the order they were bound."""
@@ -131,7 +140,9 @@ class GatewayServer:
         await runner.setup()
         self._runner = runner
         local = None
-        if local_tls.wanted(config):
+        if local_tls.wanted(config) and self.own_certificate is not None:
+            local = local_tls.adopt_certificate(self.own_certificate)
+        elif local_tls.wanted(config):
             api = self.gateway.api
             local = local_tls.make_local_certificate(
                 local_tls.certificate_names(config, execute_api_host(api.api_id, api.region))
@@ -302,17 +313,20 @@ def _bound_addresses(listener: asyncio.Server) -> list[str]:
     return [str(sock.getsockname()[0]) for sock in _sockets(listener)]
 
 
-async def serve(gateway: Gateway, link: WorkerLink | None = None) -> int:
+async def serve(
+    gateway: Gateway, link: WorkerLink | None = None, own_certificate: TlsFiles | None = None
+) -> int:
     """Run until SIGTERM or SIGINT, then drain within ``server.shutdown_timeout``.
 
     With a ``link``, as a worker of ``wsgate serve --workers``: the ports are shared, the
-    supervisor is told once they listen, and its death stops the worker as SIGTERM would.
+    supervisor is told once they listen, and its death stops the worker as SIGTERM would;
+    ``own_certificate`` is the one the supervisor made for every worker.
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    server = GatewayServer(gateway, reuse_port=link is not None)
+    server = GatewayServer(gateway, reuse_port=link is not None, own_certificate=own_certificate)
     await server.start()
     api = gateway.api
     log.info(

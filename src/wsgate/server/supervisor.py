@@ -2,7 +2,8 @@
 
 The supervisor runs no gateway. It binds nothing it serves: it reserves the ports
 (resolving a port 0 once, so that every worker binds the same one), makes the one
-self-signed certificate they all present, starts the workers as ``wsgate serve``
+certificate of the gateway's own they all present (``server.local_tls``: the self-signed
+TLS listener and TLS on the plain port), starts the workers as ``wsgate serve``
 processes, and then only watches them. Each worker listens with SO_REUSEPORT, so the
 kernel spreads new connections over them; the Redis registry joins them, so that a
 management call answered by any worker reaches a connection held by any other.
@@ -31,15 +32,21 @@ import selectors
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from wsgate.config.model import GatewayConfig
 from wsgate.exceptions import ConfigError
+from wsgate.server import local_tls
+from wsgate.workers.endpoints import execute_api_host
+
+
+if TYPE_CHECKING:
+    from wsgate.server.tls import TlsFiles
 
 
 __all__ = [
@@ -105,8 +112,10 @@ class WorkerSpec:
     fd: int
     port: int
     tls_port: int | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
+    own_cert: str | None = None
+    own_key: str | None = None
+    """The gateway's own certificate (``local_tls``), made once for every worker: a client
+    or a function may meet any worker on a shared port, and trusts only this one."""
     management_listen: str | None = None
 
     def encode(self) -> str:
@@ -117,12 +126,10 @@ class WorkerSpec:
         return cls(**json.loads(text))
 
     def apply(self, config: GatewayConfig) -> GatewayConfig:
-        """``config`` with the shared ports and certificate, and this worker's admin port:
-        ``admin.listen``'s port plus the worker's index (0 stays 0: each picks one), so that
-        each worker's ``/metrics`` can be scraped on its own."""
+        """``config`` with the shared ports, and this worker's admin port: ``admin.listen``'s
+        port plus the worker's index (0 stays 0: each picks one), so that each worker's
+        ``/metrics`` can be scraped on its own."""
         server: dict[str, object] = {"port": self.port, "tls_port": self.tls_port}
-        if self.tls_cert is not None and self.tls_key is not None:
-            server |= {"tls_cert": Path(self.tls_cert), "tls_key": Path(self.tls_key)}
         update: dict[str, object] = {"server": config.server.model_copy(update=server)}
         if self.management_listen is not None:
             update["management"] = config.management.model_copy(
@@ -136,6 +143,14 @@ class WorkerSpec:
 
     def link(self) -> WorkerLink:
         return WorkerLink(self.fd)
+
+    def own_certificate(self) -> TlsFiles | None:
+        if self.own_cert is None or self.own_key is None:
+            return None
+        # Imported only here: cryptography adds megabytes to the process.
+        from wsgate.server.tls import TlsFiles
+
+        return TlsFiles(cert=Path(self.own_cert), key=Path(self.own_key))
 
 
 def _listen_text(host: str, port: int) -> str:
@@ -176,18 +191,15 @@ def shared_listeners(config: GatewayConfig) -> Iterator[WorkerSpec]:
         spec = WorkerSpec(index=0, fd=0, port=int(holds[-1].getsockname()[1]))
         if server.tls_port is not None:
             holds.append(_hold(server.host, server.tls_port, "server.tls_port"))
-            tls_port = int(holds[-1].getsockname()[1])
-            cert, key = server.tls_cert, server.tls_key
-            if cert is None or key is None:
-                # One certificate for all: a client or handler may meet any worker.
-                from wsgate.server.tls import make_self_signed, trust_for_handlers
-
-                folder = Path(tempfile.mkdtemp(prefix="wsgate-tls-"))
-                files = make_self_signed(folder)
-                bundle = trust_for_handlers(files.cert)  # AWS_CA_BUNDLE, inherited
-                made += [bundle, files.cert, files.key, folder]
-                cert, key = files.cert, files.key
-            spec = replace(spec, tls_port=tls_port, tls_cert=str(cert), tls_key=str(key))
+            spec = replace(spec, tls_port=int(holds[-1].getsockname()[1]))
+        if local_tls.wanted(config):
+            api = config.api
+            names = local_tls.certificate_names(
+                config, execute_api_host(api.resolved_api_id(), api.region)
+            )
+            own = local_tls.make_local_certificate(names)  # AWS_CA_BUNDLE, inherited
+            made += own.made
+            spec = replace(spec, own_cert=str(own.files.cert), own_key=str(own.files.key))
         listen = config.management.listen_address()
         if listen is not None:
             holds.append(_hold(listen[0], listen[1], "management.listen"))

@@ -4,19 +4,23 @@ A handler builds its management endpoint as ``https://{domainName}/{stage}``; wi
 TLS listener ``domainName`` names the plain port, and the call used to fail with
 ``SSL: WRONG_VERSION_NUMBER``. Every TLS connection starts with a handshake record (first
 byte 0x16), which no HTTP request does (a method is a token of letters). So the plain
-listener looks at a new connection's first byte without reading it (``MSG_PEEK`` on a
-duplicate of the socket, since the transport owns the original in the event loop) and
-then hands the connection on: to TLS (``loop.start_tls``, which reads the ClientHello
-from the socket as usual) with the front door above it, or straight to the front door.
+listener reads a new connection's first bytes and then hands the connection on: to the
+front door directly, or to the standard library's TLS protocol with the front door above
+it, those first bytes (the start of the ClientHello) given to it as if just received.
+
+``loop.start_tls`` cannot serve here: it needs the ClientHello still unread, and under
+uvloop (what ``wsgate serve`` runs on) a protocol cannot keep a new connection from being
+read (``pause_reading`` in ``connection_made`` is not honoured), so the bytes would be
+gone before it started. ``asyncio.sslproto.SSLProtocol`` is what ``create_server(ssl=)``
+and ``start_tls`` use on the standard loop; it runs over any transport, uvloop's too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
 import ssl
+from asyncio import sslproto
 from collections.abc import Callable
 from typing import cast
 
@@ -27,9 +31,6 @@ TLS_RECORD = 0x16
 """The first byte of a TLS handshake record."""
 
 log = logging.getLogger("wsgate.tls")
-
-_handshakes: set[asyncio.Task[None]] = set()
-"""TLS handshakes under way; held so that none is collected before it ends."""
 
 
 class TlsSniffer(asyncio.Protocol):
@@ -43,7 +44,7 @@ class TlsSniffer(asyncio.Protocol):
             client silent that long is handed to ``plain``, whose own timeout answers.
     """
 
-    __slots__ = ("_context", "_peek", "_plain", "_secure", "_timeout", "_timer", "_transport")
+    __slots__ = ("_context", "_plain", "_secure", "_timeout", "_timer", "_transport")
 
     def __init__(
         self,
@@ -56,106 +57,75 @@ class TlsSniffer(asyncio.Protocol):
         self._secure = secure
         self._context = context
         self._timeout = timeout
-        self._peek: socket.socket | None = None
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
-        self._transport.pause_reading()  # before it ever reads: the first byte stays
-        raw = transport.get_extra_info("socket")
         loop = asyncio.get_running_loop()
-        try:
-            # The loop refuses a reader on the transport's own descriptor: watch a copy.
-            self._peek = socket.fromfd(raw.fileno(), raw.family, raw.type)
-            self._peek.setblocking(False)
-            loop.add_reader(self._peek.fileno(), self._readable)
-        except (AttributeError, OSError, RuntimeError, NotImplementedError):
-            self._hand_on(tls=False)  # no socket to look at (or no add_reader): plain
-            return
-        self._timer = loop.call_later(self._timeout, self._hand_on, False)
+        self._timer = loop.call_later(self._timeout, self._to_plain, b"")
 
-    def _readable(self) -> None:
-        assert self._peek is not None
-        try:
-            first = self._peek.recv(1, socket.MSG_PEEK)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            first = b""  # reset: the front door sees it when it reads
-        self._hand_on(tls=first == bytes((TLS_RECORD,)))
+    def data_received(self, data: bytes) -> None:
+        if self._timer is None:
+            return  # handed on already: not ours any more
+        if data[0] == TLS_RECORD:
+            self._to_tls(data)
+        else:
+            self._to_plain(data)
 
-    def _stop_looking(self) -> None:
+    def eof_received(self) -> bool | None:
+        if self._timer is None:
+            return None
+        self._stop_waiting()
+        protocol = self._hand_to(self._plain())
+        return protocol.eof_received()  # the front door sees a client that left
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_waiting()  # gone before its first byte
+
+    def _stop_waiting(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        peek, self._peek = self._peek, None
-        if peek is not None:
-            asyncio.get_running_loop().remove_reader(peek.fileno())
-            peek.close()  # the copy only: the connection stays open
 
-    def _hand_on(self, tls: bool) -> None:
-        self._stop_looking()
-        transport = self._transport
-        if transport.is_closing():
-            return
-        if tls:
-            task = asyncio.get_running_loop().create_task(self._start_tls())
-            _handshakes.add(task)
-            task.add_done_callback(_handshakes.discard)
-            return
-        protocol = self._plain()
-        transport.set_protocol(protocol)
-        protocol.connection_made(transport)
-        transport.resume_reading()
+    def _hand_to(self, protocol: asyncio.Protocol) -> asyncio.Protocol:
+        self._transport.set_protocol(protocol)
+        protocol.connection_made(self._transport)
+        return protocol
 
-    async def _start_tls(self) -> None:
-        early = _Early()
+    def _to_plain(self, first: bytes) -> None:
+        self._stop_waiting()
+        if self._transport.is_closing():
+            return
+        protocol = self._hand_to(self._plain())
+        if first:
+            protocol.data_received(first)
+
+    def _to_tls(self, first: bytes) -> None:
+        self._stop_waiting()
         loop = asyncio.get_running_loop()
-        try:
-            secure = await loop.start_tls(
-                self._transport,
-                early,
-                self._context,
-                server_side=True,
-                ssl_handshake_timeout=self._timeout,
-            )
-        except (OSError, ssl.SSLError, ConnectionError, TimeoutError) as error:
-            log.debug("TLS handshake on the plain port failed: %s", error)
-            with contextlib.suppress(Exception):
-                self._transport.abort()
-            return
-        if secure is None:  # closed as the handshake ended
-            return
-        # start_tls leaves connection_made to its caller; bytes that followed the
-        # handshake at once were held meanwhile, and are handed on after it.
-        protocol = self._secure()
-        secure.set_protocol(protocol)
-        protocol.connection_made(secure)
-        early.hand_on(protocol, secure)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_looking()  # gone while its first byte was awaited
+        waiter: asyncio.Future[None] = loop.create_future()
+        waiter.add_done_callback(_log_failed_handshake)
+        # The front door above it gets connection_made once the handshake is done.
+        tls = sslproto.SSLProtocol(
+            loop,
+            self._secure(),
+            self._context,
+            waiter,
+            server_side=True,
+            ssl_handshake_timeout=self._timeout,  # type: ignore[arg-type]  # typeshed: int
+        )
+        self._transport.set_protocol(tls)
+        tls.connection_made(self._transport)
+        view = memoryview(first)
+        while view and not self._transport.is_closing():
+            buffer = tls.get_buffer(len(view))
+            size = min(len(buffer), len(view))
+            buffer[:size] = view[:size]
+            tls.buffer_updated(size)
+            view = view[size:]
 
 
-class _Early(asyncio.Protocol):
-    """Above TLS until ``start_tls`` returns: holds what arrives, to hand it on in order."""
-
-    __slots__ = ("_data", "_eof")
-
-    def __init__(self) -> None:
-        self._data: list[bytes] = []
-        self._eof = False
-
-    def data_received(self, data: bytes) -> None:
-        self._data.append(data)
-
-    def eof_received(self) -> bool:
-        self._eof = True
-        return True  # keep the transport open until the real protocol has seen it
-
-    def hand_on(self, protocol: asyncio.Protocol, transport: asyncio.BaseTransport) -> None:
-        for data in self._data:
-            protocol.data_received(data)
-        self._data = []
-        if self._eof and not protocol.eof_received():
-            transport.close()  # as the transport does when eof_received() is falsy
+def _log_failed_handshake(waiter: asyncio.Future[None]) -> None:
+    error = None if waiter.cancelled() else waiter.exception()
+    if error is not None:
+        log.debug("TLS handshake on the plain port failed: %s", error)
