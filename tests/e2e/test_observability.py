@@ -151,6 +151,33 @@ async def test_refusals_and_unrouted_messages_are_client_errors(
     assert _value(samples, "wsgate_handshakes_total", **dev, status="101") == 1
 
 
+async def test_handshakes_refused_before_the_authorizer_are_counted_by_status(
+    observed: GatewayFactory,
+) -> None:
+    """Refusals no route saw (a wrong stage, a malformed upgrade, the per-address cap)
+    still show in ``wsgate_handshakes_total``."""
+    gateway = await observed(admin=ADMIN, server={"max_connections_per_ip": 1})
+    with pytest.raises(websockets.InvalidStatus):
+        async with websockets.connect(f"ws://127.0.0.1:{gateway.port}/prod"):
+            pass
+    async with aiohttp.ClientSession() as session:
+        headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "8"}
+        headers["Sec-WebSocket-Key"] = "dGhlIHNhbXBsZSBub25jZQ=="
+        async with session.get(gateway.ws_url().replace("ws:", "http:"), headers=headers) as r:
+            assert r.status == 400
+    async with websockets.connect(gateway.ws_url()):
+        with pytest.raises(websockets.InvalidStatus):
+            async with websockets.connect(gateway.ws_url()):
+                pass
+    samples = await _scrape(gateway)
+    dev = {"stage": "dev"}
+    assert _value(samples, "wsgate_handshakes_total", **dev, status="403") == 1
+    assert _value(samples, "wsgate_handshakes_total", **dev, status="400") == 1
+    assert _value(samples, "wsgate_handshakes_total", **dev, status="429") == 1
+    assert _value(samples, "wsgate_handshakes_total", **dev, status="101") == 1
+    assert _value(samples, "ConnectCount_total", **dev, route="$connect") == 1
+
+
 async def test_metrics_are_not_served_on_the_public_port(
     observed: GatewayFactory,
 ) -> None:

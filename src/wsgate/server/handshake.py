@@ -54,24 +54,32 @@ class Door(Protocol):
 log = logging.getLogger("wsgate.handshake")
 
 
+def _refuse(gateway: Gateway, door: Door, status: int, *, websocket_version: bool = False) -> None:
+    """Refuse a request the authorizer and ``$connect`` never saw (they count their own
+    outcomes, ``observer.connected``), counted by status for ``/metrics``."""
+    if gateway.dispatcher.observer is not None:
+        gateway.dispatcher.observer.refused(status)
+    door.refuse(status, websocket_version=websocket_version)
+
+
 async def handshake(gateway: Gateway, door: Door, head: RequestHead, segment: str) -> None:
     """Run the AWS handshake sequence; serve the connection if every step allowed it."""
     if segment and segment != gateway.api.stage:
-        return door.refuse(403)
+        return _refuse(gateway, door, 403)
     if gateway.traffic.draining:
-        return door.refuse(503)
+        return _refuse(gateway, door, 503)
     # Checked first: it spares the authorizer and $connect a request that can never
     # become a connection.
     refused = upgrade_refusal(head)
     if refused is not None:
         log.info("upgrade refused (%d): %s", *refused)
-        return door.refuse(refused[0], websocket_version=True)
+        return _refuse(gateway, door, refused[0], websocket_version=True)
     # Lower-cased names read once below; the key came once (upgrade_refusal).
     headers = {name.lower(): value for name, value in head.headers}
     key = headers["sec-websocket-key"]
     traffic = gateway.traffic
     if not traffic.admit(gateway.limits.max_connections):
-        return door.refuse(429)
+        return _refuse(gateway, door, 429)
     sources = traffic.sources
     if sources is None:
         server = gateway.config.server
@@ -84,7 +92,7 @@ async def handshake(gateway: Gateway, door: Door, head: RequestHead, segment: st
     if not sources.admit(source_ip, time.monotonic()):
         traffic.release()
         log.info("upgrade from %s refused (429): over its per-address limits", source_ip)
-        return door.refuse(429)
+        return _refuse(gateway, door, 429)
     try:
         decision = await _decide(gateway, door, head, headers.get("user-agent"))
         if isinstance(decision, int):
@@ -204,14 +212,14 @@ async def _serve(
     """Upgrade, register, and serve the connection until it ends."""
     if gateway.traffic.draining:
         # The gateway began shutting down while the handshake ran.
-        return door.refuse(503)
+        return _refuse(gateway, door, 503)
     registry, connection_id = gateway.registry, connection.connection_id
     try:
         # Before the 101: once the client knows it is connected, every process reaches it.
         await registry.reserve(connection_id)
     except DuplicateConnection:
         log.error("connectionId %s collided; refusing", connection_id)
-        return door.refuse(500)
+        return _refuse(gateway, door, 500)
     websocket = door.upgrade(key, subprotocol, gateway.limits)
     if websocket is None:
         # The client left during $connect: the connection never existed, so no $disconnect.

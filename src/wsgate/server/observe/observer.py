@@ -196,6 +196,12 @@ class Observer:
             )
             access.write(fields)
 
+    def refused(self, status: int) -> None:
+        """A handshake refused before the authorizer: a wrong stage, a draining gateway, a
+        malformed upgrade, a connection limit; no route saw it, so only its status counts."""
+        if self.metrics is not None:
+            self.metrics.handshake(status)
+
     def upgraded(self) -> None:
         """A handshake ended in its 101."""
         if self.metrics is not None:
