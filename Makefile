@@ -83,9 +83,9 @@ clean:
 # bench.txt holds everything; dev.txt and runtime.txt are cut from it, so a package has one
 # version in all three.
 define compile_locks
-	$(LOCK) $(1) pyproject.toml requirements/build.in --extra dev --extra redis --extra workers --extra sigv4 --extra bench -o requirements/bench.txt
-	$(LOCK) pyproject.toml requirements/build.in --extra dev --extra redis --extra workers --extra sigv4 -c requirements/bench.txt -o requirements/dev.txt
-	$(LOCK) pyproject.toml requirements/build.in --extra redis --extra workers --extra sigv4 -c requirements/bench.txt -o requirements/runtime.txt
+	$(LOCK) $(1) pyproject.toml requirements/build.in --extra dev --extra redis --extra workers --extra sigv4 --extra project --extra bench -o requirements/bench.txt
+	$(LOCK) pyproject.toml requirements/build.in --extra dev --extra redis --extra workers --extra sigv4 --extra project -c requirements/bench.txt -o requirements/dev.txt
+	$(LOCK) pyproject.toml requirements/build.in --extra redis --extra workers --extra sigv4 --extra project -c requirements/bench.txt -o requirements/runtime.txt
 endef
 
 lock: | $(UV)
