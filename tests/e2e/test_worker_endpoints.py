@@ -32,6 +32,8 @@ from wsgate.workers.runtimes import RUNTIMES
 
 
 PYTHON_CODE = FUNCTIONS / "endpoints-python"
+EVENT_LOOPS = ("asyncio", "uvloop")
+"""Each test on both: ``wsgate serve`` runs on uvloop (``tests/conftest.py``)."""
 
 RUNTIME_ROUTES: dict[str, dict[str, Any]] = {
     "inprocess": {"handler": "endpoints_app:lambda_handler", "response": True},
