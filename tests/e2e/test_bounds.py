@@ -22,6 +22,10 @@ from wsgate.server.connection import HIGH_WATER
 from wsgate.server.session import Session
 
 
+EVENT_LOOPS = ("asyncio", "uvloop")
+"""Each test on both: ``wsgate serve`` runs on uvloop, whose sockets behave otherwise."""
+
+
 # uvloop reads up to 256 KiB at a time, and the pongs of one read are written before
 # reading stops: the most a connection may hold above the high-water mark.
 _ONE_READ = 256 * 1024

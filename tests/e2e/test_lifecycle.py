@@ -85,17 +85,19 @@ async def test_idle_connection_is_closed_with_1001_going_away(
 async def test_traffic_in_either_direction_keeps_the_connection(
     gateway_factory: GatewayFactory,
 ) -> None:
-    running = await gateway_factory(api={"idle_timeout": 0.5})
+    # A wide margin between the steps (0.2 s) and the idle timeout (1 s): a management call
+    # runs boto3 in a thread, slow on a loaded machine.
+    running = await gateway_factory(api={"idle_timeout": 1.0})
     async with websockets.connect(running.ws_url()) as ws:
         connection_id = handlers.events_for("$connect")[0]["requestContext"]["connectionId"]
-        for step in range(8):
-            await asyncio.sleep(0.15)
+        for step in range(12):
+            await asyncio.sleep(0.2)
             if step % 2:
                 await ws.send('{"action": "echo"}')
             else:
                 await running.call("post_to_connection", ConnectionId=connection_id, Data=b"k")
             await ws.recv()
-        # 1.2 s passed, more than twice the idle timeout, and the connection is open.
+        # 2.4 s passed, more than twice the idle timeout, and the connection is open.
         await ws.send('{"action": "echo"}')
         assert await ws.recv() == '{"action": "echo"}'
     await wait_for(lambda: bool(disconnects()))

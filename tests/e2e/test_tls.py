@@ -12,6 +12,10 @@ from tests.e2e import handlers
 from tests.e2e.conftest import RunningGateway
 
 
+EVENT_LOOPS = ("asyncio", "uvloop")
+"""Each test on both: ``wsgate serve`` runs on uvloop, whose sockets behave otherwise."""
+
+
 def client_context(gateway: RunningGateway) -> ssl.SSLContext:
     """Trusts the gateway's self-signed certificate, and nothing else."""
     files = gateway.server.tls_files

@@ -21,6 +21,10 @@ from tests.e2e import handlers
 from tests.e2e.conftest import GatewayFactory, RunningGateway, wait_for
 
 
+EVENT_LOOPS = ("asyncio", "uvloop")
+"""Each test on both: ``wsgate serve`` runs on uvloop, whose sockets behave otherwise."""
+
+
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 §1.3's answer to KEY
 AUTHORIZER = {
