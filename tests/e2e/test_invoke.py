@@ -10,6 +10,7 @@ event they get to a file, so that the test sees an ``Event`` invocation ran.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -172,6 +173,75 @@ async def test_boto3_from_outside_sees_lambdas_errors(running: Running) -> None:
         await asyncio.to_thread(client.invoke, FunctionName="nope")
     with pytest.raises(client.exceptions.InvalidRequestContentException):
         await asyncio.to_thread(client.invoke, FunctionName="target", Payload=b"{not json")
+
+
+CLIENT_CONTEXT = {
+    "custom": {"tenant": "acme", "note": "héllo"},
+    "env": {"locale": "fr-FR"},
+    "client": {"app_title": "chat app"},
+}
+
+
+async def test_a_function_passes_its_client_context_on(running: Running) -> None:
+    """A worker's boto3 ``invoke(ClientContext=...)``: the invoked Python function's
+    ``context.client_context`` holds it (custom, env, client); an ``Event`` drops it."""
+    answer = await running.ask(
+        {"function": "target", "payload": {"n": 2}, "clientContext": CLIENT_CONTEXT}
+    )
+    assert answer["payload"]["clientContext"] == CLIENT_CONTEXT
+    answer = await running.ask(
+        {"function": "target", "type": "Event", "payload": {"n": 3}, "clientContext": {"a": 1}}
+    )
+    assert answer["status"] == 202
+    await wait_for(lambda: len(running.records()) == 2, 15)
+    assert running.records()[1] == {"event": {"n": 3}, "function": "target"}
+
+
+async def test_the_client_context_reaches_python_and_node_functions(tmp_path: Path) -> None:
+    """boto3 from the test itself, as a user's script would call Lambda: the Python
+    function's ``context.client_context``, the Node.js function's ``context.clientContext``;
+    a client context that is not base64 JSON is refused before anything runs."""
+    record = tmp_path / "record"
+    raw = {
+        "api": {"name": "invoke", "stage": "dev"},
+        "server": {"host": "127.0.0.1", "port": 0},
+        "functions": {
+            "target": function("invoke-target", environment={"RECORD": str(record)}),
+            "node": {
+                "runtime": "nodejs20.x",
+                "code": str(FUNCTIONS / "node-context"),
+                "handler": "index.handler",
+            },
+        },
+        "routes": {"$default": {"function": "target"}},
+    }
+    server = GatewayServer(build_gateway(GatewayConfig.model_validate(raw)))
+    await server.start()
+    try:
+        client = boto3.client(
+            "lambda",
+            region_name="us-east-1",
+            config=botocore.config.Config(retries={"max_attempts": 1}),
+        )
+        encoded = base64.b64encode(orjson.dumps(CLIENT_CONTEXT)).decode()
+
+        async def invoke(name: str, context: str) -> Any:
+            answer = await asyncio.to_thread(
+                client.invoke, FunctionName=name, Payload=b'"hi"', ClientContext=context
+            )
+            return orjson.loads(answer["Payload"].read())
+
+        python = await invoke("target", encoded)
+        assert python["clientContext"] == CLIENT_CONTEXT
+        node = await invoke("node", encoded)
+        assert node == {"clientContext": CLIENT_CONTEXT, "echo": "hi"}
+        with pytest.raises(client.exceptions.InvalidRequestContentException) as raised:
+            await invoke("node", base64.b64encode(b"[1]").decode())
+        assert raised.value.response["Error"]["Message"] == (
+            "Client context must be a valid Base64-encoded JSON object."
+        )
+    finally:
+        await server.stop()
 
 
 async def test_the_variable_is_gone_after_stop(tmp_path: Path) -> None:

@@ -58,13 +58,17 @@ class FakePool:
         )
         self.behaviour = behaviour
         self.calls: list[tuple[object, InvokeContext]] = []
+        self.client_contexts: list[str | None] = []
         self.futures: list[asyncio.Future[object]] = []
         self.running = 0
         self.most_running = 0
 
-    def invoke(self, event: Event, context: InvokeContext) -> asyncio.Future[object]:
+    def invoke(
+        self, event: Event, context: InvokeContext, *, client_context: str | None = None
+    ) -> asyncio.Future[object]:
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self.calls.append((event, context))
+        self.client_contexts.append(client_context)
         self.futures.append(future)
         outcome = self.behaviour(event, len(self.calls))
         if isinstance(outcome, BaseException):
@@ -305,6 +309,47 @@ async def test_a_payload_that_is_not_json_is_refused(start: Callable[..., Any]) 
     error = await api.error(FunctionName="chat", Payload=b"{nope")
     assert isinstance(error, api.client.exceptions.InvalidRequestContentException)
     assert error.response["Error"]["Message"].startswith("Could not parse request body into json")
+    assert pool.calls == []
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+async def test_the_client_context_goes_to_a_synchronous_invocation(
+    start: Callable[..., Any],
+) -> None:
+    """As ASCII JSON text (non-ASCII escaped, for the header); an ``Event`` drops it."""
+    pool = FakePool("chat", echo)
+    api: Api = await start(pool)
+    context = '{"custom": {"who": "zoë"}, "env": {"locale": "fr"}}'
+    await api.invoke(FunctionName="chat", ClientContext=b64(context))
+    assert pool.client_contexts == ['{"custom":{"who":"zo\\u00eb"},"env":{"locale":"fr"}}']
+    await api.invoke(FunctionName="chat", InvocationType="Event", ClientContext=b64(context))
+    for _ in range(100):
+        if len(pool.calls) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert pool.client_contexts[1:] == [None]
+    await api.invoke(FunctionName="chat")
+    assert pool.client_contexts[2:] == [None]
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        "not base64!",
+        b64("not json"),
+        b64("[1, 2]"),
+        b64('{"custom": "' + "x" * 2700 + '"}'),  # 3,624 characters of base64
+    ],
+)
+async def test_a_bad_client_context_is_refused(start: Callable[..., Any], context: str) -> None:
+    pool = FakePool("chat", echo)
+    api: Api = await start(pool)
+    error = await api.error(FunctionName="chat", ClientContext=context)
+    assert isinstance(error, api.client.exceptions.InvalidRequestContentException)
+    assert error.response["Error"]["Message"].startswith("Client context must be")
     assert pool.calls == []
 
 

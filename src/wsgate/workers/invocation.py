@@ -31,6 +31,7 @@ class Invocation:
 
     __slots__ = (
         "body",
+        "client_context",
         "deadline",
         "deadline_ms",
         "future",
@@ -46,10 +47,13 @@ class Invocation:
         body: bytes,
         deadline: float,
         future: asyncio.Future[object],
+        client_context: str | None = None,
     ) -> None:
         self.request_id = request_id
         self.body = body
         """The event, as JSON."""
+        self.client_context = client_context
+        """The caller's client context, as JSON text (ASCII), or None."""
         now = time.monotonic()
         self.deadline = deadline
         """The caller's deadline, on ``time.monotonic()``'s clock."""
@@ -65,9 +69,13 @@ class Invocation:
 
     def headers(self, function_arn: str) -> dict[str, str]:
         """The headers of the ``/next`` answer that hands it out."""
-        return {
+        headers = {
             "Lambda-Runtime-Aws-Request-Id": self.request_id,
             "Lambda-Runtime-Deadline-Ms": str(self.deadline_ms),
             "Lambda-Runtime-Invoked-Function-Arn": function_arn,
             "Lambda-Runtime-Trace-Id": trace_header(),
         }
+        if self.client_context is not None:
+            # The runtimes make it context.client_context (Python), clientContext (Node).
+            headers["Lambda-Runtime-Client-Context"] = self.client_context
+        return headers

@@ -21,6 +21,9 @@ as Lambda answers it (CONTRACT-RUNTIME.md §2):
   ``InvalidParameterValueException`` 400 (a bad header), ``RequestTooLargeException``
   413 (6 MB; 256 KB for ``Event``), ``TooManyRequestsException`` 429 (the function's
   line or ``Event`` queue is full).
+- ``X-Amz-Client-Context`` (base64 of a JSON object) reaches a ``RequestResponse``
+  invocation's runtime as ``Lambda-Runtime-Client-Context``: ``context.client_context``
+  in Python, ``context.clientContext`` in Node.js. As on Lambda, ``Event`` drops it.
 
 The function is named by its name, a partial ARN (``<account>:function:<name>``) or its
 ARN (``arn:aws:lambda:<region>:<account>:function:<name>``), with ``$LATEST`` as the only
@@ -32,6 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
+import json
 import logging
 import os
 import re
@@ -56,10 +61,12 @@ from wsgate.workers.invoke_events import (
 
 __all__ = [
     "ENDPOINT_VARIABLE",
+    "MAX_CLIENT_CONTEXT",
     "MAX_EVENT_PAYLOAD",
     "MAX_SYNC_PAYLOAD",
     "InvokeApi",
     "InvokeError",
+    "client_context",
     "resolve_function",
 ]
 
@@ -69,6 +76,9 @@ MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 """Bytes a ``RequestResponse`` (or ``DryRun``) payload may have: 6291456."""
 MAX_EVENT_PAYLOAD = 256 * 1024
 """Bytes an ``Event`` payload may have: 262144."""
+MAX_CLIENT_CONTEXT = 3583
+"""Characters of base64 an ``X-Amz-Client-Context`` may have (Lambda's limit)."""
+CLIENT_CONTEXT_HEADER = "X-Amz-Client-Context"
 LOG_TAIL_BYTES = 4096
 """``X-Amz-Log-Result`` holds the last 4 KB of the invocation's log."""
 _DISCARD_LIMIT = 4 * MAX_SYNC_PAYLOAD
@@ -287,6 +297,7 @@ class InvokeApi:
         log_type = request.headers.get("X-Amz-Log-Type", "None")
         _check_enum("invocationType", invocation_type, INVOCATION_TYPES)
         _check_enum("logType", log_type, LOG_TYPES)
+        context = client_context(request.headers.get(CLIENT_CONTEXT_HEADER))
         limit = MAX_EVENT_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
         body, size = await _read_body(request, limit)
         if size > limit:
@@ -307,17 +318,20 @@ class InvokeApi:
                 log.warning("%s: Event invocation throttled: its queue is full", name)
                 raise _throttled("ReservedFunctionConcurrentInvocationLimitExceeded")
             return web.Response(status=202, headers=headers)
-        return await self._request_response(name, payload, request_id, log_type == "Tail")
+        # As on Lambda, only a synchronous invocation passes the client context on.
+        return await self._request_response(name, payload, request_id, log_type == "Tail", context)
 
     async def _request_response(
-        self, name: str, payload: object, request_id: str, tail: bool
+        self, name: str, payload: object, request_id: str, tail: bool, context: str | None
     ) -> web.Response:
         pool = self.pools[name]
         timeout = pool.spec.timeout
         if tail:
             self._tail.wanted[request_id] = []
         future = pool.invoke(
-            cast(Event, payload), InvokeContext(request_id, time.monotonic() + timeout)
+            cast(Event, payload),
+            InvokeContext(request_id, time.monotonic() + timeout),
+            client_context=context,
         )
         headers = {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": "$LATEST"}
         try:
@@ -343,6 +357,37 @@ class InvokeApi:
                 # The worker's START/END/REPORT are logged before its answer resolves.
                 headers["X-Amz-Log-Result"] = self._tail.result(request_id)
         return web.Response(status=200, body=body, content_type="application/json", headers=headers)
+
+
+def client_context(header: str | None) -> str | None:
+    """The JSON text a runtime gets as ``Lambda-Runtime-Client-Context``, from the base64
+    JSON object of ``X-Amz-Client-Context``; None without one.
+
+    Written again as ASCII JSON (``\\u`` escapes), which an HTTP header can carry as is.
+
+    Raises:
+        InvokeError: ``InvalidRequestContentException`` when it is longer than Lambda's
+            3583 characters, not base64, or not a JSON object.
+    """
+    if not header:
+        return None
+    if len(header) > MAX_CLIENT_CONTEXT:
+        raise InvokeError(
+            400,
+            "InvalidRequestContentException",
+            f"Client context must be at most {MAX_CLIENT_CONTEXT} bytes, base64-encoded.",
+        )
+    try:
+        document = orjson.loads(base64.b64decode(header, validate=True))
+    except (binascii.Error, ValueError):  # orjson's JSONDecodeError is a ValueError
+        document = None
+    if not isinstance(document, dict):
+        raise InvokeError(
+            400,
+            "InvalidRequestContentException",
+            "Client context must be a valid Base64-encoded JSON object.",
+        )
+    return json.dumps(document, separators=(",", ":"))
 
 
 def _error_document(error: FunctionError, request_id: str) -> object:

@@ -61,7 +61,9 @@ class Invocable(Protocol):
     name: str
     spec: FunctionSpec
 
-    def invoke(self, event: Event, context: InvokeContext) -> asyncio.Future[object]: ...
+    def invoke(
+        self, event: Event, context: InvokeContext, *, client_context: str | None = None
+    ) -> asyncio.Future[object]: ...
 
 
 @dataclass(eq=False, slots=True)

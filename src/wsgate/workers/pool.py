@@ -59,10 +59,14 @@ class FunctionPool:
         self._stopping: set[asyncio.Task[None]] = set()
         self._closed = False
 
-    def invoke(self, event: Event, context: InvokeContext) -> asyncio.Future[object]:
+    def invoke(
+        self, event: Event, context: InvokeContext, *, client_context: str | None = None
+    ) -> asyncio.Future[object]:
         """Begin an invocation; the future gives its result, or a ``FunctionError``.
 
-        Cancelling the future (the caller's deadline) kills the worker running it.
+        ``client_context`` is the JSON text of an Invoke's client context, which the
+        runtime gets as ``Lambda-Runtime-Client-Context``. Cancelling the future (the
+        caller's deadline) kills the worker running it.
         """
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         if self._closed:
@@ -73,7 +77,7 @@ class FunctionPool:
         except orjson.JSONEncodeError as error:
             future.set_exception(FunctionError("Runtime.UnmarshalError", str(error)))
             return future
-        invocation = Invocation(context.request_id, body, context.deadline, future)
+        invocation = Invocation(context.request_id, body, context.deadline, future, client_context)
         future.add_done_callback(partial(self._settled, invocation))
         if self._idle:
             worker = self._idle.pop()

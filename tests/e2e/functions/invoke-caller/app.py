@@ -42,4 +42,8 @@ def lambda_handler(event, context):
         kwargs["InvocationType"] = body["type"]
     if body.get("tail"):
         kwargs["LogType"] = "Tail"
+    if "clientContext" in body:
+        kwargs["ClientContext"] = base64.b64encode(
+            json.dumps(body["clientContext"]).encode()
+        ).decode()
     return {"statusCode": 200, "body": json.dumps(_call(**kwargs))}
