@@ -244,6 +244,36 @@ async def test_the_client_context_reaches_python_and_node_functions(tmp_path: Pa
         await server.stop()
 
 
+async def test_an_in_process_lambda_client_made_at_import_reaches_the_invoke_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler module's ``boto3.client("lambda")`` made at import time is pointed at the
+    Invoke API as a worker's is: the gateway names its port before it imports handlers.
+    The variable the process had before (here a closed port) is what the client would use
+    otherwise, and what the variable is again after the stop."""
+    closed = "http://127.0.0.1:9"
+    monkeypatch.setenv(ENDPOINT_VARIABLE, closed)
+    raw = {
+        "api": {"name": "invoke", "stage": "dev"},
+        "server": {"host": "127.0.0.1", "port": 0},
+        "handlers": {"path": str(FUNCTIONS / "invoke-inprocess")},
+        "functions": {"target": function("invoke-target", environment={"RECORD": "/dev/null"})},
+        "routes": {"$default": {"handler": "import_time_invoke:invoke", "response": True}},
+    }
+    server = GatewayServer(build_gateway(GatewayConfig.model_validate(raw)))
+    assert os.environ[ENDPOINT_VARIABLE] == closed  # set for the import only
+    await server.start()
+    try:
+        assert os.environ[ENDPOINT_VARIABLE] != closed
+        answer = await Running(server, tmp_path / "record").ask(
+            {"function": "target", "payload": "made at import"}
+        )
+        assert answer == {"echo": "made at import", "function": "target"}
+    finally:
+        await server.stop()
+    assert os.environ[ENDPOINT_VARIABLE] == closed
+
+
 async def test_the_variable_is_gone_after_stop(tmp_path: Path) -> None:
     raw = {
         "api": {"name": "invoke", "stage": "dev"},

@@ -47,15 +47,9 @@ async def _on_startup(app: web.Application) -> None:
         if isinstance(gateway.registry, RedisRegistry):
             gateway.registry.on_orphan = partial(disconnect_orphan, gateway)
     await gateway.registry.start()
-    if gateway.functions is not None:
+    if gateway.invoke_api is not None:
         # Lambda's Invoke API for the functions, before the first connection: it sets
         # AWS_ENDPOINT_URL_LAMBDA, which the workers inherit and the handlers' boto3 reads.
-        from wsgate.workers.invoke_api import InvokeApi
-
-        api = gateway.config.api
-        gateway.invoke_api = InvokeApi(
-            gateway.functions.pools, region=api.region, account_id=api.account_id
-        )
         await gateway.invoke_api.start()
 
 

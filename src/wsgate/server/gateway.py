@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -148,6 +149,16 @@ def _registry(config: GatewayConfig, api: ApiContext) -> Registry:
     )
 
 
+def _invoke_api(config: GatewayConfig, functions: FunctionPools | None) -> InvokeApi | None:
+    """Lambda's Invoke API for ``functions:``, its port bound now (it listens at start)."""
+    if functions is None:
+        return None
+    from wsgate.workers.invoke_api import InvokeApi
+
+    api = config.api
+    return InvokeApi(functions.pools, region=api.region, account_id=api.account_id, reserve=True)
+
+
 def _function_pools(config: GatewayConfig) -> FunctionPools | None:
     """The worker pools of ``functions:``; no process starts before an invocation."""
     if not config.functions:
@@ -198,6 +209,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         return Handler(integration, deadlines, blocking)
 
     functions = _function_pools(config)
+    invoke_api = _invoke_api(config, functions)
 
     def integration(
         reference: str | None, function: str | None, timeout: float, pool: HandlerThreads
@@ -213,39 +225,42 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         selector = compile_selection_expression(api_settings.route_selection_expression)
     except ValueError as exc:
         raise ConfigError(f"api.route_selection_expression: {exc}") from None
-    routes = {
-        key: Route(
-            integration(
-                route.handler,
-                route.function,
-                route.timeout,
-                handshake_threads if key in _HANDSHAKE_ROUTES else threads,
-            ),
-            route.response,
-            _bucket(api_settings.throttle, route.throttle),
-        )
-        for key, route in config.routes.items()
-    }
-    authorizer: Authorizer | None = None
-    if config.authorizer is not None:
-        sources = []
-        for index, text in enumerate(config.authorizer.identity_source):
-            try:
-                sources.append(parse_identity_source(text))
-            except ValueError as exc:
-                raise ConfigError(f"authorizer.identity_source[{index}]: {exc}") from None
-        if isinstance(config.authorizer, JwtAuthorizerConfig):
-            authorizer = _jwt_authorizer(config.authorizer, sources)
-        else:
-            authorizer = RequestAuthorizer(
+    # Handler modules are imported here: a Lambda client one makes at import time reads
+    # AWS_ENDPOINT_URL_LAMBDA now, so it names the Invoke API's port already.
+    with invoke_api.endpoint_set() if invoke_api is not None else nullcontext():
+        routes = {
+            key: Route(
                 integration(
-                    config.authorizer.handler,
-                    config.authorizer.function,
-                    config.authorizer.timeout,
-                    handshake_threads,
+                    route.handler,
+                    route.function,
+                    route.timeout,
+                    handshake_threads if key in _HANDSHAKE_ROUTES else threads,
                 ),
-                sources,
+                route.response,
+                _bucket(api_settings.throttle, route.throttle),
             )
+            for key, route in config.routes.items()
+        }
+        authorizer: Authorizer | None = None
+        if config.authorizer is not None:
+            sources = []
+            for index, text in enumerate(config.authorizer.identity_source):
+                try:
+                    sources.append(parse_identity_source(text))
+                except ValueError as exc:
+                    raise ConfigError(f"authorizer.identity_source[{index}]: {exc}") from None
+            if isinstance(config.authorizer, JwtAuthorizerConfig):
+                authorizer = _jwt_authorizer(config.authorizer, sources)
+            else:
+                authorizer = RequestAuthorizer(
+                    integration(
+                        config.authorizer.handler,
+                        config.authorizer.function,
+                        config.authorizer.timeout,
+                        handshake_threads,
+                    ),
+                    sources,
+                )
     api = ApiContext(
         api_id=api_settings.api_id or api_id_for(api_settings.name),
         stage=api_settings.stage,
@@ -283,6 +298,7 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         limits=limits,
         dispatcher=Dispatcher(api, selector, routes, api_settings.max_message_bytes),
         functions=functions,
+        invoke_api=invoke_api,
         connect_throttle=connect.throttle
         if connect is not None
         else _bucket(api_settings.throttle, None),

@@ -3,8 +3,10 @@
 ``boto3.client("lambda").invoke(FunctionName=..., ...)`` from any function of the API
 reaches this listener with no change to the code: the gateway sets
 ``AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:<port>`` (:data:`ENDPOINT_VARIABLE`) in its
-own environment once the listener is bound, for its in-process handlers, and every
-worker inherits it (``environment.PASS_THROUGH``). boto3 from 1.28 and the JS SDK v3
+own environment while it runs, for its in-process handlers, and every worker inherits it
+(``environment.PASS_THROUGH``). The port is bound when the gateway is built (``reserve``)
+and named while the handler modules are imported (``endpoint_set``), so that a client a
+module makes at import time is pointed here too. boto3 from 1.28 and the JS SDK v3
 read service-specific endpoint variables.
 
 ``POST /2015-03-31/functions/{FunctionName}/invocations[?Qualifier=$LATEST]``, answered
@@ -40,9 +42,11 @@ import json
 import logging
 import os
 import re
+import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import cast
 
 import orjson
@@ -209,6 +213,7 @@ class InvokeApi:
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
         throttle_delay: float = THROTTLE_DELAY,
         events_limit: int | None = None,
+        reserve: bool = False,
     ) -> None:
         self.pools = dict(pools)
         self.region = region
@@ -221,9 +226,34 @@ class InvokeApi:
         self._runner: web.AppRunner | None = None
         self._tail = _LogTail()
         self._variable_before: str | None = None
+        self._socket: socket.socket | None = None
+        """The port bound ahead of ``start`` (``reserve``), not yet listening."""
+        if reserve:
+            self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._socket.bind(("127.0.0.1", 0))
+            self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+
+    @contextmanager
+    def endpoint_set(self) -> Iterator[None]:
+        """``AWS_ENDPOINT_URL_LAMBDA`` names the reserved port for the duration, then is
+        what it was: the gateway imports its in-process handlers within, so that a Lambda
+        client a module makes at import time is pointed here, as a worker's is."""
+        if self.url is None:
+            yield
+            return
+        before = os.environ.get(ENDPOINT_VARIABLE)
+        os.environ[ENDPOINT_VARIABLE] = self.url
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(ENDPOINT_VARIABLE, None)
+            else:
+                os.environ[ENDPOINT_VARIABLE] = before
 
     async def start(self, *, set_environment: bool = True) -> str:
-        """Listen on a free loopback port; point ``AWS_ENDPOINT_URL_LAMBDA`` at it."""
+        """Listen on the reserved port, else a free loopback port; point
+        ``AWS_ENDPOINT_URL_LAMBDA`` at it."""
         delays, throttle_delay, limit = self._queue_settings
         self.events = {
             name: EventQueue(pool, limit=limit, retry_delays=delays, throttle_delay=throttle_delay)
@@ -234,7 +264,12 @@ class InvokeApi:
         app.router.add_route("*", "/{path:.*}", _unknown)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        reserved, self._socket = self._socket, None
+        site: web.BaseSite = (
+            web.SockSite(runner, reserved)
+            if reserved is not None
+            else web.TCPSite(runner, "127.0.0.1", 0)
+        )
         await site.start()
         self._runner = runner
         port = runner.addresses[0][1]
@@ -275,6 +310,9 @@ class InvokeApi:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._socket is not None:  # reserved, never started
+            self._socket.close()
+            self._socket = None
 
     # --- the endpoint ------------------------------------------------------------------
 
