@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from wsgate.config.envfile import apply_env, read_env_files
 from wsgate.config.files import load_config
 from wsgate.config.model import GatewayConfig
 from wsgate.exceptions import ConfigError, TokenError
 from wsgate.project import DEFAULT_FILES, Notice, find_default_config, load_project, sniff_kind
 from wsgate.project.cliargs import add_project_flags, project_options, refuse_project_flags
+from wsgate.project.overlay import imports_project, load_importing
 from wsgate.server.supervisor import worker_count
 
 
@@ -58,6 +62,19 @@ def _parser() -> argparse.ArgumentParser:
             ),
         )
         add_project_flags(command)
+        command.add_argument(
+            "--env-file",
+            type=Path,
+            action="append",
+            default=[],
+            metavar="PATH",
+            help=(
+                "variables (.env syntax) for every function, over the config's and the "
+                "template's, and for ${env:...} (the shell's environment winning there); "
+                "repeatable, a later file winning"
+            ),
+        )
+    check.add_argument("--json", action="store_true", help="print the report as one JSON object")
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     serve.add_argument("--port", type=int, help="server.port (0 picks a free port)")
     serve.add_argument("--tls-port", type=int, help="server.tls_port (0 picks a free port)")
@@ -124,20 +141,32 @@ def _config_path(args: argparse.Namespace) -> Path:
     found = find_default_config(Path())
     if found is None:
         raise ConfigError(f"no {', '.join(DEFAULT_FILES)} here: give one with --config")
+    others = [name for name in DEFAULT_FILES if name != str(found) and Path(name).is_file()]
+    if others:
+        log.info(
+            "serving %s, the first of %s here (--config %s serves that one alone)",
+            found,
+            ", ".join([str(found), *others]),
+            others[0],
+        )
     return found
 
 
 def _load(args: argparse.Namespace) -> tuple[Path, GatewayConfig, tuple[Notice, ...]]:
     """The config ``--config`` (or the folder's default file) describes, whatever its kind."""
     path = _config_path(args)
-    options = project_options(args)
+    env_file = read_env_files(args.env_file)
+    # The shell's environment wins over the files' for ${env:...}, as dotenv's loading.
+    environ = {**env_file, **os.environ}
+    options = dataclasses.replace(project_options(args), environ=environ)
     notices: tuple[Notice, ...] = ()
-    if path.is_file() and sniff_kind(path) != "wsgate":
-        project = load_project(path, options)
+    if path.is_file() and (sniff_kind(path) != "wsgate" or imports_project(path)):
+        load = load_project if sniff_kind(path) != "wsgate" else load_importing
+        project = load(path, options)
         config, notices = project.config, project.notices
     else:
         refuse_project_flags(args, path)
-        config = load_config(path)
+        config = load_config(path, environ)
         api = {k: v for k, v in (("stage", args.stage), ("region", args.region)) if v is not None}
         if api:
             config = config.model_copy(update={"api": config.api.model_copy(update=api)})
@@ -151,7 +180,8 @@ def _load(args: argparse.Namespace) -> tuple[Path, GatewayConfig, tuple[Notice, 
     }
     if server:
         config = config.model_copy(update={"server": config.server.model_copy(update=server)})
-    return path, config, notices
+    origin = "--env-file " + ", ".join(str(p) for p in args.env_file)
+    return path, apply_env(config, env_file, origin), notices
 
 
 def _run_serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -202,16 +232,37 @@ def _run_worker(args: argparse.Namespace) -> int:
 
 
 def _run_check(args: argparse.Namespace) -> int:
+    from wsgate.project.report import build_report, render_text
     from wsgate.server.gateway import build_gateway
 
-    config_path, config, notices = _load(args)
-    for notice in notices:
-        print(f"{config_path}: {notice.level}: {notice}")
-    gateway = build_gateway(config)
+    try:
+        config_path, config, notices = _load(args)
+        gateway = build_gateway(config)  # imports every in-process handler
+    except ConfigError as exc:
+        if not args.json:
+            raise
+        print(json.dumps({"ok": False, "errors": str(exc).splitlines()}, indent=2))
+        return 2
     gateway.threads.shutdown()
+    report = build_report(config_path, _described(config_path), config, notices)
+    if args.json:
+        print(json.dumps({"ok": True, **report}, indent=2))
+        return 0
+    print(render_text(report))
     routes = ", ".join(sorted(gateway.routes)) or "none"
-    print(f"{config_path}: ok (stage {gateway.api.stage}; routes: {routes})")
+    print(f"\n{config_path}: ok (stage {gateway.api.stage}; routes: {routes})")
     return 0
+
+
+def _described(path: Path) -> str:
+    """What kind of file the config is, for ``wsgate check``'s first line."""
+    kinds = {"serverless": "a serverless.yml", "cloudformation": "a SAM/CloudFormation template"}
+    kind = sniff_kind(path)
+    if kind != "wsgate":
+        return kinds[kind]
+    if path.is_file() and imports_project(path):
+        return "a wsgate.yaml with import: (its keys over the imported file's)"
+    return "a wsgate.yaml"
 
 
 def _run_token(args: argparse.Namespace) -> int:

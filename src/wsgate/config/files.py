@@ -31,7 +31,7 @@ from wsgate.config.model import (
 from wsgate.exceptions import ConfigError
 
 
-__all__ = ["load_config", "parse_config", "refuse_duplicate_keys"]
+__all__ = ["format_error", "load_config", "parse_config", "refuse_duplicate_keys", "resolve_paths"]
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -99,12 +99,12 @@ def parse_config(
     try:
         config = GatewayConfig.model_validate(tree)
     except ValidationError as exc:
-        lines = [f"{source}: {_format_error(error)}" for error in exc.errors()]
+        lines = [f"{source}: {format_error(error)}" for error in exc.errors()]
         raise ConfigError("\n".join(dict.fromkeys(lines))) from None
-    return _resolve_paths(config, base_dir)
+    return resolve_paths(config, base_dir)
 
 
-def _resolve_paths(config: GatewayConfig, base_dir: Path) -> GatewayConfig:
+def resolve_paths(config: GatewayConfig, base_dir: Path) -> GatewayConfig:
     """Make the file-relative paths absolute (the models are frozen: copy)."""
     handlers = config.handlers.model_copy(update={"path": base_dir / config.handlers.path})
     server = config.server
@@ -174,7 +174,7 @@ def _yaml_error(exc: yaml.MarkedYAMLError, source: str) -> str:
 # --- validation errors -----------------------------------------------------------------
 
 
-def _format_error(error: ErrorDetails) -> str:
+def format_error(error: ErrorDetails) -> str:
     """One line ``key.path: problem`` for one pydantic error."""
     loc: tuple[int | str, ...] = tuple(error["loc"])
     kind = error["type"]

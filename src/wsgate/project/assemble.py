@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from wsgate.config.files import format_error
 from wsgate.config.model import GatewayConfig, LocatedValueError
 from wsgate.exceptions import ConfigError
 from wsgate.project.notices import Notice
@@ -30,15 +31,25 @@ class TreeBuilder:
         """How error messages name the project file."""
         self.tree: dict[str, Any] = {}
         self.origins: dict[Loc, str] = {}
+        self.files: dict[Loc, str] = {}
+        """The file a value came from when it is not ``source`` (a wsgate.yaml's override)."""
         self.notices: list[Notice] = []
 
-    def set(self, loc: Loc, value: object, origin: str) -> None:
-        """Set the value at ``loc`` (e.g. ``("functions", "chat", "timeout")``)."""
+    def set(self, loc: Loc, value: object, origin: str, file: str | None = None) -> None:
+        """Set the value at ``loc`` (e.g. ``("functions", "chat", "timeout")``), read at
+        ``origin`` in ``file`` (default: the project file); what was below ``loc`` goes."""
         node = self.tree
         for part in loc[:-1]:
             node = node.setdefault(part, {})
         node[loc[-1]] = value
+        for known in [k for k in self.origins if k[: len(loc)] == loc and k != loc]:
+            del self.origins[known]
+            self.files.pop(known, None)
         self.origins[loc] = origin
+        if file is None:
+            self.files.pop(loc, None)
+        else:
+            self.files[loc] = file
 
     def note(self, key: str, problem: str, instead: str, *, info: bool = False) -> None:
         """Record what cannot be honoured at ``key`` and what is done instead."""
@@ -59,7 +70,7 @@ class TreeBuilder:
         try:
             return GatewayConfig.model_validate(self.tree)
         except ValidationError as exc:
-            lines = [f"{self.source}: {self._describe(error)}" for error in exc.errors()]
+            lines = [self._describe(error) for error in exc.errors()]
             raise ConfigError("\n".join(dict.fromkeys(lines))) from None
 
     def _describe(self, error: ErrorDetails) -> str:
@@ -67,11 +78,22 @@ class TreeBuilder:
         cause = error.get("ctx", {}).get("error")
         if isinstance(cause, LocatedValueError):
             loc += cause.loc
+        override = self._override_file(loc)
+        if override is not None:
+            # A wsgate.yaml's own key: named as a wsgate.yaml's errors are.
+            return f"{override}: {format_error(error)}"
         if error["type"] in ("value_error", "assertion_error") and cause is not None:
             message = str(cause)
         else:
             message = f"{error['msg'][:1].lower()}{error['msg'][1:]}, got {error['input']!r}"
-        return f"{self._origin(loc)}: {message}"
+        return f"{self.source}: {self._origin(loc)}: {message}"
+
+    def _override_file(self, loc: Loc) -> str | None:
+        """The wsgate.yaml that set the value at ``loc`` (or above it), if one did."""
+        for end in range(len(loc), 0, -1):
+            if loc[:end] in self.origins:
+                return self.files.get(loc[:end])
+        return None
 
     def _origin(self, loc: Loc) -> str:
         for end in range(len(loc), 0, -1):

@@ -17,7 +17,7 @@ from wsgate.project.serverless import translate_service
 from wsgate.project.yamlfile import read_yaml
 
 
-__all__ = ["Project", "load_project", "sniff_kind"]
+__all__ = ["Project", "load_project", "sniff_kind", "translate_project"]
 
 PROJECT_SERVER = {"host": "127.0.0.1", "port": 8080, "tls_port": 8443}
 """The listeners of a project: ws:// on 8080 and wss:// on 8443, so that handlers that
@@ -31,6 +31,8 @@ class Project:
     config: GatewayConfig
     kind: ConfigKind
     notices: tuple[Notice, ...]
+    imported: Path | None = None
+    """The project file a wsgate.yaml's ``import:`` read, when the config is that."""
 
 
 def sniff_kind(path: Path) -> ConfigKind:
@@ -48,6 +50,19 @@ def load_project(path: Path, options: ProjectOptions | None = None) -> Project:
     Raises:
         ConfigError: the file is neither, or describes something wsgate cannot serve; the
             message names the file and the key path.
+    """
+    builder, kind = translate_project(path, options)
+    return Project(config=builder.validate(), kind=kind, notices=tuple(builder.notices))
+
+
+def translate_project(
+    path: Path, options: ProjectOptions | None = None
+) -> tuple[TreeBuilder, ConfigKind]:
+    """The config tree the project file at ``path`` gives, not validated yet (a
+    wsgate.yaml that imports the file merges its own keys over it first).
+
+    Raises:
+        ConfigError: as :func:`load_project`.
     """
     options = ProjectOptions() if options is None else options
     source = str(path)
@@ -68,7 +83,7 @@ def load_project(path: Path, options: ProjectOptions | None = None) -> Project:
     else:
         _refuse(options, source, "a template", params="--param", variables="--var")
         translate_template(tree, builder, base_dir, apply_samconfig(base_dir, options))
-    return Project(config=builder.validate(), kind=kind, notices=tuple(builder.notices))
+    return builder, kind
 
 
 def _refuse(options: ProjectOptions, source: str, kind: str, **flags: str) -> None:
