@@ -89,7 +89,8 @@ def merge_overrides(builder: TreeBuilder, overrides: Mapping[str, Any], source: 
         for name, function in functions.items():
             if name not in known and not (isinstance(function, dict) and "runtime" in function):
                 raise ConfigError(
-                    f"{source}: functions.{name}: {builder.source} has no function {name!r} "
+                    f"{source}: functions.{name}: {Path(builder.source).name} has no function "
+                    f"{name!r} "
                     f"(functions: {', '.join(known) or 'none'}); a new one needs runtime, "
                     "code and handler"
                 )
