@@ -76,7 +76,8 @@ def apply_env(
             )
         except ValidationError as exc:
             problems = [
-                f"{origin}: {error['loc'][-1]}: {error.get('ctx', {}).get('error', error['msg'])}"
+                f"{origin}: {_variable(error['loc'])}: "
+                f"{error.get('ctx', {}).get('error', error['msg'])}"
                 for error in exc.errors()
             ]
             raise ConfigError("\n".join(dict.fromkeys(problems))) from None
@@ -84,3 +85,8 @@ def apply_env(
         update={"environment": {**config.handlers.environment, **variables}}
     )
     return config.model_copy(update={"functions": functions, "handlers": handlers})
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The variable a validation error is about (pydantic puts ``[key]`` after a key)."""
+    return str(loc[-2] if loc[-1] == "[key]" and len(loc) > 1 else loc[-1])
