@@ -40,7 +40,7 @@ _NOT_RUN = {
     "provider.logs.websocket": "API Gateway's logs are wsgate's log",
     "provider.iam": "IAM is not enforced; functions call AWS with your credentials",
     "provider.iamRoleStatements": "IAM is not enforced; functions call AWS with your credentials",
-    "useDotenv": ".env files are not loaded; export the variables before wsgate serve",
+    "useDotenv": ".env files are not loaded by themselves; give them with --env-file .env",
 }
 _FUNCTION_NOT_RUN = {
     "vpc": "the function runs on this machine's network, not in a VPC",
