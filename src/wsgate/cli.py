@@ -153,17 +153,33 @@ def _config_path(args: argparse.Namespace) -> Path:
 
 
 def _load(args: argparse.Namespace) -> tuple[Path, GatewayConfig, tuple[Notice, ...]]:
-    """The config ``--config`` (or the folder's default file) describes, whatever its kind."""
+    """The config ``--config`` (or the folder's default file) describes, whatever its kind.
+
+    Raises:
+        ConfigError: it is not valid, or a reference in it does not resolve.
+    """
+    path, config, notices, unresolved = _load_all(args)
+    if unresolved:
+        raise ConfigError("\n".join(unresolved))
+    return path, config, notices
+
+
+def _load_all(
+    args: argparse.Namespace,
+) -> tuple[Path, GatewayConfig, tuple[Notice, ...], tuple[str, ...]]:
+    """:func:`_load`'s config, and the references that do not resolve (their text
+    standing for their values), for ``wsgate check`` to show them all."""
     path = _config_path(args)
     env_file = read_env_files(args.env_file)
     # The shell's environment wins over the files' for ${env:...}, as dotenv's loading.
     environ = {**env_file, **os.environ}
     options = dataclasses.replace(project_options(args), environ=environ)
     notices: tuple[Notice, ...] = ()
+    unresolved: tuple[str, ...] = ()
     if path.is_file() and (sniff_kind(path) != "wsgate" or imports_project(path)):
         load = load_project if sniff_kind(path) != "wsgate" else load_importing
-        project = load(path, options)
-        config, notices = project.config, project.notices
+        project = load(path, options, allow_unresolved=True)
+        config, notices, unresolved = project.config, project.notices, project.unresolved
     else:
         refuse_project_flags(args, path)
         config = load_config(path, environ)
@@ -181,7 +197,7 @@ def _load(args: argparse.Namespace) -> tuple[Path, GatewayConfig, tuple[Notice, 
     if server:
         config = config.model_copy(update={"server": config.server.model_copy(update=server)})
     origin = "--env-file " + ", ".join(str(p) for p in args.env_file)
-    return path, apply_env(config, env_file, origin), notices
+    return path, apply_env(config, env_file, origin), notices, unresolved
 
 
 def _run_serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -236,8 +252,12 @@ def _run_check(args: argparse.Namespace) -> int:
     from wsgate.server.gateway import build_gateway
 
     try:
-        config_path, config, notices = _load(args)
-        gateway = build_gateway(config)  # imports every in-process handler
+        config_path, config, notices, unresolved = _load_all(args)
+        try:
+            gateway = build_gateway(config)  # imports every in-process handler
+        except ConfigError as exc:
+            # A value standing for an unresolved one may be what failed: name those first.
+            raise ConfigError("\n".join([*unresolved, str(exc)])) from None
     except ConfigError as exc:
         if not args.json:
             raise
@@ -245,10 +265,15 @@ def _run_check(args: argparse.Namespace) -> int:
         return 2
     gateway.threads.shutdown()
     report = build_report(config_path, _described(config_path), config, notices)
+    report["unresolved"] = list(unresolved)
     if args.json:
-        print(json.dumps({"ok": True, **report}, indent=2))
-        return 0
+        print(json.dumps({"ok": not unresolved, **report}, indent=2))
+        return 2 if unresolved else 0
     print(render_text(report))
+    if unresolved:
+        count = f"{len(unresolved)} reference{'s' if len(unresolved) > 1 else ''}"
+        print(f"\n{config_path}: {count} not resolved (shown as written above)")
+        return 2
     routes = ", ".join(sorted(gateway.routes)) or "none"
     print(f"\n{config_path}: ok (stage {gateway.api.stage}; routes: {routes})")
     return 0

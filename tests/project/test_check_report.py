@@ -11,6 +11,8 @@ import pytest
 from tests.project.conftest import FIXTURES
 from wsgate.cli import main
 from wsgate.config.masking import MASK, is_secret_name, mask_value
+from wsgate.exceptions import ConfigError
+from wsgate.project import ProjectOptions, load_project
 
 
 def _check(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -117,14 +119,85 @@ def test_json_report(capsys: pytest.CaptureFixture[str]) -> None:
 def test_json_report_of_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An error is JSON too, and the exit status 2."""
     folder = tmp_path / "app"
-    shutil.copytree(FIXTURES / "sls-params", folder)
-    status, report = _json(capsys, "--config", str(folder / "serverless.yml"))
+    shutil.copytree(FIXTURES / "sam-chat", folder)
+    path = folder / "template.yaml"
+    path.write_text(path.read_text().replace("Timeout: 20", "Timeout: soon"))
+    status, report = _json(capsys, "--config", str(path))
     assert status == 2
     assert report["ok"] is False
     errors = report["errors"]
     assert isinstance(errors, list) and len(errors) == 1
-    error = errors[0]
-    assert "provider.environment.DB_URL: cannot resolve ${ssm:" in error
+    assert f"{path}: Resources.SendMessageFunction.Properties.Timeout:" in errors[0]
+
+
+UNRESOLVED_SERVICE = """\
+service: gaps
+provider:
+  name: aws
+  runtime: python3.12
+  environment:
+    DB_URL: ${ssm:/gaps/db-url}
+    SITE: ${env:GAPS_SITE}
+    SIZE: ${param:size}
+functions:
+  main:
+    handler: app.handler
+    timeout: ${env:GAPS_TIMEOUT, 4}
+    events: [{websocket: $default}]
+"""
+
+
+def test_every_unresolved_reference_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check lists every reference nothing resolves, beside the rest of the report, and
+    exits 2; serve's error names all of them too."""
+    monkeypatch.delenv("GAPS_SITE", raising=False)
+    path = tmp_path / "serverless.yml"
+    path.write_text(UNRESOLVED_SERVICE)
+    status, out = _check(capsys, "--config", str(path))
+    assert status == 2
+    unresolved = _section(out, "Unresolved").splitlines()
+    assert [line.split(": cannot resolve ")[0] for line in unresolved] == [
+        f"  {path}: provider.environment.DB_URL",
+        f"  {path}: provider.environment.SITE",
+        f"  {path}: provider.environment.SIZE",
+    ]
+    assert "        SITE=${env:GAPS_SITE}" in _section(out, "Functions")
+    assert "      timeout:      4 s" in _section(out, "Functions")
+    assert out.rstrip().endswith(f"{path}: 3 references not resolved (shown as written above)")
+    status, report = _json(capsys, "--config", str(path))
+    assert status == 2 and report["ok"] is False
+    assert len(report["unresolved"]) == 3  # type: ignore[arg-type]
+    with pytest.raises(ConfigError) as error:
+        load_project(path, ProjectOptions(environ={}))
+    assert len(str(error.value).splitlines()) == 3
+
+
+def test_template_parameters_without_a_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every parameter with no Default and no override is named, with how to give it."""
+    folder = tmp_path / "app"
+    shutil.copytree(FIXTURES / "sam-chat", folder)
+    path = folder / "template.yaml"
+    path.write_text(
+        path.read_text()
+        .replace("    Default: 'simplechat_connections'\n", "")
+        .replace("    Type: String\n    Default: ''\n", "    Type: String\n")
+    )
+    status, out = _check(capsys, "--config", str(path))
+    assert status == 2
+    assert _section(out, "Unresolved").splitlines() == [
+        f"  {path}: Parameters.TableName: has no Default: give it a value with "
+        "--parameter-overrides TableName=VALUE",
+        f"  {path}: Parameters.RecordFile: has no Default: give it a value with "
+        "--parameter-overrides RecordFile=VALUE",
+    ]
+    status, out = _check(
+        capsys, "--config", str(path), "--parameter-overrides", "TableName=t", "RecordFile="
+    )
+    assert status == 0, out
 
 
 def test_secrets_are_masked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -67,7 +67,7 @@ def test_the_file_feeds_env_variables_and_the_shell_wins_there(
     assert main(["check", "--config", str(folder / "serverless.yml")]) == 0
     monkeypatch.delenv("DEPLOY_SITE")
     assert main(["check", "--config", str(folder / "serverless.yml")]) == 2
-    assert "environment variable DEPLOY_SITE is not set" in capsys.readouterr().err
+    assert "environment variable DEPLOY_SITE is not set" in capsys.readouterr().out
 
 
 def report_where(report: dict[str, Any]) -> str:

@@ -53,13 +53,15 @@ def test_region_flag_wins_over_provider_region() -> None:
 def test_check_names_the_unresolvable_variable(capsys: pytest.CaptureFixture[str]) -> None:
     """wsgate check: the ssm: variable's key, and how to give its value; then with --var."""
     assert main(["check", "--config", str(SERVICE)]) == 2
-    assert capsys.readouterr().err == (
-        f"wsgate: {SERVICE}: provider.environment.DB_URL: cannot resolve "
+    out = capsys.readouterr().out
+    assert (
+        f"\nUnresolved\n  {SERVICE}: provider.environment.DB_URL: cannot resolve "
         "${ssm:/slsparams/${sls:stage}/db-url}: ssm: reads AWS Systems Manager Parameter "
         "Store, which wsgate does not call; give the value with --var "
         "'ssm:/slsparams/dev/db-url=VALUE', or a fallback in the file: "
         "${ssm:/slsparams/dev/db-url, 'VALUE'}\n"
-    )
+    ) in out
+    assert out.endswith(f"{SERVICE}: 1 reference not resolved (shown as written above)\n")
     argv = ["check", "--config", str(SERVICE), "--stage", "qa", "--var", DB.format(stage="qa")]
     assert main([*argv, "--param", "color=red", "--region", "us-west-2"]) == 0
     assert f"{SERVICE}: ok (stage qa; routes: $default)" in capsys.readouterr().out
@@ -71,8 +73,8 @@ def test_missing_param(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     path.write_text(SERVICE.read_text().replace("${param:color}", "${param:size}"))
     (path.parent / "handler.py").write_text((SERVICE.parent / "handler.py").read_text())
     assert main(["check", "--config", str(path), "--var", DB.format(stage="dev")]) == 2
-    assert capsys.readouterr().err == (
-        f"wsgate: {path}: provider.environment.COLOR: cannot resolve ${{param:size}}: no "
+    assert (
+        f"  {path}: provider.environment.COLOR: cannot resolve ${{param:size}}: no "
         "parameter 'size' for stage 'dev': give it with --param 'size=VALUE', or in "
         "params.dev or params.default (stages.dev.params, stages.default.params)\n"
-    )
+    ) in capsys.readouterr().out

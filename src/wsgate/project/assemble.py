@@ -34,6 +34,9 @@ class TreeBuilder:
         self.files: dict[Loc, str] = {}
         """The file a value came from when it is not ``source`` (a wsgate.yaml's override)."""
         self.notices: list[Notice] = []
+        self.unresolved: list[str] = []
+        """References no source gave a value for, one error line each; the value stands
+        as written meanwhile, so that every one is found in one pass."""
 
     def set(self, loc: Loc, value: object, origin: str, file: str | None = None) -> None:
         """Set the value at ``loc`` (e.g. ``("functions", "chat", "timeout")``), read at
@@ -57,6 +60,12 @@ class TreeBuilder:
         if notice not in self.notices:
             self.notices.append(notice)
 
+    def unresolvable(self, key: str, message: str) -> None:
+        """Record a reference at ``key`` that nothing resolves."""
+        line = f"{self.source}: {key}: {message}"
+        if line not in self.unresolved:
+            self.unresolved.append(line)
+
     def error(self, key: str, message: str) -> ConfigError:
         """An error that names the project file and ``key``."""
         return ConfigError(f"{self.source}: {key}: {message}")
@@ -70,7 +79,8 @@ class TreeBuilder:
         try:
             return GatewayConfig.model_validate(self.tree)
         except ValidationError as exc:
-            lines = [self._describe(error) for error in exc.errors()]
+            # An unresolved value may be what the models refuse: name it first.
+            lines = [*self.unresolved, *(self._describe(error) for error in exc.errors())]
             raise ConfigError("\n".join(dict.fromkeys(lines))) from None
 
     def _describe(self, error: ErrorDetails) -> str:

@@ -77,9 +77,11 @@ def _parameters(
         elif "Default" in spec:
             value = spec["Default"]
         else:
-            raise builder.error(
+            builder.unresolvable(
                 key, f"has no Default: give it a value with --parameter-overrides {name}=VALUE"
             )
+            values[name] = f"${{{name}}}"  # stands for the value, so the rest is read
+            continue
         allowed = spec.get("AllowedValues")
         if isinstance(allowed, list) and str(value) not in [str(v) for v in allowed]:
             raise builder.error(key, f"{value!r} is not one of AllowedValues {allowed!r}")

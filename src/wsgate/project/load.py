@@ -33,6 +33,19 @@ class Project:
     notices: tuple[Notice, ...]
     imported: Path | None = None
     """The project file a wsgate.yaml's ``import:`` read, when the config is that."""
+    unresolved: tuple[str, ...] = ()
+    """References nothing resolves, one error line each (only with ``allow_unresolved``;
+    their values stand as written)."""
+
+    def refuse_unresolved(self) -> Project:
+        """This project, if every reference resolved.
+
+        Raises:
+            ConfigError: one line per unresolved reference.
+        """
+        if self.unresolved:
+            raise ConfigError("\n".join(self.unresolved))
+        return self
 
 
 def sniff_kind(path: Path) -> ConfigKind:
@@ -44,15 +57,29 @@ def sniff_kind(path: Path) -> ConfigKind:
     return detect_kind(read_yaml(path))
 
 
-def load_project(path: Path, options: ProjectOptions | None = None) -> Project:
+def load_project(
+    path: Path, options: ProjectOptions | None = None, *, allow_unresolved: bool = False
+) -> Project:
     """Translate the serverless.yml or template at ``path``.
 
+    Args:
+        allow_unresolved: return a project whose references do not all resolve (listed
+            in :attr:`Project.unresolved`), for ``wsgate check`` to show; else they are
+            an error.
+
     Raises:
-        ConfigError: the file is neither, or describes something wsgate cannot serve; the
-            message names the file and the key path.
+        ConfigError: the file is neither, or describes something wsgate cannot serve, or
+            a reference does not resolve; one line per problem, naming the file and the
+            key path.
     """
     builder, kind = translate_project(path, options)
-    return Project(config=builder.validate(), kind=kind, notices=tuple(builder.notices))
+    project = Project(
+        config=builder.validate(),
+        kind=kind,
+        notices=tuple(builder.notices),
+        unresolved=tuple(builder.unresolved),
+    )
+    return project if allow_unresolved else project.refuse_unresolved()
 
 
 def translate_project(

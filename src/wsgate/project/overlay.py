@@ -57,8 +57,13 @@ def imports_project(path: Path) -> bool:
     return isinstance(tree, dict) and "import" in tree
 
 
-def load_importing(path: Path, options: ProjectOptions | None = None) -> Project:
+def load_importing(
+    path: Path, options: ProjectOptions | None = None, *, allow_unresolved: bool = False
+) -> Project:
     """The config of the wsgate.yaml at ``path``: its import with its keys merged over.
+
+    Args:
+        allow_unresolved: as :func:`~wsgate.project.load.load_project`'s.
 
     Raises:
         ConfigError: the wsgate.yaml, the import or the merged config is not valid; the
@@ -78,7 +83,14 @@ def load_importing(path: Path, options: ProjectOptions | None = None) -> Project
     builder, kind = translate_project(imported, options)
     merge_overrides(builder, tree, source)
     config = resolve_paths(builder.validate(), path.absolute().parent)
-    return Project(config=config, kind=kind, notices=tuple(builder.notices), imported=imported)
+    project = Project(
+        config=config,
+        kind=kind,
+        notices=tuple(builder.notices),
+        imported=imported,
+        unresolved=tuple(builder.unresolved),
+    )
+    return project if allow_unresolved else project.refuse_unresolved()
 
 
 def merge_overrides(builder: TreeBuilder, overrides: Mapping[str, Any], source: str) -> None:

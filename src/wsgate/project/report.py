@@ -188,6 +188,9 @@ def render_text(report: Report) -> str:
         lines.append("  none (every integration runs in process)")
     for name, function in report["functions"].items():
         lines.extend(_function_lines(name, function))
+    if report.get("unresolved"):
+        lines += ["", "Unresolved"]
+        lines.extend(f"  {line}" for line in report["unresolved"])
     lines += ["", "Notices"]
     if not report["notices"]:
         lines.append("  none")

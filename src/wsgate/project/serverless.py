@@ -70,7 +70,7 @@ class _Service:
         self.document = document
         self.builder = builder
         self.base_dir = base_dir
-        self.vars = Variables(document, builder.source, base_dir, options)
+        self.vars = Variables(document, builder.source, base_dir, options, builder.unresolved)
         provider = self.vars.get("provider.name", "aws")
         if provider != "aws":
             raise builder.error("provider.name", f"expected aws, got {provider!r}")

@@ -52,9 +52,17 @@ class Variables:
     """The variables of one serverless.yml."""
 
     def __init__(
-        self, document: dict[str, Any], source: str, base_dir: Path, options: ProjectOptions
+        self,
+        document: dict[str, Any],
+        source: str,
+        base_dir: Path,
+        options: ProjectOptions,
+        unresolved: list[str] | None = None,
     ) -> None:
         self.document = document
+        self.unresolved = unresolved
+        """Where a variable no source resolves is recorded (its text standing for its
+        value meanwhile); None: it is an error at once."""
         self.source = source
         self.base_dir = base_dir
         self.options = options
@@ -115,7 +123,12 @@ class Variables:
                 return self._source(part.strip(), key, fallback=index > 0)
             except _Unresolved as exc:
                 reasons.append(str(exc))
-        raise self._error(key, f"cannot resolve ${{{inner}}}: {reasons[0]}")
+        error = self._error(key, f"cannot resolve ${{{inner}}}: {reasons[0]}")
+        if self.unresolved is None:
+            raise error
+        if str(error) not in self.unresolved:
+            self.unresolved.append(str(error))
+        return f"${{{inner}}}"
 
     def _source(self, part: str, key: str, *, fallback: bool) -> Any:
         if part.startswith("${") and part.endswith("}"):
