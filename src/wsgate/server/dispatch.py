@@ -86,6 +86,16 @@ class Dispatcher:
         once the listeners are bound)."""
         self._api = api
 
+    def set_routes(
+        self, selector: RouteSelector, routes: dict[str, Route], max_reply_bytes: int
+    ) -> None:
+        """Route messages from now on with ``selector`` and ``routes`` (a reload); a
+        message already begun is answered through the route it took."""
+        self._selector = selector
+        self._routes = routes
+        self._max_reply = max_reply_bytes
+        self._safe_reply = max_reply_bytes // 4
+
     def begin(
         self, session: Session, body: str, in_flight: InFlight
     ) -> Coroutine[Any, Any, None] | None:

@@ -4,32 +4,24 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from wsgate.auth.base import Authorizer
-from wsgate.auth.request import RequestAuthorizer
-from wsgate.config.model import GatewayConfig, JwtAuthorizerConfig
-from wsgate.config.throttle import ThrottleSettings, resolve_throttle
-from wsgate.core.claims import ClaimsPolicy
-from wsgate.core.identity import IdentitySource, parse_identity_source
+from wsgate.config.model import GatewayConfig
 from wsgate.core.ids import api_id_for
 from wsgate.core.request import ApiContext
-from wsgate.core.routing import compile_selection_expression
 from wsgate.core.throttle import TokenBucket
-from wsgate.exceptions import ConfigError
 from wsgate.integrations.blocking import BlockingWatch
 from wsgate.integrations.deadlines import DeadlineWatch
-from wsgate.integrations.handler import Handler
-from wsgate.integrations.python import PythonIntegration, resolve_handler
 from wsgate.integrations.threads import HandlerThreads
 from wsgate.registry import Registry, create_registry
 from wsgate.server.credentials import default_credentials
 from wsgate.server.dispatch import Dispatcher, Route
 from wsgate.server.inprocess import install_hook
+from wsgate.server.live import Limits, Runners, build_live_parts
 from wsgate.server.onehop import OneHop
 from wsgate.server.traffic import Traffic
 
@@ -42,22 +34,13 @@ if TYPE_CHECKING:
 __all__ = ["Gateway", "Limits", "build_gateway"]
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Per-connection limits and timers, in seconds and bytes."""
-
-    idle_timeout: float
-    max_connection_duration: float
-    max_message_bytes: int
-    max_frame_bytes: int
-    max_fragments: int
-    max_connections: int | None
-    max_in_flight: int
-
-
 @dataclass(slots=True)
 class Gateway:
-    """Everything a connection or a management request needs, built once at start."""
+    """Everything a connection or a management request needs, built once at start.
+
+    A reload (``server.swap``) replaces ``config``, ``routes``, ``authorizer``,
+    ``one_hop``, ``limits`` and ``connect_throttle`` together, between two events of the
+    loop; a connection reads them anew for each message or handshake."""
 
     config: GatewayConfig
     api: ApiContext
@@ -83,6 +66,8 @@ class Gateway:
     connect_throttle: TokenBucket | None = None
     """``$connect``'s token bucket (``api.throttle`` and the route's own), with or without
     a ``$connect`` route: every upgrade counts."""
+    runners: Runners | None = None
+    """The threads and watches the handlers run on, kept when a reload rebuilds routes."""
 
     def set_domain_name(self, domain_name: str) -> None:
         """Fix ``requestContext.domainName`` once the listening ports are known."""
@@ -105,32 +90,6 @@ def _apply_handler_settings(config: GatewayConfig) -> None:
     os.environ.setdefault("AWS_REGION", config.api.region)
     os.environ.setdefault("AWS_DEFAULT_REGION", config.api.region)
     os.environ.update(config.handlers.environment)
-
-
-def _jwt_authorizer(config: JwtAuthorizerConfig, sources: list[IdentitySource]) -> Authorizer:
-    """The JWT authorizer and its key store; nothing is fetched before the first token."""
-    # Imported only when configured: PyJWT and cryptography add megabytes to every process.
-    from wsgate.auth.jwks import FileJwksSource, HttpJwksSource, JwksSource, KeyStore
-    from wsgate.auth.jwt import JwtAuthorizer
-
-    source: JwksSource
-    if config.jwks_file is not None:
-        source = FileJwksSource(config.jwks_file)
-    else:
-        source = HttpJwksSource(config.resolved_jwks_uri(), timeout=config.jwks_timeout)
-    keys = KeyStore(
-        source,
-        cache_ttl=config.jwks_cache_ttl,
-        min_refresh_interval=config.jwks_min_refresh_interval,
-    )
-    policy = ClaimsPolicy(
-        issuer=config.issuer,
-        audiences=frozenset(config.audience),
-        token_use=config.token_use,
-        required_scopes=frozenset(config.required_scopes),
-        leeway=config.leeway,
-    )
-    return JwtAuthorizer(policy, config.algorithms, keys, sources)
 
 
 def _registry(config: GatewayConfig, api: ApiContext) -> Registry:
@@ -171,10 +130,6 @@ def _function_pools(config: GatewayConfig) -> FunctionPools | None:
     )
 
 
-# Routes run as part of a connection's opening or closing, on the handshake threads.
-_HANDSHAKE_ROUTES = frozenset(("$connect", "$disconnect"))
-
-
 def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) -> Gateway:
     """Resolve every handler and expression now, so that a bad config fails at start.
 
@@ -189,78 +144,21 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         # Before any handler module is imported, so that clients made at import time
         # have the hook too.
         install_hook()
-    threads = HandlerThreads(config.handlers.max_threads)
-    # The authorizer, $connect and $disconnect have threads of their own: however many
-    # slow message handlers run, a handshake never waits behind them.
-    handshake_threads = HandlerThreads(config.handlers.handshake_threads, "wsgate-handshake")
-    deadlines = DeadlineWatch()
-    blocking = BlockingWatch(config.handlers.blocking_warning)
-    api_settings = config.api
-
-    def handler(reference: str, timeout: float, pool: HandlerThreads) -> Handler:
-        integration = PythonIntegration(
-            reference,
-            resolve_handler(reference),
-            timeout=timeout,
-            threads=pool,
-            region=api_settings.region,
-            account_id=api_settings.account_id,
-        )
-        return Handler(integration, deadlines, blocking)
-
+    runners = Runners(
+        threads=HandlerThreads(config.handlers.max_threads),
+        # The authorizer, $connect and $disconnect have threads of their own: however
+        # many slow message handlers run, a handshake never waits behind them.
+        handshake_threads=HandlerThreads(config.handlers.handshake_threads, "wsgate-handshake"),
+        deadlines=DeadlineWatch(),
+        blocking=BlockingWatch(config.handlers.blocking_warning),
+    )
     functions = _function_pools(config)
     invoke_api = _invoke_api(config, functions)
-
-    def integration(
-        reference: str | None, function: str | None, timeout: float, pool: HandlerThreads
-    ) -> Handler:
-        """A ``function:`` runs in worker processes; a ``handler:`` in this process."""
-        if function is not None and functions is not None:
-            return Handler(functions.integration(function, timeout), deadlines, blocking)
-        if reference is None:  # the config model requires one of the two
-            raise ConfigError("a route or authorizer needs a handler or a function")
-        return handler(reference, timeout, pool)
-
-    try:
-        selector = compile_selection_expression(api_settings.route_selection_expression)
-    except ValueError as exc:
-        raise ConfigError(f"api.route_selection_expression: {exc}") from None
     # Handler modules are imported here: a Lambda client one makes at import time reads
     # AWS_ENDPOINT_URL_LAMBDA now, so it names the Invoke API's port already.
     with invoke_api.endpoint_set() if invoke_api is not None else nullcontext():
-        routes = {
-            key: Route(
-                integration(
-                    route.handler,
-                    route.function,
-                    route.timeout,
-                    handshake_threads if key in _HANDSHAKE_ROUTES else threads,
-                ),
-                route.response,
-                _bucket(api_settings.throttle, route.throttle),
-            )
-            for key, route in config.routes.items()
-        }
-        authorizer: Authorizer | None = None
-        if config.authorizer is not None:
-            sources = []
-            for index, text in enumerate(config.authorizer.identity_source):
-                try:
-                    sources.append(parse_identity_source(text))
-                except ValueError as exc:
-                    raise ConfigError(f"authorizer.identity_source[{index}]: {exc}") from None
-            if isinstance(config.authorizer, JwtAuthorizerConfig):
-                authorizer = _jwt_authorizer(config.authorizer, sources)
-            else:
-                authorizer = RequestAuthorizer(
-                    integration(
-                        config.authorizer.handler,
-                        config.authorizer.function,
-                        config.authorizer.timeout,
-                        handshake_threads,
-                    ),
-                    sources,
-                )
+        parts = build_live_parts(config, runners, functions)
+    api_settings = config.api
     api = ApiContext(
         api_id=api_settings.api_id or api_id_for(api_settings.name),
         stage=api_settings.stage,
@@ -268,47 +166,19 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         region=api_settings.region,
         account_id=api_settings.account_id,
     )
-    limits = Limits(
-        idle_timeout=api_settings.idle_timeout,
-        max_connection_duration=api_settings.max_connection_duration,
-        max_message_bytes=api_settings.max_message_bytes,
-        max_frame_bytes=api_settings.max_frame_bytes,
-        max_fragments=api_settings.max_fragments,
-        max_connections=api_settings.max_connections,
-        max_in_flight=config.handlers.max_in_flight,
-    )
-    connect = routes.get("$connect")
-    one_hop = None
-    if authorizer is not None and connect is not None:
-        if OneHop.applies(authorizer, connect.handler.integration):
-            one_hop = OneHop(
-                cast(RequestAuthorizer, authorizer),
-                cast(PythonIntegration, connect.handler.integration),
-                handshake_threads,
-            )
     return Gateway(
         config=config,
         api=api,
-        routes=routes,
-        authorizer=authorizer,
-        one_hop=one_hop,
+        routes=parts.routes,
+        authorizer=parts.authorizer,
+        one_hop=parts.one_hop,
         registry=registry if registry is not None else _registry(config, api),
-        threads=threads,
-        handshake_threads=handshake_threads,
-        limits=limits,
-        dispatcher=Dispatcher(api, selector, routes, api_settings.max_message_bytes),
+        threads=runners.threads,
+        handshake_threads=runners.handshake_threads,
+        limits=parts.limits,
+        dispatcher=Dispatcher(api, parts.selector, parts.routes, api_settings.max_message_bytes),
         functions=functions,
         invoke_api=invoke_api,
-        connect_throttle=connect.throttle
-        if connect is not None
-        else _bucket(api_settings.throttle, None),
+        connect_throttle=parts.connect_throttle,
+        runners=runners,
     )
-
-
-def _bucket(stage: ThrottleSettings | None, route: ThrottleSettings | None) -> TokenBucket | None:
-    """A route's token bucket, or None when it is not throttled."""
-    throttle = resolve_throttle(stage, route)
-    if throttle is None:
-        return None
-    rate, burst = throttle
-    return TokenBucket(rate, burst, time.monotonic())

@@ -221,6 +221,9 @@ class InvokeApi:
         self._queue_settings = (retry_delays, throttle_delay, events_limit)
         self.events: dict[str, EventQueue] = {}
         """Each function's ``Event`` queue, made at ``start``."""
+        self._former: list[tuple[str, EventQueue]] = []
+        """Queues of functions a reload removed or replaced: they run what they hold and
+        are closed with the API."""
         self.url: str | None = None
         """``http://127.0.0.1:<port>`` once started."""
         self._runner: web.AppRunner | None = None
@@ -281,11 +284,29 @@ class InvokeApi:
         log.info("Lambda Invoke API for %d functions on %s", len(self.pools), self.url)
         return self.url
 
+    def set_pools(self, pools: Mapping[str, Invocable]) -> None:
+        """Serve the functions of ``pools`` from now on (a reload). A function whose pool
+        is the same keeps its queue; another gets a new one."""
+        delays, throttle_delay, limit = self._queue_settings
+        self._former = [(name, queue) for name, queue in self._former if len(queue)]
+        for name in list(self.events):
+            if pools.get(name) is not self.pools.get(name):
+                self._former.append((name, self.events.pop(name)))
+        self.pools = dict(pools)
+        if self._runner is None:  # not started: start makes the queues
+            return
+        for name, pool in self.pools.items():
+            if name not in self.events:
+                self.events[name] = EventQueue(
+                    pool, limit=limit, retry_delays=delays, throttle_delay=throttle_delay
+                )
+
     async def aclose(self, timeout: float) -> None:
         """Drain the ``Event`` queues for up to ``timeout`` seconds, log what is dropped,
         then close the listener. The listener serves until the drain is over: a draining
         event may invoke again."""
-        queues = [queue for queue in self.events.values() if len(queue)]
+        every = [*self.events.items(), *self._former]
+        queues = [queue for _name, queue in every if len(queue)]
         if queues:
             try:
                 await asyncio.wait_for(
@@ -293,7 +314,7 @@ class InvokeApi:
                 )
             except TimeoutError:
                 pass
-        for name, queue in self.events.items():
+        for name, queue in every:
             for event in await queue.close():
                 log.error(
                     "%s: Event invocation %s dropped at shutdown (queued %.1f s ago)",

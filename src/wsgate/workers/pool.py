@@ -8,6 +8,11 @@ with ``TooManyRequestsException``, as Lambda throttles an Invoke with 429; a rou
 client then gets the same answer as for any function error, and the gateway logs it.
 A worker idle for ``idle_timeout`` seconds is stopped. A worker that dies is replaced
 only when an invocation needs one.
+
+``retire`` (hot reload: the function's code or settings changed) lets no worker started
+before it take another invocation: an idle one stops at once, a busy one once it has
+answered, and the next invocation starts a worker from the code as it is now. Nothing
+in flight or waiting fails for it.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from wsgate.workers.spec import FunctionSpec
 from wsgate.workers.worker import Worker
 
 
-__all__ = ["WAITING_PER_WORKER", "FunctionPool", "FunctionPools"]
+__all__ = ["WAITING_PER_WORKER", "FunctionPool", "FunctionPools", "function_spec"]
 
 WAITING_PER_WORKER = 10
 """The waiting line holds this many invocations per worker the function may have."""
@@ -48,6 +53,7 @@ class FunctionPool:
         self.spec = spec
         self.name = spec.name
         self._kind = kind
+        self._waiting_limit = max_waiting
         self._max_waiting = (
             spec.concurrency * WAITING_PER_WORKER if max_waiting is None else max_waiting
         )
@@ -57,6 +63,10 @@ class FunctionPool:
         """Workers holding no invocation, the one free last at the end."""
         self._waiting: collections.deque[Invocation] = collections.deque()
         self._stopping: set[asyncio.Task[None]] = set()
+        self._retiring: set[Worker] = set()
+        """Busy workers started before ``retire``: they stop once they have answered."""
+        self._draining = False
+        """The function is gone from the config: no worker idles any more."""
         self._closed = False
 
     def invoke(
@@ -99,9 +109,44 @@ class FunctionPool:
         return future
 
     @property
+    def kind(self) -> RuntimeKind:
+        """How its workers are started (its runtime)."""
+        return self._kind
+
+    @property
     def waiting(self) -> int:
         """Invocations waiting for a worker."""
         return len(self._waiting)
+
+    def retire(self) -> int:
+        """No worker live now takes another invocation; how many there were.
+
+        Idle workers stop now, busy ones once they have answered (their invocation is not
+        cut short); invocations waiting go to workers started from now on.
+        """
+        live = 0
+        for worker in list(self.workers):
+            live += 1
+            if worker in self._idle:
+                self._unidle(worker)
+                self._stop(worker)
+            else:
+                self._retiring.add(worker)
+        return live
+
+    def replace(self, spec: FunctionSpec, kind: RuntimeKind) -> int:
+        """Start workers from ``spec`` from now on, and ``retire`` the others."""
+        self.spec = spec
+        self._kind = kind
+        if self._waiting_limit is None:
+            self._max_waiting = spec.concurrency * WAITING_PER_WORKER
+        return self.retire()
+
+    def drain(self) -> int:
+        """The function is gone: ``retire`` every worker, and stop any that ends up idle
+        (one started for an invocation still waiting) instead of keeping it warm."""
+        self._draining = True
+        return self.retire()
 
     async def aclose(self) -> None:
         """Stop every worker (SIGTERM, then SIGKILL); invocations still waiting fail."""
@@ -124,12 +169,18 @@ class FunctionPool:
         """Give ``worker`` the first invocation waiting, or let it idle."""
         if self._closed or worker not in self.workers:
             return
+        if worker in self._retiring:  # started before a reload: the next one is fresh
+            self._retiring.discard(worker)
+            self._stop(worker)
+            return
         while self._waiting:
             invocation = self._waiting.popleft()
             if not invocation.future.done():
                 worker.assign(invocation)
                 return
-        if worker not in self._idle:
+        if self._draining:
+            self._stop(worker)
+        elif worker not in self._idle:
             self._idle.append(worker)
             loop = asyncio.get_running_loop()
             worker.idle_timer = loop.call_later(self.spec.idle_timeout, self._reap, worker)
@@ -147,6 +198,7 @@ class FunctionPool:
     def worker_gone(self, worker: Worker) -> None:
         """Forget ``worker``; start another if invocations wait."""
         self.workers.discard(worker)
+        self._retiring.discard(worker)
         self._unidle(worker)
         while self._waiting and not self._closed and len(self.workers) < self.spec.concurrency:
             invocation = self._waiting.popleft()
@@ -198,6 +250,9 @@ class FunctionPools:
 
     def __init__(self, pools: Mapping[str, FunctionPool]) -> None:
         self.pools = dict(pools)
+        self.drained: set[FunctionPool] = set()
+        """Pools of functions a reload removed, kept until the gateway stops: a worker
+        may still be finishing an invocation."""
 
     @classmethod
     def from_config(
@@ -211,10 +266,7 @@ class FunctionPools:
         """
         pools = {}
         for name, config in functions.items():
-            kind = runtime_kind(config.runtime, where=f"functions.{name}.runtime")
-            spec = FunctionSpec.from_config(name, config, region=region, account_id=account_id)
-            if not spec.code.is_dir():
-                raise ConfigError(f"functions.{name}.code: no such folder: {spec.code}")
+            spec, kind = function_spec(name, config, region=region, account_id=account_id)
             pools[name] = FunctionPool(spec, kind)
         return cls(pools)
 
@@ -228,4 +280,20 @@ class FunctionPools:
 
     async def aclose(self) -> None:
         """Stop every worker of every function."""
-        await asyncio.gather(*(pool.aclose() for pool in self.pools.values()))
+        pools = (*self.pools.values(), *self.drained)
+        await asyncio.gather(*(pool.aclose() for pool in pools))
+
+
+def function_spec(
+    name: str, config: FunctionConfig, *, region: str, account_id: str
+) -> tuple[FunctionSpec, RuntimeKind]:
+    """The spec and runtime of ``functions.<name>``, checked.
+
+    Raises:
+        ConfigError: its runtime client is not installed, or its code folder is missing.
+    """
+    kind = runtime_kind(config.runtime, where=f"functions.{name}.runtime")
+    spec = FunctionSpec.from_config(name, config, region=region, account_id=account_id)
+    if not spec.code.is_dir():
+        raise ConfigError(f"functions.{name}.code: no such folder: {spec.code}")
+    return spec, kind

@@ -97,6 +97,12 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self, pools, open_connections))
 
+    def add_routes(self, routes: Iterable[str]) -> None:
+        """Count for ``routes`` too (a reload added them); a route removed keeps its
+        counts, which Prometheus expects never to go back."""
+        for route in routes:
+            self.routes.setdefault(route, RouteStats())
+
     def handshake(self, status: int) -> None:
         """Count one handshake's outcome (on the loop)."""
         self.handshakes[status] = self.handshakes.get(status, 0) + 1
