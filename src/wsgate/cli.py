@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib.util
 import json
 import logging
 import os
 import sys
 from collections.abc import Coroutine, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsgate.config.envfile import apply_env, read_env_files
 from wsgate.config.files import load_config
@@ -22,6 +24,11 @@ from wsgate.project.cliargs import add_project_flags, project_options, refuse_pr
 from wsgate.project.overlay import imports_project, load_importing
 from wsgate.server.supervisor import worker_count
 
+
+if TYPE_CHECKING:
+    from wsgate.server.gateway import Gateway
+    from wsgate.server.reload import Loaded
+    from wsgate.server.runner import Watcher
 
 __all__ = ["main"]
 
@@ -87,6 +94,17 @@ def _parser() -> argparse.ArgumentParser:
             "gateway processes sharing the ports (SO_REUSEPORT) under a supervisor; auto: "
             "one per core this process may use. More than 1 needs registry.backend redis "
             "(default 1: one process, no supervisor)"
+        ),
+    )
+    serve.add_argument(
+        "--reload",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=(
+            "apply changes to the config files and the functions' code while serving, "
+            "connections kept (default: on for a serverless.yml or template, or a wsgate.yaml "
+            "importing one, served by one process, as sam local and serverless-offline do; "
+            "off for a wsgate.yaml of its own and with --workers)"
         ),
     )
     # Set by the supervisor on its workers' command lines (server.supervisor.WorkerSpec).
@@ -200,21 +218,56 @@ def _load_all(
     return path, apply_env(config, env_file, origin), notices, unresolved
 
 
+def _is_project(path: Path) -> bool:
+    """Whether ``path`` is a serverless.yml or a template, or a wsgate.yaml importing one
+    (local settings for a project), rather than a gateway's own wsgate.yaml."""
+    return path.is_file() and (sniff_kind(path) != "wsgate" or imports_project(path))
+
+
+def _load_watched(args: argparse.Namespace) -> Loaded:
+    """``_load``, with every file it read or looked for: hot reload watches them."""
+    from wsgate.project.reads import recording
+    from wsgate.server.reload import Loaded
+
+    with recording() as files:
+        path, config, notices = _load(args)
+    watched = {path, *files, *args.env_file}
+    return Loaded(path, config, notices, frozenset(file.resolve() for file in watched))
+
+
+def _watcher(args: argparse.Namespace, gateway: Gateway, loaded: Loaded) -> Watcher | None:
+    """The hot reload ``--reload`` asks for, or the default (``reload_wanted``)."""
+    from wsgate.server.reload import Reloader, reload_wanted
+
+    project = _is_project(loaded.path)
+    if not reload_wanted(args.reload, project=project, workers=args.workers):
+        return None
+    if importlib.util.find_spec("watchfiles") is None:
+        if args.reload:
+            raise ConfigError("--reload needs watchfiles: pip install 'wsgate[project]'")
+        log.info("hot reload is off: it needs watchfiles (pip install 'wsgate[project]')")
+        return None
+    return Reloader(gateway, partial(_load_watched, args), loaded)
+
+
 def _run_serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from wsgate.server.gateway import build_gateway
     from wsgate.server.runner import serve
 
     if args.worker_spec is not None:
         return _run_worker(args)
-    path, config, notices = _load(args)
-    for notice in notices:
+    loaded = _load_watched(args)
+    for notice in loaded.notices:
         log.log(
-            logging.WARNING if notice.level == "warning" else logging.INFO, "%s: %s", path, notice
+            logging.WARNING if notice.level == "warning" else logging.INFO,
+            "%s: %s",
+            loaded.path,
+            notice,
         )
     if args.workers > 1:
-        return _supervise(args.workers, config, argv)
-    gateway = build_gateway(config)
-    return _run(serve(gateway))
+        return _supervise(args.workers, loaded.config, argv)
+    gateway = build_gateway(loaded.config)
+    return _run(serve(gateway, watcher=_watcher(args, gateway, loaded)))
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:
@@ -242,9 +295,10 @@ def _run_worker(args: argparse.Namespace) -> int:
     from wsgate.server.supervisor import WorkerSpec
 
     spec = WorkerSpec.decode(args.worker_spec)
-    _path, config, _notices = _load(args)  # the supervisor logged the notices
-    gateway = build_gateway(spec.apply(config))
-    return _run(serve(gateway, spec.link(), spec.own_certificate()))
+    loaded = _load_watched(args)  # the supervisor logged the notices
+    gateway = build_gateway(spec.apply(loaded.config))
+    watcher = _watcher(args, gateway, loaded)
+    return _run(serve(gateway, spec.link(), spec.own_certificate(), watcher))
 
 
 def _run_check(args: argparse.Namespace) -> int:

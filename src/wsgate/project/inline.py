@@ -29,7 +29,11 @@ def write_inline_code(name: str, runtime: str, source: str) -> Path:
     """Write ``source`` as the function ``name``'s index file; the folder it is in."""
     folder = _private_root() / name
     folder.mkdir(exist_ok=True)
-    (folder / inline_file_name(runtime)).write_text(source, encoding="utf-8")
+    file = folder / inline_file_name(runtime)
+    # Written only when it changed: hot reload retires the function's workers when its
+    # folder changes, and a template saved again with the same code must not.
+    if not file.is_file() or file.read_text(encoding="utf-8") != source:
+        file.write_text(source, encoding="utf-8")
     return folder
 
 

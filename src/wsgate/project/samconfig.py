@@ -19,6 +19,7 @@ from typing import Any
 
 from wsgate.exceptions import ConfigError
 from wsgate.project.options import ProjectOptions
+from wsgate.project.reads import note
 from wsgate.project.yamlfile import read_text, read_yaml
 
 
@@ -64,6 +65,8 @@ def apply_samconfig(base_dir: Path, options: ProjectOptions) -> ProjectOptions:
         ConfigError: the file cannot be read, has no environment ``--config-env`` names,
             or an option has the wrong type; the message names the file and the key.
     """
+    for name in SAMCONFIG_FILES:  # one made later is read by a reload
+        note(base_dir / name)
     path = next((base_dir / n for n in SAMCONFIG_FILES if (base_dir / n).is_file()), None)
     if path is None:
         if options.config_env is not None:

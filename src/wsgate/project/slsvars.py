@@ -25,6 +25,7 @@ from typing import Any
 from wsgate.config.env import key_path
 from wsgate.exceptions import ConfigError
 from wsgate.project.options import ProjectOptions
+from wsgate.project.reads import note
 from wsgate.project.yamlfile import read_text, read_yaml
 
 
@@ -256,6 +257,7 @@ class Variables:
                 f"file({name}): only YAML and JSON files are read; give the value with "
                 f"--var '{part}=VALUE'",
             )
+        note(path)  # one made later is read by a reload
         if path not in self._files:
             if not path.is_file():
                 raise _Unresolved(f"file {name} does not exist")

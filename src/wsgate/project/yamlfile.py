@@ -16,6 +16,7 @@ from cfn_tools.yaml_loader import CfnYamlLoader
 
 from wsgate.config.files import refuse_duplicate_keys
 from wsgate.exceptions import ConfigError
+from wsgate.project.reads import note
 
 
 __all__ = ["read_yaml", "read_text"]
@@ -42,6 +43,7 @@ _Loader.add_constructor(_MAP_TAG, _construct_unique_mapping)
 def read_text(path: Path, source: str | None = None) -> str:
     """The text of ``path``; errors name it as ``source`` (default: the path as given)."""
     name = str(path) if source is None else source
+    note(path)
     try:
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:

@@ -17,7 +17,7 @@ import signal
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from wsgate.server.tls import TlsFiles
 
 
-__all__ = ["GatewayServer", "serve"]
+__all__ = ["GatewayServer", "Watcher", "serve"]
 
 log = logging.getLogger("wsgate")
 
@@ -313,14 +313,30 @@ def _bound_addresses(listener: asyncio.Server) -> list[str]:
     return [str(sock.getsockname()[0]) for sock in _sockets(listener)]
 
 
+class Watcher(Protocol):
+    """Something that runs beside the listeners (hot reload: ``server.reload``)."""
+
+    async def start(self) -> None:
+        """Begin, once the gateway listens."""
+        ...
+
+    async def stop(self) -> None:
+        """End, before the connections are drained."""
+        ...
+
+
 async def serve(
-    gateway: Gateway, link: WorkerLink | None = None, own_certificate: TlsFiles | None = None
+    gateway: Gateway,
+    link: WorkerLink | None = None,
+    own_certificate: TlsFiles | None = None,
+    watcher: Watcher | None = None,
 ) -> int:
     """Run until SIGTERM or SIGINT, then drain within ``server.shutdown_timeout``.
 
     With a ``link``, as a worker of ``wsgate serve --workers``: the ports are shared, the
     supervisor is told once they listen, and its death stops the worker as SIGTERM would;
-    ``own_certificate`` is the one the supervisor made for every worker.
+    ``own_certificate`` is the one the supervisor made for every worker. A ``watcher``
+    starts once the gateway listens and stops before it drains (no reload mid-drain).
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -355,7 +371,11 @@ async def serve(
     if link is not None:
         link.ready()
         link.watch(stop.set)
+    if watcher is not None:
+        await watcher.start()
     await stop.wait()
+    if watcher is not None:
+        await watcher.stop()
     log.info("shutting down: closing %d connection(s)", len(gateway.registry.local_connections()))
     await server.stop()
     return 0

@@ -9,6 +9,7 @@ the route it took; the next one, on any connection, takes the new routes.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from wsgate.auth.base import Authorizer
@@ -67,7 +68,9 @@ class Swap:
         self._keep_authorizer = isinstance(running.authorizer, JwtAuthorizerConfig) and (
             running.authorizer == self.config.authorizer
         )
-        self._parts = build_live_parts(self.config, gateway.runners, self._functions)
+        invoke_api = gateway.invoke_api  # a handler module's import-time client names it
+        with invoke_api.endpoint_set() if invoke_api is not None else nullcontext():
+            self._parts = build_live_parts(self.config, gateway.runners, self._functions)
         self._changes = _describe(
             running,
             self.config,

@@ -1,0 +1,394 @@
+"""Hot reload of a served project: ``wsgate serve`` as a real process, its functions in
+worker processes, a real ``websockets`` client whose connection stays open while the
+function code, the template or the serverless.yml are edited under it.
+
+Nothing here is timed: each check polls, within a bound, for the answer or the log line
+a reload must bring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+
+pytestmark = pytest.mark.timeout(120)
+
+_LISTENING = re.compile(r"ws://127\.0\.0\.1:(\d+)/(\S+)")
+BOUND = 30.0
+"""Seconds any one reload is given to show."""
+
+
+@dataclass
+class Served:
+    process: asyncio.subprocess.Process
+    port: int
+    stage: str
+    log: list[str]
+
+    def url(self, stage: str | None = None) -> str:
+        return f"ws://127.0.0.1:{self.port}/{stage or self.stage}"
+
+    async def logged(self, *parts: str, after: int = 0) -> int:
+        """The index of the first line from ``after`` on holding every one of ``parts``."""
+        async with asyncio.timeout(BOUND):
+            while True:
+                for index in range(after, len(self.log)):
+                    if all(part in self.log[index] for part in parts):
+                        return index
+                await asyncio.sleep(0.05)
+
+
+async def serve(folder: Path, config: str, *extra: str) -> AsyncIterator[Served]:
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    env.pop("AWS_CA_BUNDLE", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wsgate",
+        "serve",
+        "--config",
+        config,
+        "--port",
+        "0",
+        *extra,
+        cwd=folder,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    log: list[str] = []
+    reader = asyncio.ensure_future(_drain(process.stderr, log))
+    try:
+        served = Served(process, 0, "", log)
+        line = log[await served.logged("ws://127.0.0.1:")]
+        found = _LISTENING.search(line)
+        assert found, line
+        served.port, served.stage = int(found.group(1)), found.group(2)
+        yield served
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(20):
+            assert await process.wait() == 0, "".join(log)
+        await reader
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        reader.cancel()
+
+
+async def _drain(stream: asyncio.StreamReader, log: list[str]) -> None:
+    while line := await stream.readline():
+        log.append(line.decode())
+
+
+async def ask(ws: ClientConnection, action: str, **fields: Any) -> Any:
+    await ws.send(json.dumps({"action": action, **fields}))
+    return json.loads(await asyncio.wait_for(ws.recv(), 20))
+
+
+async def until(ws: ClientConnection, action: str, wanted: Any, *before: Any) -> None:
+    """Ask until the answer is ``wanted``; until then it may only be one of ``before``
+    (never an error: a reload fails nothing)."""
+    async with asyncio.timeout(BOUND):
+        while (answer := await ask(ws, action)) != wanted:
+            assert answer in before, answer
+            await asyncio.sleep(0.1)
+
+
+# --- the projects ----------------------------------------------------------------------
+
+PYTHON_ECHO = """
+import json
+import os
+import time
+from pathlib import Path
+
+
+def handler(event, context):
+    body = json.loads(event["body"])
+    if "gate" in body:  # held until the test opens the gate: an invocation in flight
+        Path(body["started"]).write_text("started")
+        for _ in range(600):
+            if Path(body["gate"]).exists():
+                break
+            time.sleep(0.05)
+        return {"statusCode": 200, "body": json.dumps("VERSION held")}
+    answer = "VERSION"
+    if os.environ.get("GREETING"):
+        answer += " " + os.environ["GREETING"]
+    return {"statusCode": 200, "body": json.dumps(answer)}
+"""
+
+NODE_ECHO = """
+export const handler = async () => ({ statusCode: 200, body: JSON.stringify("VERSION") });
+"""
+
+
+def python_echo(version: str) -> str:
+    return PYTHON_ECHO.replace("VERSION", version)
+
+
+def node_echo(version: str) -> str:
+    return NODE_ECHO.replace("VERSION", version)
+
+
+def template(routes: dict[str, tuple[str, str, str]], stage: str = "dev") -> str:
+    """A CloudFormation WebSocket API, each route key two-way to its own function:
+    route key → (logical id, code folder, runtime)."""
+    resources: dict[str, Any] = {
+        "Api": {
+            "Type": "AWS::ApiGatewayV2::Api",
+            "Properties": {
+                "Name": "reload",
+                "ProtocolType": "WEBSOCKET",
+                "RouteSelectionExpression": "$request.body.action",
+            },
+        },
+        "Stage": {
+            "Type": "AWS::ApiGatewayV2::Stage",
+            "Properties": {"ApiId": {"Ref": "Api"}, "StageName": stage},
+        },
+    }
+    for key, (name, code, runtime) in routes.items():
+        handler = "index.handler" if runtime.startswith("nodejs") else "app.handler"
+        resources[name] = {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {"CodeUri": f"{code}/", "Handler": handler, "Runtime": runtime},
+        }
+        resources[f"{name}Integration"] = {
+            "Type": "AWS::ApiGatewayV2::Integration",
+            "Properties": {
+                "ApiId": {"Ref": "Api"},
+                "IntegrationType": "AWS_PROXY",
+                "IntegrationUri": {
+                    "Fn::Sub": "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/"
+                    f"functions/${{{name}.Arn}}/invocations"
+                },
+            },
+        }
+        resources[f"{name}Route"] = {
+            "Type": "AWS::ApiGatewayV2::Route",
+            "Properties": {
+                "ApiId": {"Ref": "Api"},
+                "RouteKey": key,
+                "RouteResponseSelectionExpression": "$default",
+                "Target": {"Fn::Join": ["/", ["integrations", {"Ref": f"{name}Integration"}]]},
+            },
+        }
+        resources[f"{name}Response"] = {
+            "Type": "AWS::ApiGatewayV2::RouteResponse",
+            "Properties": {
+                "ApiId": {"Ref": "Api"},
+                "RouteId": {"Ref": f"{name}Route"},
+                "RouteResponseKey": "$default",
+            },
+        }
+    document = {"Transform": "AWS::Serverless-2016-10-31", "Resources": resources}
+    return json.dumps(document, indent=1)  # JSON is YAML
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.fixture
+async def sam(tmp_path: Path) -> AsyncIterator[Served]:
+    folder = tmp_path / "app"
+    write(folder / "echo" / "app.py", python_echo("one"))
+    write(folder / "template.yaml", template({"echo": ("Echo", "echo", "python3.12")}))
+    async for served in serve(folder, "template.yaml"):
+        await served.logged("hot reload: watching")
+        yield served
+
+
+# --- the tests -------------------------------------------------------------------------
+
+
+async def test_python_code_change_reaches_the_next_message(sam: Served, tmp_path: Path) -> None:
+    """An edit to a function's code is the next message's answer on a connection that
+    stays open; an invocation in flight meanwhile finishes with the code it began with."""
+    code = tmp_path / "app" / "echo" / "app.py"
+    gate, started = tmp_path / "gate", tmp_path / "started"
+    async with websockets.connect(sam.url()) as ws, websockets.connect(sam.url()) as held:
+        assert await ask(ws, "echo") == "one"
+        await held.send(json.dumps({"action": "echo", "gate": str(gate), "started": str(started)}))
+        async with asyncio.timeout(BOUND):
+            while not started.exists():
+                await asyncio.sleep(0.05)
+        mark = len(sam.log)
+        write(code, python_echo("two, longer"))
+        await sam.logged("reload: app.py changed: code of Echo", after=mark)
+        await until(ws, "echo", "two, longer", "one")
+        gate.write_text("open")
+        assert json.loads(await asyncio.wait_for(held.recv(), 20)) == "one held"
+        assert await ask(held, "echo") == "two, longer"
+    assert not any("ERROR" in line for line in sam.log), "".join(sam.log)
+
+
+async def test_node_code_change_reaches_the_next_message(tmp_path: Path) -> None:
+    folder = tmp_path / "app"
+    write(folder / "node" / "index.mjs", node_echo("n1"))
+    write(folder / "template.yaml", template({"echo": ("Echo", "node", "nodejs20.x")}))
+    async for served in serve(folder, "template.yaml"):
+        await served.logged("hot reload: watching")
+        async with websockets.connect(served.url()) as ws:
+            assert await ask(ws, "echo") == "n1"
+            write(folder / "node" / "index.mjs", node_echo("n2, longer"))
+            await until(ws, "echo", "n2, longer", "n1")
+
+
+async def test_template_edits_add_a_route_survive_a_broken_one_and_apply_the_fix(
+    sam: Served, tmp_path: Path
+) -> None:
+    """A route added to the template answers on the open connection; a broken template
+    is named in the log and the gateway serves on as before; its fix is applied."""
+    folder = tmp_path / "app"
+    file = folder / "template.yaml"
+    echo = ("Echo", "echo", "python3.12")
+    async with websockets.connect(sam.url()) as ws:
+        assert await ask(ws, "echo") == "one"
+        assert (await ask(ws, "ping"))["message"] == "Forbidden"  # no such route yet
+        write(folder / "ping" / "app.py", python_echo("pong"))
+        mark = len(sam.log)
+        write(file, template({"echo": echo, "ping": ("Ping", "ping", "python3.12")}))
+        await sam.logged(
+            "reload: template.yaml changed: routes +ping", "functions +Ping", after=mark
+        )
+        assert await ask(ws, "ping") == "pong"
+
+        mark = len(sam.log)
+        file.write_text(file.read_text()[:-40])  # cut short: not YAML any more
+        line = sam.log[await sam.logged("ERROR", "reload:", after=mark)]
+        assert "template.yaml" in line and "invalid YAML" in line, line
+        assert "still serving the config loaded before" in line
+        assert await ask(ws, "ping") == "pong" and await ask(ws, "echo") == "one"
+
+        mark = len(sam.log)  # valid, but its code folder is not there yet
+        moved = template({"echo": echo, "ping": ("Ping", "pong2", "python3.12")})
+        write(file, moved)
+        line = sam.log[await sam.logged("ERROR", "reload:", after=mark)]
+        assert "Resources.Ping.Properties.CodeUri" in line and "does not exist" in line, line
+        assert await ask(ws, "ping") == "pong"
+
+        write(folder / "pong2" / "app.py", python_echo("pong2"))
+        mark = len(sam.log)
+        write(file, moved + "\n")  # saved again, once the folder is there
+        await sam.logged("reload: template.yaml changed: functions ~Ping (code)", after=mark)
+        assert await ask(ws, "ping") == "pong2"
+    assert not any("Traceback" in line for line in sam.log), "".join(sam.log)
+
+
+async def test_settings_fixed_at_start_are_named_and_kept(sam: Served, tmp_path: Path) -> None:
+    file = tmp_path / "app" / "template.yaml"
+    async with websockets.connect(sam.url()) as ws:
+        mark = len(sam.log)
+        write(file, template({"echo": ("Echo", "echo", "python3.12")}, stage="prod"))
+        line = sam.log[await sam.logged("restart to apply:", after=mark)]
+        assert "api.stage" in line
+        await sam.logged("reload: template.yaml changed: nothing that serves changed", after=mark)
+        assert await ask(ws, "echo") == "one"
+    async with websockets.connect(sam.url("dev")) as ws:  # still served on its first stage
+        assert await ask(ws, "echo") == "one"
+
+
+SERVERLESS = """
+service: reload
+provider:
+  name: aws
+  runtime: python3.12
+  websocketsApiRouteSelectionExpression: $request.body.action
+  environment:
+    GREETING: GREETING_VALUE
+functions:
+  echo:
+    handler: app.handler
+    events:
+      - websocket:
+          route: echo
+          routeResponseSelectionExpression: $default
+"""
+
+PING = """
+  ping:
+    handler: ping.handler
+    events:
+      - websocket:
+          route: ping
+          routeResponseSelectionExpression: $default
+"""
+
+
+async def test_serverless_yml_edits_apply_on_the_open_connection(tmp_path: Path) -> None:
+    """The provider's environment changed, a function and its route added."""
+    folder = tmp_path / "app"
+    write(folder / "app.py", python_echo("sls"))
+    write(folder / "ping.py", python_echo("sls-ping"))
+    file = folder / "serverless.yml"
+    write(file, SERVERLESS.replace("GREETING_VALUE", "hi"))
+    async for served in serve(folder, "serverless.yml"):
+        await served.logged("hot reload: watching")
+        async with websockets.connect(served.url()) as ws:
+            assert await ask(ws, "echo") == "sls hi"
+            mark = len(served.log)
+            write(file, SERVERLESS.replace("GREETING_VALUE", "hello") + PING)
+            await served.logged("reload: serverless.yml changed: routes +ping", after=mark)
+            assert await ask(ws, "ping") == "sls-ping hello"
+            await until(ws, "echo", "sls hello", "sls hi")
+            # The code folder is the project's: serverless.yml's change retired only the
+            # workers of functions whose settings changed, and no code change was seen.
+            assert not any("code of" in line for line in served.log[mark:]), served.log[mark:]
+
+
+WSGATE_YAML = """
+api:
+  stage: dev
+routes:
+  $default:
+    handler: mod:handler
+    response: true
+"""
+
+
+async def test_in_process_handler_modules_reload_with_the_flag(tmp_path: Path) -> None:
+    """A wsgate.yaml's in-process handlers: a changed module is reloaded with the module
+    its route names; one that does not compile leaves the handler as it was."""
+    folder = tmp_path / "app"
+    write(folder / "wsgate.yaml", WSGATE_YAML)
+    write(
+        folder / "mod.py",
+        "from helper import word\n\n\ndef handler(event, context):\n"
+        "    return {'statusCode': 200, 'body': '\"' + word() + '\"'}\n",
+    )
+    write(folder / "helper.py", "def word():\n    return 'first'\n")
+    async for served in serve(folder, "wsgate.yaml", "--reload"):
+        await served.logged("hot reload: watching")
+        async with websockets.connect(served.url()) as ws:
+            assert await ask(ws, "any") == "first"
+            write(folder / "helper.py", "def word():\n    return 'second one'\n")
+            await until(ws, "any", "second one", "first")
+            mark = len(served.log)
+            write(folder / "mod.py", "def handler(event, context):\n    return {\n")
+            line = served.log[await served.logged("ERROR", "reload: mod.py", after=mark)]
+            assert "SyntaxError" in line and "keep the handlers they had" in line, line
+            assert await ask(ws, "any") == "second one"
