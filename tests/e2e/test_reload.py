@@ -392,3 +392,21 @@ async def test_in_process_handler_modules_reload_with_the_flag(tmp_path: Path) -
             line = served.log[await served.logged("ERROR", "reload: mod.py", after=mark)]
             assert "SyntaxError" in line and "keep the handlers they had" in line, line
             assert await ask(ws, "any") == "second one"
+
+
+async def test_a_wsgate_yaml_importing_a_template_reloads_its_env_file(tmp_path: Path) -> None:
+    """Local settings for a project (a wsgate.yaml importing it) reload by default, and so
+    does an ``--env-file``: a variable changed there reaches the next invocation."""
+    folder = tmp_path / "app"
+    write(folder / "echo" / "app.py", python_echo("imported"))
+    write(folder / "template.yaml", template({"echo": ("Echo", "echo", "python3.12")}))
+    write(folder / "wsgate.yaml", "import: {path: template.yaml}\n")
+    write(folder / ".env", "GREETING=from-env\n")
+    async for served in serve(folder, "wsgate.yaml", "--env-file", ".env"):
+        await served.logged("hot reload: watching")
+        async with websockets.connect(served.url()) as ws:
+            assert await ask(ws, "echo") == "imported from-env"
+            mark = len(served.log)
+            write(folder / ".env", "GREETING=changed-in-env\n")
+            await served.logged("reload: .env changed: functions ~Echo (environment)", after=mark)
+            await until(ws, "echo", "imported changed-in-env", "imported from-env")
