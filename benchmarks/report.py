@@ -247,6 +247,7 @@ ROW_TITLES = {
     "idle-memory": "idle memory",
     "workers-handshake": "handshake, authorizer+$connect, by workers",
     "workers-echo": "round trip, async def route, by workers",
+    "function-echo": "round trip, function in workers, reload on/off",
     "post": "POST @connections",
     "post-redis": "POST, to another node",
     "fanout": "fan-out by handler",

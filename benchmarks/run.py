@@ -30,8 +30,9 @@ from benchmarks.scenarios import PROFILES, Bench
 __all__ = ["main"]
 
 SCENARIOS = ("round-trips", "handshakes", "lives", "memory", "management")
-EXTRA_SCENARIOS = ("workers",)
-"""Run only when named in ``--only``: ``workers`` needs redis-server and every core."""
+EXTRA_SCENARIOS = ("workers", "reload")
+"""Run only when named in ``--only``: ``workers`` needs redis-server and every core;
+``reload`` measures a function's round trips with hot reload on and off."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "memory": bench.idle_memory,
         "management": bench.management,
         "workers": bench.workers,
+        "reload": bench.reload,
     }
     for name in only:
         bench.say(f"[{time.time() - started:5.0f}s] {name}")

@@ -583,6 +583,42 @@ class Bench:
                             f"server CPU {100 * (m.server_cpu or 0):.0f}%"
                         )
 
+    def reload(self) -> None:
+        """Round trips through a function in worker processes, served with hot reload
+        (``--reload``: its config and code folder watched) beside the same without."""
+        servers = tuple(self._function_server(flag) for flag in ("--no-reload", "--reload"))
+        labels = ("no reload", "reload")
+        conns = "32"
+        with self.running(*servers):
+            runs: dict[str, list[Measurement]] = {label: [] for label in labels}
+            for _ in range(self.profile.repeats):
+                for server, label in zip(servers, labels, strict=True):
+                    result = self.load(
+                        server, "--mode", "echo", "--conns", conns, "--path", "/bench"
+                    )
+                    runs[label].append(_measurement("function-echo", label, result, "msgs/s"))
+                    time.sleep(0.5)
+            for label in labels:
+                m = _median(runs[label])
+                self.results.append(m)
+                self.say(
+                    f"  function-echo {label:<10} {conns} conns {m.value:>10,.0f} msgs/s  "
+                    f"p99 {m.p99_us or 0:>9,.0f} us  server CPU {100 * (m.server_cpu or 0):.0f}%"
+                )
+
+    def _function_server(self, flag: str) -> Server:
+        port = free_port()
+        config = str(HERE / "configs" / "function-echo.yaml")
+        argv = [python_bin("wsgate"), "serve", "--config", config, "--log-level", "WARNING"]
+        return Server(
+            f"wsgate-function-echo{flag.removeprefix('-').removeprefix('-no')}",
+            [*argv, flag],
+            port,
+            self.pinning,
+            env={"BENCH_PORT": str(port)},
+            tree=True,  # the function's workers are the server's children
+        )
+
     def _workers_server(
         self, config: str, count: int, pinning: Pinning, env: dict[str, str]
     ) -> Server:
