@@ -21,6 +21,7 @@ from wsgate.config.model import GatewayConfig
 from wsgate.exceptions import ConfigError, TokenError
 from wsgate.project import DEFAULT_FILES, Notice, find_default_config, load_project, sniff_kind
 from wsgate.project.cliargs import add_project_flags, project_options, refuse_project_flags
+from wsgate.project.local_aws import add_aws_flags, with_created_resources, with_endpoints
 from wsgate.project.overlay import imports_project, load_importing
 from wsgate.server.supervisor import worker_count
 
@@ -81,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
                 "repeatable, a later file winning"
             ),
         )
+        add_aws_flags(command, serve=command is serve)
     check.add_argument("--json", action="store_true", help="print the report as one JSON object")
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     serve.add_argument("--port", type=int, help="server.port (0 picks a free port)")
@@ -191,14 +193,25 @@ def _load_all(
     env_file = read_env_files(args.env_file)
     # The shell's environment wins over the files' for ${env:...}, as dotenv's loading.
     environ = {**env_file, **os.environ}
-    options = dataclasses.replace(project_options(args), environ=environ)
+    create = bool(getattr(args, "create_resources", False))
+    options = dataclasses.replace(project_options(args), environ=environ, create_resources=create)
     notices: tuple[Notice, ...] = ()
     unresolved: tuple[str, ...] = ()
     if path.is_file() and (sniff_kind(path) != "wsgate" or imports_project(path)):
         load = load_project if sniff_kind(path) != "wsgate" else load_importing
         project = load(path, options, allow_unresolved=True)
+        if create and not project.unresolved:
+            endpoints = with_endpoints(project.config, args.endpoint).aws.endpoints
+            project = with_created_resources(
+                path, project, options, endpoints, partial(load, allow_unresolved=True)
+            )
         config, notices, unresolved = project.config, project.notices, project.unresolved
     else:
+        if create:
+            raise ConfigError(
+                f"--create-resources: {path} is a wsgate.yaml without import:; it creates a "
+                "serverless.yml's or a template's tables"
+            )
         refuse_project_flags(args, path)
         config = load_config(path, environ)
         api = {k: v for k, v in (("stage", args.stage), ("region", args.region)) if v is not None}
@@ -215,7 +228,8 @@ def _load_all(
     if server:
         config = config.model_copy(update={"server": config.server.model_copy(update=server)})
     origin = "--env-file " + ", ".join(str(p) for p in args.env_file)
-    return path, apply_env(config, env_file, origin), notices, unresolved
+    config = with_endpoints(apply_env(config, env_file, origin), args.endpoint)
+    return path, config, notices, unresolved
 
 
 def _is_project(path: Path) -> bool:

@@ -171,6 +171,14 @@ class FunctionConfig(BaseModel):
             "(Lambda's reserved concurrency)."
         ),
     )
+    deployed_name: FunctionName | None = Field(
+        default=None,
+        description=(
+            "The name the function has on AWS, when not its key (a serverless.yml's "
+            "`{service}-{stage}-{name}`, a template's FunctionName): Lambda's Invoke API "
+            "answers to it and to its ARN as well as to the key."
+        ),
+    )
     idle_timeout: float = Field(
         default=300,
         gt=0,

@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from wsgate.config.aws import AwsSettings
 from wsgate.config.common import FROZEN, LocatedValueError, strings_from_scalars
 from wsgate.config.functions import FUNCTION_RUNTIMES, FunctionConfig, FunctionName
 from wsgate.config.management import (
@@ -48,6 +49,7 @@ __all__ = [
     "SPECIAL_ROUTE_KEYS",
     "FUNCTION_RUNTIMES",
     "ApiSettings",
+    "AwsSettings",
     "AuthorizerConfig",
     "FunctionConfig",
     "GatewayConfig",
@@ -958,6 +960,10 @@ class GatewayConfig(BaseModel):
     admin: AdminSettings = Field(
         default_factory=AdminSettings,
         description="The admin listener (/metrics, /health) and the access log.",
+    )
+    aws: AwsSettings = Field(
+        default_factory=AwsSettings,
+        description="The AWS services the functions use, served locally (aws.endpoints).",
     )
 
     @field_validator("routes", mode="before")

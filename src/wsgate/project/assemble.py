@@ -7,7 +7,7 @@ project file (its origin). When the models refuse a value, the error names that 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -16,6 +16,10 @@ from wsgate.config.files import format_error
 from wsgate.config.model import GatewayConfig, LocatedValueError
 from wsgate.exceptions import ConfigError
 from wsgate.project.notices import Notice
+
+
+if TYPE_CHECKING:
+    from wsgate.project.tables import TableSpec
 
 
 __all__ = ["TreeBuilder"]
@@ -37,6 +41,8 @@ class TreeBuilder:
         self.unresolved: list[str] = []
         """References no source gave a value for, one error line each; the value stands
         as written meanwhile, so that every one is found in one pass."""
+        self.tables: list[TableSpec] = []
+        """The DynamoDB tables to create (``--create-resources``)."""
 
     def set(self, loc: Loc, value: object, origin: str, file: str | None = None) -> None:
         """Set the value at ``loc`` (e.g. ``("functions", "chat", "timeout")``), read at

@@ -25,6 +25,7 @@ def add_template_function(
     resolver: Resolver,
     keys: Keys,
     base_dir: Path,
+    deployed_name: Setting | None = None,
 ) -> None:
     """Add the function resource ``fid`` under ``functions:``."""
     sam = resource["Type"] == SAM_FUNCTION
@@ -53,6 +54,7 @@ def add_template_function(
         timeout=setting("Timeout"),
         memory_size=setting("MemorySize"),
         concurrency=setting("ReservedConcurrentExecutions"),
+        deployed_name=deployed_name,
     )
     environment = props.get("Environment")
     if environment is not None:

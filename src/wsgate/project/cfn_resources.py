@@ -169,7 +169,7 @@ def note_other_resource(builder: TreeBuilder, key: str, kind: str, ref: str) -> 
             f"{kind} is not created",
             f"!Ref {name} is {ref!r}; point the functions at a real or local table "
             f"of that name, or rename it with --parameter-overrides {name}=NAME or "
-            f"WSGATE_REF_{name}",
+            f"WSGATE_REF_{name}; or create it with --create-resources",
         )
     else:
         builder.note(

@@ -59,6 +59,7 @@ def make_stack(
         },
         physical_names=options.physical_names(set(resources)),
         api_ids=api_ids,
+        attributes=options.resource_attributes,
         unresolved=lambda key, message: builder.note(key, message, "used as it is"),
     )
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wsgate.config.model import ApiSettings
+from wsgate.exceptions import ConfigError
 from wsgate.project.assemble import TreeBuilder
 from wsgate.project.cfn_functions import add_template_function
 from wsgate.project.cfn_resources import (
@@ -31,9 +32,11 @@ from wsgate.project.cfn_resources import (
 )
 from wsgate.project.cfn_stack import make_stack
 from wsgate.project.cfn_throttle import map_stage_throttle
+from wsgate.project.functions import Setting
 from wsgate.project.intrinsics import FUNCTION_TYPES, Resolver
 from wsgate.project.options import ProjectOptions
 from wsgate.project.sam_websocket import expand_websocket_apis
+from wsgate.project.tables import TABLE_TYPES, read_table
 
 
 __all__ = ["translate_template"]
@@ -108,7 +111,9 @@ class _Template:
         for fid, resource in self.resources.items():
             if resource["Type"] not in FUNCTION_TYPES:
                 continue
-            if fid in self.used_functions:
+            deployed = self._deployed_name(fid)
+            used = fid in self.used_functions
+            try:
                 add_template_function(
                     fid,
                     resource,
@@ -117,18 +122,32 @@ class _Template:
                     self.resolver,
                     self.keys,
                     self.base_dir,
+                    deployed,
                 )
-            else:
+            except ConfigError as exc:
+                if used:
+                    raise
+                # Only another function's Invoke call could reach it: no reason to refuse
+                # to serve the API.
+                self.builder.note(f"Resources.{fid}", f"cannot be run ({exc})", "it is not run")
+                continue
+            if not used:
                 self.builder.note(
                     f"Resources.{fid}",
                     "no route or authorizer of the WebSocket API invokes this function",
-                    "it is not run",
+                    f"served through Lambda's Invoke API as {deployed.value} (and its ARN); "
+                    "its event sources are not connected",
                     info=True,
                 )
         if self.stage_resource is not None:
             props = self.resources[self.stage_resource].get("Properties") or {}
             map_stage_throttle(self.stage_resource, props, self.builder, self.resolver, self.keys)
         self._other_resources()
+
+    def _deployed_name(self, fid: str) -> Setting:
+        """What ``!Ref`` to the function gives: its ``FunctionName``, else its logical id."""
+        key = self.keys.prop(fid, "FunctionName")
+        return Setting(self.resolver.string(self.resolver.ref(fid, key), key), key)
 
     def _included(self, name: str, resource: dict[str, Any]) -> bool:
         condition = resource.get("Condition")
@@ -382,6 +401,13 @@ class _Template:
             if kind in READ:
                 continue
             key = f"Resources.{name}"
+            if kind in TABLE_TYPES and self.options.create_resources:
+                table = read_table(name, resource, key, self.builder, self.resolver)
+                self.builder.tables.append(table)
+                self.builder.note(
+                    key, f"table {table.name}", "created at start if missing", info=True
+                )
+                continue
             note_other_resource(self.builder, key, kind, str(self.resolver.ref(name, key)))
 
     def _note_properties(self, name: str) -> None:

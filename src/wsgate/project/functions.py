@@ -35,6 +35,8 @@ class FunctionSpec:
     memory_size: Setting | None = None
     concurrency: Setting | None = None
     environment: dict[str, Setting] = field(default_factory=dict)
+    deployed_name: Setting | None = None
+    """The name the function has on AWS, which Lambda's Invoke API answers to."""
 
 
 def add_function(builder: TreeBuilder, spec: FunctionSpec) -> None:
@@ -54,6 +56,9 @@ def add_function(builder: TreeBuilder, spec: FunctionSpec) -> None:
     builder.set((*loc, "runtime"), runtime, spec.runtime.key)
     builder.set((*loc, "code"), str(code), spec.code.key)
     builder.set((*loc, "handler"), spec.handler.value, spec.handler.key)
+    deployed = spec.deployed_name
+    if deployed is not None and deployed.value != spec.name:
+        builder.set((*loc, "deployed_name"), deployed.value, deployed.key)
     for name in ("timeout", "memory_size", "concurrency"):
         setting = getattr(spec, name)
         if setting is not None:

@@ -68,6 +68,8 @@ class Stack:
     """Overrides of resources' ``Ref`` values, by logical id."""
     api_ids: Mapping[str, str] = field(default_factory=dict)
     """The id wsgate serves each WebSocket API under, by logical id."""
+    attributes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """``!GetAtt`` values of resources created at start (``--create-resources``)."""
     unresolved: Callable[[str, str], None] = lambda key, message: None
     """Called with a key path and a message for a value made up without AWS's meaning."""
 
@@ -155,6 +157,9 @@ class Resolver:
         resource = self.stack.resources.get(name)
         if not isinstance(resource, dict):
             raise self._error(key, f"unknown resource {name!r}")
+        created = self.stack.attributes.get(name, {})
+        if attribute in created:
+            return created[attribute]
         kind = str(resource.get("Type"))
         region, account = self.stack.pseudo["AWS::Region"], self.stack.pseudo["AWS::AccountId"]
         if kind in FUNCTION_TYPES and attribute == "Arn":

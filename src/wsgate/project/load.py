@@ -14,6 +14,7 @@ from wsgate.project.notices import Notice
 from wsgate.project.options import ProjectOptions
 from wsgate.project.samconfig import apply_samconfig
 from wsgate.project.serverless import translate_service
+from wsgate.project.tables import TableSpec
 from wsgate.project.yamlfile import read_yaml
 
 
@@ -33,6 +34,8 @@ class Project:
     notices: tuple[Notice, ...]
     imported: Path | None = None
     """The project file a wsgate.yaml's ``import:`` read, when the config is that."""
+    tables: tuple[TableSpec, ...] = ()
+    """The DynamoDB tables to create (read with ``create_resources``)."""
     unresolved: tuple[str, ...] = ()
     """References nothing resolves, one error line each (only with ``allow_unresolved``;
     their values stand as written)."""
@@ -78,6 +81,7 @@ def load_project(
         kind=kind,
         notices=tuple(builder.notices),
         unresolved=tuple(builder.unresolved),
+        tables=tuple(builder.tables),
     )
     return project if allow_unresolved else project.refuse_unresolved()
 

@@ -36,6 +36,11 @@ class ProjectOptions:
     """``--api LogicalId``: the WebSocket API served from a template that has several."""
     stack_name: str | None = None
     """samconfig's ``stack_name``: ``AWS::StackName`` (default: the folder's name)."""
+    create_resources: bool = False
+    """``--create-resources``: the DynamoDB tables are read to be created, not named as
+    not created."""
+    resource_attributes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """``!GetAtt`` values of created resources (``Arn``, ``StreamArn``), by logical id."""
 
     def env(self) -> Mapping[str, str]:
         """The environment values are read from."""

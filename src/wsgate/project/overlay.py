@@ -89,6 +89,7 @@ def load_importing(
         notices=tuple(builder.notices),
         imported=imported,
         unresolved=tuple(builder.unresolved),
+        tables=tuple(builder.tables),
     )
     return project if allow_unresolved else project.refuse_unresolved()
 

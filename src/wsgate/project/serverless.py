@@ -16,11 +16,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from wsgate.exceptions import ConfigError
 from wsgate.project.assemble import TreeBuilder
 from wsgate.project.functions import FunctionSpec, Setting, add_function
 from wsgate.project.intrinsics import Resolver, Stack
 from wsgate.project.options import ProjectOptions
 from wsgate.project.slsvars import Variables
+from wsgate.project.tables import TABLE_TYPES, read_table
 
 
 __all__ = ["translate_service"]
@@ -101,10 +103,12 @@ class _Service:
                     "AWS::StackName": f"{service}-{self.stage}",
                 },
                 physical_names=options.physical_names(set(raw_resources)),
+                attributes=options.resource_attributes,
                 unresolved=lambda key, message: builder.note(key, message, "used as it is"),
             )
         )
         self.raw_resources = raw_resources
+        self.create_resources = options.create_resources
         self.used: dict[str, str] = {}
 
     def translate(self) -> None:
@@ -127,13 +131,21 @@ class _Service:
         for key in self.functions:
             if key in self.used:
                 self._function(key)
-            else:
-                b.note(
-                    f"functions.{key}",
-                    "no websocket event or authorizer names this function",
-                    "it is not run",
-                    info=True,
-                )
+                continue
+            try:
+                self._function(key)
+            except ConfigError as exc:
+                # Only another function's Invoke call could reach it: no reason to refuse
+                # to serve the API.
+                b.note(f"functions.{key}", f"cannot be run ({exc})", "it is not run")
+                continue
+            b.note(
+                f"functions.{key}",
+                "no websocket event or authorizer names this function",
+                f"served through Lambda's Invoke API as {self._deployed_name(key)} (and its "
+                "ARN); its other events are not connected",
+                info=True,
+            )
         self._not_run()
 
     # --- events ---------------------------------------------------------------------------
@@ -258,6 +270,7 @@ class _Service:
                 or Setting(1024, "provider.memorySize")
             ),
             concurrency=self._setting(f"{key}.reservedConcurrency"),
+            deployed_name=Setting(self._deployed_name(function), f"{key}.name"),
         )
         for env_key in ("provider.environment", f"{key}.environment"):
             variables = self.vars.get(env_key) or {}
@@ -281,14 +294,20 @@ class _Service:
         for name, resource in self.raw_resources.items():
             key = f"resources.Resources.{name}"
             kind = resource.get("Type") if isinstance(resource, dict) else None
-            if kind in ("AWS::DynamoDB::Table",):
+            if kind in TABLE_TYPES and self.create_resources:
+                table = read_table(name, self.vars.get(key), key, self.builder, self.resolver)
+                self.builder.tables.append(table)
+                self.builder.note(
+                    key, f"table {table.name}", "created at start if missing", info=True
+                )
+            elif kind in TABLE_TYPES:
                 ref = self.resolver.ref(name, key)
                 self.builder.note(
                     key,
                     f"{kind} is not created",
                     f"!Ref {name} is {ref!r}; point the functions at a real or local table of "
                     f"that name, or rename it with --parameter-overrides {name}=NAME or "
-                    f"WSGATE_REF_{name}",
+                    f"WSGATE_REF_{name}; or create it with --create-resources",
                 )
             else:
                 self.builder.note(key, f"{kind} is not created", "left out")

@@ -115,7 +115,18 @@ def _invoke_api(config: GatewayConfig, functions: FunctionPools | None) -> Invok
     from wsgate.workers.invoke_api import InvokeApi
 
     api = config.api
-    return InvokeApi(functions.pools, region=api.region, account_id=api.account_id, reserve=True)
+    aliases = {
+        function.deployed_name: name
+        for name, function in config.functions.items()
+        if function.deployed_name
+    }
+    return InvokeApi(
+        functions.pools,
+        region=api.region,
+        account_id=api.account_id,
+        reserve=True,
+        aliases=aliases,
+    )
 
 
 def _function_pools(config: GatewayConfig) -> FunctionPools | None:
@@ -126,7 +137,10 @@ def _function_pools(config: GatewayConfig) -> FunctionPools | None:
     from wsgate.workers import FunctionPools
 
     return FunctionPools.from_config(
-        config.functions, region=config.api.region, account_id=config.api.account_id
+        config.functions,
+        region=config.api.region,
+        account_id=config.api.account_id,
+        environment=config.aws.variables(),
     )
 
 
@@ -140,6 +154,8 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
     # Before any handler module is imported: a boto3 client made at import time resolves
     # its credentials then.
     default_credentials(config.management.auth == "sigv4")
+    # aws.endpoints for in-process handlers too, before their modules make clients.
+    os.environ.update(config.aws.variables())
     if config.handlers.in_process_management:
         # Before any handler module is imported, so that clients made at import time
         # have the hook too.

@@ -62,6 +62,7 @@ class Swap:
                 self.config.functions,
                 region=api.region,
                 account_id=api.account_id,
+                environment=self.config.aws.variables(),
             )
         elif self.config.functions:
             raise ConfigError("functions: the gateway started with none: restart to run them")

@@ -142,8 +142,10 @@ def resolve_function(
     *,
     region: str,
     account_id: str,
+    aliases: Mapping[str, str] | None = None,
 ) -> str:
-    """The name of the function ``reference`` (name, partial ARN or ARN) designates.
+    """The name of the function ``reference`` (name, partial ARN or ARN) designates;
+    ``aliases`` maps a deployed name to its function's name.
 
     Raises:
         InvokeError: ``ResourceNotFoundException`` when it is not one of ``names``,
@@ -154,6 +156,8 @@ def resolve_function(
     if match is None:
         raise _not_found(f"arn:aws:lambda:{region}:{account_id}:function:{reference}")
     name = match["name"]
+    if aliases and name not in names:
+        name = aliases.get(name, name)
     if match["qualifier"] and qualifier and match["qualifier"] != qualifier:
         raise InvokeError(
             400,
@@ -214,8 +218,11 @@ class InvokeApi:
         throttle_delay: float = THROTTLE_DELAY,
         events_limit: int | None = None,
         reserve: bool = False,
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
         self.pools = dict(pools)
+        self.aliases = dict(aliases or {})
+        """A function's deployed name → its name (``functions.<name>.deployed_name``)."""
         self.region = region
         self.account_id = account_id
         self._queue_settings = (retry_delays, throttle_delay, events_limit)
@@ -351,6 +358,7 @@ class InvokeApi:
             self.pools,
             region=self.region,
             account_id=self.account_id,
+            aliases=self.aliases,
         )
         invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         log_type = request.headers.get("X-Amz-Log-Type", "None")

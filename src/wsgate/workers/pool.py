@@ -256,9 +256,16 @@ class FunctionPools:
 
     @classmethod
     def from_config(
-        cls, functions: Mapping[str, FunctionConfig], *, region: str, account_id: str
+        cls,
+        functions: Mapping[str, FunctionConfig],
+        *,
+        region: str,
+        account_id: str,
+        environment: Mapping[str, str] | None = None,
     ) -> FunctionPools:
         """A pool per function; nothing starts before the first invocation.
+
+        ``environment`` is given to every function under its own (``aws.endpoints``).
 
         Raises:
             ConfigError: a function's runtime client is not installed, or its code folder
@@ -266,7 +273,9 @@ class FunctionPools:
         """
         pools = {}
         for name, config in functions.items():
-            spec, kind = function_spec(name, config, region=region, account_id=account_id)
+            spec, kind = function_spec(
+                name, config, region=region, account_id=account_id, environment=environment
+            )
             pools[name] = FunctionPool(spec, kind)
         return cls(pools)
 
@@ -285,15 +294,23 @@ class FunctionPools:
 
 
 def function_spec(
-    name: str, config: FunctionConfig, *, region: str, account_id: str
+    name: str,
+    config: FunctionConfig,
+    *,
+    region: str,
+    account_id: str,
+    environment: Mapping[str, str] | None = None,
 ) -> tuple[FunctionSpec, RuntimeKind]:
-    """The spec and runtime of ``functions.<name>``, checked.
+    """The spec and runtime of ``functions.<name>``, checked; ``environment`` under the
+    function's own (``aws.endpoints``).
 
     Raises:
         ConfigError: its runtime client is not installed, or its code folder is missing.
     """
     kind = runtime_kind(config.runtime, where=f"functions.{name}.runtime")
-    spec = FunctionSpec.from_config(name, config, region=region, account_id=account_id)
+    spec = FunctionSpec.from_config(
+        name, config, region=region, account_id=account_id, environment=environment
+    )
     if not spec.code.is_dir():
         raise ConfigError(f"functions.{name}.code: no such folder: {spec.code}")
     return spec, kind

@@ -30,9 +30,16 @@ class FunctionSpec:
 
     @classmethod
     def from_config(
-        cls, name: str, config: FunctionConfig, *, region: str, account_id: str
+        cls,
+        name: str,
+        config: FunctionConfig,
+        *,
+        region: str,
+        account_id: str,
+        environment: Mapping[str, str] | None = None,
     ) -> FunctionSpec:
-        """The spec of ``functions.<name>``; ``code`` made absolute."""
+        """The spec of ``functions.<name>``; ``code`` made absolute; ``environment``
+        under the function's own."""
         return cls(
             name=name,
             runtime=config.runtime,
@@ -40,7 +47,7 @@ class FunctionSpec:
             handler=config.handler,
             timeout=config.timeout,
             memory_size=config.memory_size,
-            environment=dict(config.environment),
+            environment={**(environment or {}), **config.environment},
             concurrency=config.concurrency,
             idle_timeout=config.idle_timeout,
             region=region,

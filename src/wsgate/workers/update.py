@@ -48,15 +48,19 @@ class PoolsUpdate:
         *,
         region: str,
         account_id: str,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
-        """Check every function of ``functions``.
+        """Check every function of ``functions``; ``environment`` is given to each under
+        its own (``aws.endpoints``).
 
         Raises:
             ConfigError: a runtime client is not installed, or a code folder is missing.
         """
         self._pools = pools
         self._specs: dict[str, tuple[FunctionSpec, RuntimeKind]] = {
-            name: function_spec(name, config, region=region, account_id=account_id)
+            name: function_spec(
+                name, config, region=region, account_id=account_id, environment=environment
+            )
             for name, config in functions.items()
         }
         self._added = {
