@@ -152,7 +152,7 @@ def note_properties(
             builder.note(
                 key,
                 "SAM event sources are not connected",
-                "only the WebSocket API invokes the function",
+                "only the WebSocket API and Lambda's Invoke API invoke the function",
             )
         else:
             builder.note(key, f"{prop} is not honoured locally", "left out")

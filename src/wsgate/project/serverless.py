@@ -164,7 +164,7 @@ class _Service:
                 self.builder.note(
                     f"{ekey}.{kind}",
                     f"{kind} events are not connected",
-                    "only the WebSocket API invokes the function",
+                    "only the WebSocket API and Lambda's Invoke API invoke the function",
                     info=True,
                 )
                 continue

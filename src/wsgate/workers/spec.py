@@ -27,6 +27,8 @@ class FunctionSpec:
     idle_timeout: float
     region: str = "us-east-1"
     account_id: str = "123456789012"
+    deployed_name: str | None = None
+    """The function's name on AWS when not ``name``: what the function itself sees."""
 
     @classmethod
     def from_config(
@@ -50,16 +52,22 @@ class FunctionSpec:
             environment={**(environment or {}), **config.environment},
             concurrency=config.concurrency,
             idle_timeout=config.idle_timeout,
+            deployed_name=config.deployed_name,
             region=region,
             account_id=account_id,
         )
 
     @property
+    def function_name(self) -> str:
+        """``AWS_LAMBDA_FUNCTION_NAME``: the deployed name, else the name."""
+        return self.deployed_name or self.name
+
+    @property
     def arn(self) -> str:
         """The function's ARN: ``Lambda-Runtime-Invoked-Function-Arn``."""
-        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.name}"
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.function_name}"
 
     @property
     def log_group(self) -> str:
         """``/aws/lambda/<name>``, as Lambda names the function's log group."""
-        return f"/aws/lambda/{self.name}"
+        return f"/aws/lambda/{self.function_name}"
