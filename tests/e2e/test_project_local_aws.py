@@ -160,6 +160,27 @@ async def test_serverless_project_one_function_on_five_routes(tmp_path: Path, mo
         await wait_for(lambda: _items(db, table) == [], timeout=30)
 
 
+async def test_a_wsgate_yaml_importing_the_project_gives_the_endpoint(
+    tmp_path: Path, moto: str
+) -> None:
+    """aws.endpoints beside import: points every function at the local DynamoDB and is
+    where --create-resources creates the tables; the serverless.yml is left unchanged."""
+    folder = _project(tmp_path, "sls-router")
+    (folder / "wsgate.yaml").write_text(
+        f"import: serverless.yml\naws:\n  endpoints:\n    dynamodb: {moto}\n"
+    )
+    db = dynamodb(moto)
+    async with serve_project(folder, "--create-resources") as served:
+        assert "created table sls-router-dev-connections" in served.text()
+        async with websockets.connect(served.url("token=secret-carol")) as carol:
+            assert _items(db, "sls-router-dev-connections")[0]["user"] == "carol"
+            await carol.send(json.dumps({"action": "whoami"}))
+            assert (await _recv(carol))["user"] == "carol"
+    assert (folder / "serverless.yml").read_text() == (
+        FIXTURES / "sls-router" / "serverless.yml"
+    ).read_text()
+
+
 async def test_cloudformation_project_with_node_functions(tmp_path: Path, moto: str) -> None:
     folder = _project(tmp_path, "cfn-node")
     db = dynamodb(moto)

@@ -289,7 +289,7 @@ def test_flags_that_do_not_fit_are_refused(
     config = tmp_path / "wsgate.yaml"
     config.write_text("routes: {}\n")
     assert _serve(config, "--create-resources") == 2
-    assert "is a wsgate.yaml; it creates a serverless.yml's or a template's tables" in (
+    assert "is a wsgate.yaml without import:; it creates a serverless.yml's" in (
         capsys.readouterr().err
     )
     assert _serve(config, "--endpoint", "dynamodb") == 2

@@ -198,7 +198,7 @@ def test_paths_are_relative_to_the_wsgate_yaml(tmp_path: Path) -> None:
         (
             "import: serverless.yml\nfunctions:\n  defualt: {timeout: 3}\n",
             "wsgate.yaml: functions.defualt: serverless.yml has no function 'defualt' "
-            "(functions: connect, disconnect, default, sendMessage, auth)",
+            "(functions: connect, disconnect, default, sendMessage, auth, cleanup)",
         ),
         (
             "import: {path: serverless.yml, stagee: x}\n",
