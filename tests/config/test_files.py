@@ -328,7 +328,7 @@ def test_unknown_top_level_section(tmp_path: Path) -> None:
     assert load_error(tmp_path, "route: {}\n") == (
         "wsgate.yaml: route: unknown key "
         "(known keys: api, server, handlers, authorizer, routes, registry, functions, "
-        "management, admin)"
+        "management, admin, aws)"
     )
 
 
@@ -503,7 +503,7 @@ def test_several_problems_one_line_each(tmp_path: Path) -> None:
         "wsgate.yaml: server.port: expected an integer from 0 to 65535, got -1",
         "wsgate.yaml: foo: unknown key "
         "(known keys: api, server, handlers, authorizer, routes, registry, functions, "
-        "management, admin)",
+        "management, admin, aws)",
     ]
 
 
