@@ -48,12 +48,13 @@ def test_keys_are_merged_over_the_import(
         import: {path: serverless.yml, stage: local}
         api: {api_id: abcdef1234}
         server: {port: 9100, tls_port: null}
+        aws: {endpoints: {dynamodb: http://127.0.0.1:8000}}
         functions:
           sendMessage:
             timeout: 4
             memory_size: 512
             environment:
-              AWS_ENDPOINT_URL_DYNAMODB: http://127.0.0.1:8000
+              AWS_ENDPOINT_URL_DYNAMODB: http://127.0.0.1:8001
         """,
     )
     report = _report(capsys, "--config", str(folder / "wsgate.yaml"))
@@ -64,17 +65,20 @@ def test_keys_are_merged_over_the_import(
         "ws": "ws://127.0.0.1:9100/local",
         "wss": None,
         "registry": "memory",
+        "aws_endpoints": {"dynamodb": "http://127.0.0.1:8000"},
     }
     send = report["functions"]["sendMessage"]
     assert (send["timeout"], send["memory_size"]) == (4, 512)
     assert send["environment"] == {
-        "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8000",
+        "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8001",  # its own, over aws.endpoints
         "TABLE_NAME": "slschat-local-connections",  # ${sls:stage} is import.stage
         "RECORD": "",
         "SETTINGS_COLOR": "blue",
     }
     # Untouched: the other functions, the authorizer, the routes.
     assert report["functions"]["default"]["timeout"] == 5
+    default_env = report["functions"]["default"]["environment"]
+    assert default_env["AWS_ENDPOINT_URL_DYNAMODB"] == "http://127.0.0.1:8000"
     assert report["authorizer"]["function"] == "auth"
     assert [r["route"] for r in report["routes"]] == [
         "$connect",

@@ -57,6 +57,7 @@ def build_report(
                 else None
             ),
             "registry": config.registry.backend,
+            "aws_endpoints": dict(config.aws.endpoints),
         },
         "routes": [
             _route(key, config.routes[key], config, base)
@@ -141,9 +142,12 @@ def _function(
         "memory_size": function.memory_size,
         "concurrency": function.concurrency,
         "invoked_by": routes,
+        # aws.endpoints' variables, the function's own winning (as its workers get them).
         "environment": {
             variable: mask_value(variable, value)
-            for variable, value in sorted(function.environment.items())
+            for variable, value in sorted(
+                {**config.aws.variables(), **function.environment}.items()
+            )
         },
     }
 
@@ -176,6 +180,11 @@ def render_text(report: Report) -> str:
         f"  listens on:        {report['server']['ws']}"
         + (f" and {report['server']['wss']}" if report["server"]["wss"] else ""),
         f"  registry:          {report['server']['registry']}",
+        "  AWS endpoints:     "
+        + (
+            ", ".join(f"{k}={v}" for k, v in report["server"]["aws_endpoints"].items())
+            or "none (functions call AWS itself)"
+        ),
         "",
         "Routes",
     ]
