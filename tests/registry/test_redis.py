@@ -343,14 +343,17 @@ async def test_aclose_removes_the_nodes_keys(
     raw: aioredis.Redis,
     redis_target: RedisTarget,
 ) -> None:
-    """A node that stops leaves neither its lease nor its entries behind."""
+    """A node that stops leaves neither its lease nor its entries nor its link advert
+    behind."""
     a, b = await start_node(), await start_node()
     await a.register(RecordingConnection(ID))
     await a.register(RecordingConnection("SSSSSSSSSSSSSSS="))
     await a.unregister("SSSSSSSSSSSSSSS=")
     await a.aclose()
-    assert await keys_under(prefix, redis_target) == [keys.leases.encode()]
+    left = {keys.leases.encode(), keys.links.encode(), keys.secret.encode()}
+    assert set(await keys_under(prefix, redis_target)) == left
     assert await raw.hkeys(keys.leases) == [b.node_id.encode()]
+    assert await raw.hkeys(keys.links) == [b.node_tag.encode()]  # a's advert went
     assert a.local_connections() == []
     with pytest.raises(Gone):
         await b.send(ID, "x")

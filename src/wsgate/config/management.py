@@ -20,7 +20,13 @@ from wsgate.config.common import FROZEN as _FROZEN
 from wsgate.config.common import LocatedValueError
 
 
-__all__ = ["AdminSettings", "ManagementCredential", "ManagementSettings", "is_loopback_host"]
+__all__ = [
+    "AdminSettings",
+    "ManagementCredential",
+    "ManagementSettings",
+    "is_loopback_host",
+    "split_listen",
+]
 
 
 def is_loopback_host(host: str) -> bool:
@@ -37,7 +43,7 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def _split_listen(value: str) -> tuple[str, int]:
+def split_listen(value: str) -> tuple[str, int]:
     """``host:port`` (IPv6 in brackets) as (host without brackets, port)."""
     host, colon, port = value.rpartition(":")
     if not colon or not host or not port.isdigit():
@@ -143,7 +149,7 @@ class ManagementSettings(BaseModel):
     @classmethod
     def _check_listen(cls, value: str | None) -> str | None:
         if value is not None:
-            _split_listen(value)
+            split_listen(value)
         return value
 
     @model_validator(mode="after")
@@ -166,7 +172,7 @@ class ManagementSettings(BaseModel):
 
     def listen_address(self) -> tuple[str, int] | None:
         """``listen`` as (host, port), the host without IPv6 brackets; None without one."""
-        return None if self.listen is None else _split_listen(self.listen)
+        return None if self.listen is None else split_listen(self.listen)
 
 
 # --- what an operator scrapes and reads ------------------------------------------------
@@ -201,7 +207,7 @@ class AdminSettings(BaseModel):
     @classmethod
     def _check_listen(cls, value: str | None) -> str | None:
         if value is not None:
-            _split_listen(value)
+            split_listen(value)
         return value
 
     @field_validator("access_log")
@@ -213,4 +219,4 @@ class AdminSettings(BaseModel):
 
     def listen_address(self) -> tuple[str, int] | None:
         """``listen`` as (host, port), the host without IPv6 brackets; None without one."""
-        return None if self.listen is None else _split_listen(self.listen)
+        return None if self.listen is None else split_listen(self.listen)

@@ -40,6 +40,7 @@ from wsgate.config.management import (
     ManagementCredential,
     ManagementSettings,
     is_loopback_host,
+    split_listen,
 )
 from wsgate.config.throttle import ThrottleSettings
 
@@ -826,6 +827,24 @@ class RegistrySettings(BaseModel):
             "management call before it answers 410."
         ),
     )
+    link_listen: str | None = Field(
+        default="127.0.0.1:0",
+        description=(
+            "`host:port` of the node link, where the other gateway processes of the redis "
+            "backend send management calls for this one's connections, authenticated by a "
+            "secret kept in Redis (port 0 picks one; with `serve --workers`, a port other "
+            "than 0 is this port plus the worker's index). null: no link, every such call "
+            "goes through Redis."
+        ),
+    )
+    link_advertise: str | None = Field(
+        default=None,
+        description=(
+            "`host:port` the other processes reach the node link at, when not "
+            "`link_listen`'s (needed when that is a wildcard such as 0.0.0.0, or behind "
+            "port forwarding); port 0 means the port bound."
+        ),
+    )
 
     @field_validator("url")
     @classmethod
@@ -833,6 +852,21 @@ class RegistrySettings(BaseModel):
         if not value.startswith(_REDIS_SCHEMES):
             raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {value!r}")
         return value
+
+    @field_validator("link_listen", "link_advertise")
+    @classmethod
+    def _check_link_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_listen(value)
+        return value
+
+    def link_addresses(self) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
+        """``link_listen`` and ``link_advertise`` as (host, port), IPv6 hosts without
+        brackets; None where unset."""
+        return (
+            None if self.link_listen is None else split_listen(self.link_listen),
+            None if self.link_advertise is None else split_listen(self.link_advertise),
+        )
 
     @field_validator("prefix")
     @classmethod
@@ -842,6 +876,18 @@ class RegistrySettings(BaseModel):
                 f"may not hold {{ or }}: the prefix is made the keys' hash tag, got {value!r}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _check_link(self) -> RegistrySettings:
+        """Other processes must be told an address they can reach."""
+        listen, advertise = self.link_addresses()
+        if listen is not None and advertise is None and listen[0] in ("0.0.0.0", "::"):
+            raise LocatedValueError(
+                f"needed when link_listen's host is a wildcard ({listen[0]}): the other "
+                "gateway processes must be told an address that reaches this one",
+                ("link_advertise",),
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_cluster(self) -> RegistrySettings:

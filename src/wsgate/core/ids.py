@@ -7,7 +7,7 @@ import hashlib
 import secrets
 
 
-__all__ = ["api_id_for", "new_id"]
+__all__ = ["NODE_TAG_LENGTH", "api_id_for", "new_id", "new_node_tag", "tagged_id"]
 
 _API_ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 _API_ID_LENGTH = 10
@@ -48,6 +48,25 @@ def new_id() -> str:
             return _ready.pop()
         except IndexError:
             _refill()
+
+
+NODE_TAG_LENGTH = 4
+"""Characters of a connectionId that name the node holding it: its first 3 bytes."""
+
+
+def new_node_tag() -> str:
+    """A random node tag: 4 URL-safe base64 characters (24 bits)."""
+    return new_id()[:NODE_TAG_LENGTH]
+
+
+def tagged_id(tag: str) -> str:
+    """A fresh connectionId in ``new_id``'s shape whose first 4 characters are ``tag``.
+
+    Four base64 characters are exactly three bytes, so the id is still 11 bytes encoded,
+    the last 8 of them random: opaque as AWS's, and any node reads the owner from it
+    without asking Redis. A node only takes it as a hint (see ``registry.peers``).
+    """
+    return tag + new_id()[NODE_TAG_LENGTH:]
 
 
 def api_id_for(name: str) -> str:

@@ -20,13 +20,16 @@ def create_registry(
     entry_ttl: float = 7200.0 + 60.0,
     lease: float = 6.0,
     reply_timeout: float = 3.0,
+    link_listen: tuple[str, int] | None = ("127.0.0.1", 0),
+    link_advertise: tuple[str, int] | None = None,
 ) -> Registry:
     """Build the registry named in the config's ``registry.backend``.
 
     ``url``, ``cluster`` (``url`` is a node of a Redis Cluster), ``prefix`` (the start of
     every key and channel), ``entry_ttl`` (how long a directory entry may outlive a node
     that died), ``lease`` and ``reply_timeout`` are the redis backend's (see
-    ``RedisRegistry``).
+    ``RedisRegistry``), and so are ``link_listen`` and ``link_advertise``, the node
+    link's addresses.
     """
     if backend == "memory":
         return MemoryRegistry()
@@ -45,5 +48,7 @@ def create_registry(
             entry_ttl=entry_ttl,
             lease=lease,
             reply_timeout=reply_timeout,
+            link_listen=link_listen,
+            link_advertise=link_advertise,
         )
     raise ConfigError(f"registry.backend: {backend!r} is not available in this version")

@@ -81,6 +81,11 @@ class Registry(Protocol):
         """Connect to the backend; called once before the first connection."""
         ...
 
+    def new_connection_id(self) -> str:
+        """A fresh connectionId for a connection this process is about to open, in AWS's
+        shape (``core.ids.new_id``); a backend may make it tell which process holds it."""
+        ...
+
     async def reserve(self, connection_id: str) -> None:
         """Claim ``connection_id`` for this process before the client is told the
         connection is open, so that every process can reach it from the moment the client

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from wsgate.core.ids import new_id
 from wsgate.exceptions import DuplicateConnection, Gone
 from wsgate.registry.base import ConnectionInfo, LocalConnection
 
@@ -18,6 +19,10 @@ class MemoryRegistry:
 
     async def start(self) -> None:
         """Nothing to connect to."""
+
+    def new_connection_id(self) -> str:
+        """See ``Registry.new_connection_id``."""
+        return new_id()
 
     async def reserve(self, connection_id: str) -> None:
         """See ``Registry.reserve``: the id is held; in one process nothing can ask for it

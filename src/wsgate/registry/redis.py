@@ -4,13 +4,22 @@ The keys and the nodes' inboxes are named in ``redis_keys``; the scripts that ke
 are in ``redis_scripts``; ``redis_link`` speaks to a single Redis or to a Redis Cluster.
 
 An operation on a connection of this node is a direct call, as in the memory backend.
-Otherwise one script, in one round trip, finds the owner in the directory and publishes
-the operation to its inbox; the owner answers once its connection took the message (or
-with why not), so a POST is 200 only when the message reached the owning node. Gone,
-without waiting for a reply, when the directory has no entry, when the owner's lease
-lapsed (the stale entry is removed), or when nobody listens on the owner's inbox (its
-process ended); Gone too when the reply does not come within ``reply_timeout`` (the
-owner hangs, or died since).
+An operation on another node's connection goes straight to that node over the node link
+(``peers``, ``peer_client``, ``peer_server``) when the connectionId's tag names a node
+this one has a link to: no Redis on the way, and the owner's reply says what became of
+it. The owner answers only while it is sure of its own lease; it says Gone only for itself,
+so a Gone, a node that cannot vouch for its lease, and an id whose tag names no linked
+node all take the Redis path:
+
+One script, in one round trip, finds the owner in the directory and publishes the
+operation to its inbox; the owner answers once its connection took the message (or with
+why not), so a POST is 200 only when the message reached the owning node. Gone, without
+waiting for a reply, when the directory has no entry, when the owner's lease lapsed (the
+stale entry is removed), or when nobody listens on the owner's inbox (its process ended);
+Gone too when the reply does not come within ``reply_timeout`` (the owner hangs, or died
+since). An operation whose link closed before its reply came is ``RegistryError`` (it
+may have been carried out); one whose reply did not come in time over the link is Gone
+only if the directory says so or the owner's lease lapsed, else ``RegistryError``.
 
 Redis restarting empty (or a cluster's replica taking over before it had every write).
 Such a miss is Gone only while the directory can be trusted; otherwise it is
@@ -44,19 +53,36 @@ import logging
 import random
 import re
 import secrets
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.exceptions import RedisError
 
+from wsgate.core.ids import new_id, new_node_tag, tagged_id
 from wsgate.core.request import ConnectionContext
 from wsgate.exceptions import BufferFull, ConfigError, DuplicateConnection, Gone, RegistryError
 from wsgate.registry.base import ConnectionInfo, LocalConnection
 from wsgate.registry.coalesce import Coalescer
 from wsgate.registry.entry import context_of, decode_context, encode_context
+from wsgate.registry.peer_client import LinkDown, LinkTimeout, PeerLink
+from wsgate.registry.peer_server import LinkServer
+from wsgate.registry.peer_wire import (
+    CLOSE,
+    FULL,
+    GONE,
+    INFO,
+    OK,
+    SEND_BINARY,
+    SEND_TEXT,
+    STALE,
+    decode_info,
+)
+from wsgate.registry.peers import Peers, advert
 from wsgate.registry.redis_keys import Keys
 from wsgate.registry.redis_link import Call, Inbox, Link, connect
 from wsgate.registry.redis_scripts import (
+    ADVERTISE,
     CLAIM,
     DELIVER,
     ENTER,
@@ -89,6 +115,13 @@ OrphanHandler = Callable[[ConnectionContext], Awaitable[None]]
 _REAP_BATCH = 200
 """A dead node's connections claimed per script run."""
 
+_LINKS_READ_EVERY = 0.5
+"""Seconds at least between two readings of the link table for tags not known yet."""
+
+_WILDCARDS = frozenset(("", "0.0.0.0", "::"))
+
+_OK = Reply(0, "ok")
+
 
 def _redacted(url: str) -> str:
     """``url`` without its password (after the user name or as ``password=``), to be named
@@ -114,6 +147,8 @@ class RedisRegistry:
         reply_timeout: float = 3.0,
         entry_ttl: float = 7200.0 + 60.0,
         max_connections: int = 64,
+        link_listen: tuple[str, int] | None = ("127.0.0.1", 0),
+        link_advertise: tuple[str, int] | None = None,
     ) -> None:
         """
         Args:
@@ -130,6 +165,10 @@ class RedisRegistry:
                 (``api.max_connection_duration``) plus a margin.
             max_connections: Redis connections this node opens at most, the inbox's
                 included; more operations at once wait for one, up to ``reply_timeout``.
+            link_listen: (host, port) the node link listens on (port 0 picks one); None:
+                no link, every operation on another node's connection goes through Redis.
+            link_advertise: (host, port) other nodes reach the link at; by default the
+                listening host and the port bound (port 0 here means that port too).
         """
         self.url = url
         self.cluster = cluster
@@ -171,6 +210,27 @@ class RedisRegistry:
         self._reclaim = False
         """Set when the directory may have lost this node's entries (the lease lapsed, or
         a registration could not reach Redis): the lease keeper writes them again."""
+        if link_listen is not None and link_listen[0] in _WILDCARDS and link_advertise is None:
+            raise ConfigError(
+                "registry.link_advertise: needed when registry.link_listen's host is a "
+                f"wildcard ({link_listen[0] or '*'}): other nodes must be told an address"
+            )
+        self._link_listen = link_listen
+        self._link_advertise = link_advertise
+        self._tag = new_node_tag()
+        """The start of every connectionId this node makes: other nodes find it by that."""
+        self._advert = ""
+        self._secret_offer = secrets.token_hex(32)
+        """This node's proposal for the cluster's link secret (the first one stays)."""
+        self._secret = b""
+        self._link_server: LinkServer | None = None
+        self._peers: Peers | None = None
+        self._lease_until = 0.0
+        """Until when (the loop's clock) this node's lease surely runs."""
+        self._lease_sure_for = lease - min(0.5, lease / 10)
+        self.remote_calls: Counter[str] = Counter()
+        """Operations on other nodes' connections by the way they went: ``link`` or
+        ``redis``."""
 
     @property
     def lease(self) -> float:
@@ -181,6 +241,26 @@ class RedisRegistry:
     def reply_timeout(self) -> float:
         """Seconds an operation waits for the owning node's reply before Gone."""
         return self._reply_timeout
+
+    @property
+    def link_address(self) -> str | None:
+        """The address the node link is advertised at (``HOST:PORT``), once started."""
+        return self._advert.partition(" ")[2] or None
+
+    @property
+    def node_tag(self) -> str:
+        """The tag that connectionIds made by this node start with."""
+        return self._tag
+
+    def linked(self, connection_id: str) -> bool:
+        """Whether an operation on ``connection_id`` goes over the node link now (else,
+        when it is not this node's, through Redis); asking may start opening a link."""
+        return self._peers is not None and self._peers.link_for(connection_id) is not None
+
+    def new_connection_id(self) -> str:
+        """See ``Registry.new_connection_id``: it carries this node's tag when the node
+        link runs, so that other nodes reach the connection without Redis."""
+        return tagged_id(self._tag) if self._link_listen is not None else new_id()
 
     # Lifecycle
 
@@ -205,6 +285,7 @@ class RedisRegistry:
             start = len(self._keys.inbox(""))
             inboxes = await link.listening(self._keys.inbox("*"))
             listening = [_text(inbox)[start:] for inbox in inboxes]
+            joined = asyncio.get_running_loop().time()
             await link.run(
                 Call(
                     JOIN,
@@ -222,14 +303,54 @@ class RedisRegistry:
             raise ConfigError(
                 f"registry.url: cannot reach Redis at {_redacted(self.url)}: {exc}"
             ) from exc
+        loop = asyncio.get_running_loop()
+        self._lease_until = joined + self._lease_sure_for
         self._link, self._inbox = link, inbox
         self._coalescer = Coalescer(link)
-        loop = asyncio.get_running_loop()
+        try:
+            await self._start_link(link)
+        except BaseException:
+            await self.aclose()
+            raise
         self._tasks = [
             loop.create_task(self._read_inbox(inbox)),
             loop.create_task(self._keep_lease()),
             loop.create_task(self._sweep()),
         ]
+        if self._peers is not None:
+            self._tasks.append(loop.create_task(self._read_links(link, self._peers)))
+
+    async def _start_link(self, link: Link) -> None:
+        """Listen for other nodes' links and advertise this one.
+
+        Raises:
+            ConfigError: the address cannot be bound, or Redis cannot be reached.
+        """
+        if self._link_listen is None:
+            return
+        host, port = self._link_listen
+        server = LinkServer(self, timeout=self._reply_timeout)
+        try:
+            bound = await server.start(host, port)
+        except OSError as exc:
+            raise ConfigError(
+                f"registry.link_listen: cannot listen on {host}:{port}: {exc}"
+            ) from exc
+        self._link_server = server
+        shown_host, shown_port = self._link_advertise or (host, 0)
+        self._advert = advert(self.node_id, shown_host, shown_port or bound)
+        self._peers = Peers(
+            self.node_id,
+            self.link_secret,
+            timeout=self._reply_timeout,
+            retry_after=min(1.0, self._lease / 3),
+        )
+        try:
+            await self._advertise(link)
+        except RedisError as exc:
+            raise ConfigError(
+                f"registry.url: cannot reach Redis at {_redacted(self.url)}: {exc}"
+            ) from exc
 
     async def aclose(self) -> None:
         """Stop listening and renewing, remove this node's keys, close the client."""
@@ -237,6 +358,12 @@ class RedisRegistry:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        peers, server = self._peers, self._link_server
+        self._peers = self._link_server = None
+        if peers is not None:
+            await peers.aclose()
+        if server is not None:
+            await server.aclose()
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(RegistryError("the registry is closed"))
@@ -249,8 +376,8 @@ class RedisRegistry:
         try:
             ids = [*self._local, *self._reserved, *self._unreleased]
             commands = [self._release_call(connection_id) for connection_id in ids]
-            leave = [self._keys.leases, self._entries_key, self._keys.nodes]
-            commands.append(Call(LEAVE, leave, [self.node_id]))
+            leave = [self._keys.leases, self._entries_key, self._keys.nodes, self._keys.links]
+            commands.append(Call(LEAVE, leave, [self.node_id, self._tag, self._advert]))
             _raise_first(await link.execute(commands))
         except RedisError as exc:
             log.warning("registry: could not remove node %s's keys: %s", self.node_id, exc)
@@ -355,14 +482,14 @@ class RedisRegistry:
         if connection is not None:
             await connection.send(data)
             return
-        await self._ask("send", connection_id, data)
+        await self._remote("send", connection_id, data)
 
     async def info(self, connection_id: str) -> ConnectionInfo:
         """See ``Registry.info``."""
         connection = self._local.get(connection_id)
         if connection is not None:
             return connection.info()
-        reply = await self._ask("info", connection_id)
+        reply = await self._remote("info", connection_id)
         if reply.info is None:
             raise RegistryError(f"the owner of {connection_id} answered info without it")
         return reply.info
@@ -373,7 +500,7 @@ class RedisRegistry:
         if connection is not None:
             await connection.close_by_api()
             return
-        await self._ask("close", connection_id)
+        await self._remote("close", connection_id)
 
     def local(self, connection_id: str) -> LocalConnection | None:
         """See ``Registry.local``: a dict read, atomic for other threads."""
@@ -385,10 +512,76 @@ class RedisRegistry:
 
     # Asking the owning node
 
-    async def _ask(
+    async def _remote(
         self, operation: Operation, connection_id: str, data: str | bytes | None = None
     ) -> Reply:
-        """Have the node owning ``connection_id`` carry out ``operation``; its reply.
+        """Have the node owning ``connection_id`` carry out ``operation``: over the node
+        link when the id's tag names a node linked to this one, else through Redis."""
+        peers = self._peers
+        if peers is not None:
+            link = peers.link_for(connection_id)
+            if link is not None:
+                self.remote_calls["link"] += 1
+                return await self._over_link(link, operation, connection_id, data)
+        self.remote_calls["redis"] += 1
+        return await self._ask(operation, connection_id, data)
+
+    async def _over_link(
+        self, link: PeerLink, operation: Operation, connection_id: str, data: str | bytes | None
+    ) -> Reply:
+        """``_remote`` over ``link``. What the owner could not vouch for, the directory
+        decides (``_ask``), told which node was asked already so that nothing is carried
+        out twice."""
+        payload = b""
+        if operation == "send":
+            if isinstance(data, str):
+                code, payload = SEND_TEXT, data.encode("utf-8", "surrogatepass")
+            else:
+                assert data is not None
+                code, payload = SEND_BINARY, data
+        else:
+            code = INFO if operation == "info" else CLOSE
+        owner = link.peer_node_id
+        future = link.ask(code, connection_id, payload)
+        if future is None:  # the link is too far behind to take more
+            busy = RegistryError(f"registry: the owner of {connection_id} is too far behind")
+            return await self._ask(operation, connection_id, data, owner, busy)
+        try:
+            outcome, body = await future
+        except LinkDown:
+            raise RegistryError(
+                f"registry: the link to the owner of {connection_id} closed before it answered"
+            ) from None
+        except LinkTimeout:
+            log.warning("registry: the owner of %s did not answer over the link", connection_id)
+            late = RegistryError(f"registry: the owner of {connection_id} did not answer")
+            return await self._ask(operation, connection_id, data, owner, late)
+        if outcome == OK:
+            if operation != "info":
+                return _OK
+            try:
+                return Reply(0, "ok", decode_info(body))
+            except ValueError as exc:
+                raise RegistryError(f"the owner of {connection_id} answered info: {exc}") from None
+        if outcome == FULL:
+            raise BufferFull(connection_id)
+        if outcome == GONE:  # not on that node: the directory tells whether it is anywhere
+            return await self._ask(operation, connection_id, data, owner, Gone(connection_id))
+        if outcome == STALE:  # its lease may have lapsed: the directory checks it
+            return await self._ask(operation, connection_id, data)
+        raise RegistryError(f"the owning node could not carry out the operation on {connection_id}")
+
+    async def _ask(
+        self,
+        operation: Operation,
+        connection_id: str,
+        data: str | bytes | None = None,
+        asked: str = "",
+        if_asked: RegistryError | None = None,
+    ) -> Reply:
+        """Have the node owning ``connection_id`` carry out ``operation`` through Redis;
+        its reply. ``asked``: a node the link asked already, whose lease runs: if the
+        directory names it as the owner, ``if_asked`` is raised and nothing is sent.
 
         Raises:
             Gone: no live node owns the id, or the owner did not answer in time.
@@ -412,6 +605,7 @@ class RedisRegistry:
                         self.node_id,
                         encode_request(request),
                         self._publish_command(),
+                        asked,
                     ],
                 )
             except RedisError as exc:
@@ -421,6 +615,9 @@ class RedisRegistry:
                 raise RegistryError(
                     f"registry: {connection_id} not in the directory while it is rebuilt"
                 )
+            if received == -4:
+                assert if_asked is not None
+                raise if_asked
             if received == -3:
                 self._sweep_now.set()  # its owner died: its connections are orphans
             # No live owner but this node (where it ended), or the owner's process ended.
@@ -436,7 +633,54 @@ class RedisRegistry:
             del self._waiting[request_id]
         return _outcome(reply, connection_id)
 
-    # Serving other nodes
+    # Serving other nodes: the node link (``peer_server``'s ``LinkOwner``)
+
+    def reserved_event(self, connection_id: str) -> asyncio.Event | None:
+        return self._reserved.get(connection_id)
+
+    def lease_sure(self) -> bool:
+        return asyncio.get_running_loop().time() < self._lease_until
+
+    def link_secret(self) -> bytes:
+        return self._secret
+
+    async def _advertise(self, link: Link) -> None:
+        """Advertise the link under this node's tag (a new tag if another node holds it),
+        and take the link secret and the table of every node's link."""
+        peers = self._peers
+        if peers is None:
+            return
+        keys = self._keys
+        for _ in range(8):
+            took, secret, flat = await link.run(
+                Call(
+                    ADVERTISE,
+                    [keys.links, keys.leases, keys.secret],
+                    [self._tag, self._advert, self._secret_offer],
+                )
+            )
+            self._secret = bytes(secret)
+            if took:
+                break
+            # Another live node advertises this tag: ids made from now on carry a new one;
+            # those made before reach this node through Redis.
+            log.warning("registry: node tag %s is another node's; taking a new one", self._tag)
+            self._tag = new_node_tag()
+        peers.update(_table(flat), self._tag)
+
+    async def _read_links(self, link: Link, peers: Peers) -> None:
+        """Read the link table again soon after an id's tag was not in it."""
+        while True:
+            await peers.wanted.wait()
+            peers.wanted.clear()
+            try:
+                found = await link.client.hgetall(self._keys.links)
+                peers.update({_text(k): _text(v) for k, v in found.items()}, self._tag)
+            except Exception as exc:  # the reader must outlive any one failure
+                log.warning("registry: could not read the node links: %s", exc)
+            await asyncio.sleep(_LINKS_READ_EVERY)
+
+    # Serving other nodes: the inbox
 
     async def _read_inbox(self, inbox: Inbox) -> None:
         """Take requests and replies from this node's inbox until cancelled."""
@@ -515,10 +759,14 @@ class RedisRegistry:
             [self._keys.leases, self._keys.recovering, self._keys.tombstone(self.node_id)],
             [self._lease_ms, self._lease_ms, self.node_id],
         )
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self._lease / 3)
             try:
+                sent = loop.time()
                 renewed = await link.run(renew)
+                # The lease ends no sooner than a lease after the renewal was sent.
+                self._lease_until = sent + self._lease_sure_for
                 if renewed == -1:
                     self._reaped()
                 elif renewed == 0:
@@ -530,6 +778,7 @@ class RedisRegistry:
                     await self._claim_all(link)
                 if self._unreleased:
                     await self._release_all(link)
+                await self._advertise(link)
             except Exception as exc:  # the lease must outlive any one failure
                 log.warning("registry: could not renew node %s's lease: %s", self.node_id, exc)
 
@@ -580,7 +829,8 @@ class RedisRegistry:
         """Look for nodes whose lease lapsed once a lease (sooner when an operation found
         one), and reap their connections; only once ``on_orphan`` is set."""
         link = self._started()
-        find_dead = Call(FIND_DEAD, [self._keys.nodes, self._keys.leases], [self.node_id])
+        keys = self._keys
+        find_dead = Call(FIND_DEAD, [keys.nodes, keys.leases, keys.links], [self.node_id])
         while True:
             try:
                 # Jittered: nodes do not all sweep at once.
@@ -664,6 +914,11 @@ class RedisRegistry:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _table(flat: list[Any]) -> dict[str, str]:
+    """A hash as ``HGETALL`` in a script returns it (key, value, ...) as a dict."""
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
 
 
 def _raise_first(results: list[Any]) -> list[Any]:

@@ -13,6 +13,8 @@ too. With the prefix ``wsgate:api:dev:``:
     {wsgate:api:dev}:recovering     while it exists (a lease), a directory miss is not Gone
     {wsgate:api:dev}:reaped:NODE    tombstone: other nodes ran the $disconnect of the node's
                                     connections
+    {wsgate:api:dev}:links          a node's tag -> "NODE HOST:PORT": where its link listens
+    {wsgate:api:dev}:secret         the secret that the nodes' links prove they hold
     {wsgate:api:dev}:inbox:NODE     (channel) operations on the node's connections, and the
                                     replies to the node's own operations
 """
@@ -58,6 +60,14 @@ class Keys:
     @property
     def recovering(self) -> str:
         return f"{self.start}recovering"
+
+    @property
+    def links(self) -> str:
+        return f"{self.start}links"
+
+    @property
+    def secret(self) -> str:
+        return f"{self.start}secret"
 
     def conn(self, connection_id: str) -> str:
         return f"{self.start}conn:{connection_id}"

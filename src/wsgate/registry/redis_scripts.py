@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 
 __all__ = [
+    "ADVERTISE",
     "CLAIM",
     "DELIVER",
     "ENTER",
@@ -66,9 +67,12 @@ end
 # the owner's connections are orphans to reap), or -2 when the directory cannot tell:
 # the asking node's own lease is missing (Redis lost its keys, or this node stalled past
 # its lease: either way the owner may not have entered its connections again yet) or a
-# re-entry window is open (the recovering key, see RENEW).
+# re-entry window is open (the recovering key, see RENEW). With a node to pass over (the
+# one the link already asked), -4 instead of publishing when that node is the owner and
+# its lease runs.
 # KEYS: conn key, leases, recovering key.
-# ARGV: inbox prefix, the asking node's id, the request, the publish command.
+# ARGV: inbox prefix, the asking node's id, the request, the publish command, the node to
+# pass over or ''.
 DELIVER = Script.of(
     _LEASES
     + """
@@ -87,6 +91,7 @@ if not alive(KEYS[2], owner, at) then
   redis.call('DEL', KEYS[1])
   return -3
 end
+if owner == ARGV[5] then return -4 end
 local received = redis.call(ARGV[4], ARGV[1] .. owner, ARGV[3])
 if received == 0 and unsure() then return -2 end
 return received
@@ -136,13 +141,33 @@ return 0
 """
 )
 
-# A node that stops: its lease and entries go, and it leaves the nodes set.
-# KEYS: leases, this node's entries, nodes set. ARGV: node id.
+# A node that stops: its lease, entries and link advert go, and it leaves the nodes set.
+# KEYS: leases, this node's entries, nodes set, links. ARGV: node id, its tag, its advert.
 LEAVE = Script.of(
     """
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
+if redis.call('HGET', KEYS[4], ARGV[2]) == ARGV[3] then redis.call('HDEL', KEYS[4], ARGV[2]) end
 return redis.call('SREM', KEYS[3], ARGV[1])
+"""
+)
+
+# Advertise this node's link under its tag, unless another node whose lease runs holds the
+# tag; keep the cluster's link secret (the first node's proposal stays). Returns
+# {1 or 0 (the tag is another's: take a new one), the secret, the whole links table}.
+# KEYS: links, leases, secret. ARGV: tag, advert ("NODE HOST:PORT"), proposed secret.
+ADVERTISE = Script.of(
+    _LEASES
+    + """
+local took = 1
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held and held ~= ARGV[2] then
+  local other = string.match(held, '^(%S+)')
+  if other and alive(KEYS[2], other, now()) then took = 0 end
+end
+if took == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('SET', KEYS[3], ARGV[3], 'NX')
+return {took, redis.call('GET', KEYS[3]), redis.call('HGETALL', KEYS[1])}
 """
 )
 
@@ -185,8 +210,9 @@ return 1
 )
 
 # The nodes with entries whose lease lapsed, this one excepted. The lapsed leases of
-# nodes without entries are forgotten: nothing is left to reap of them.
-# KEYS: nodes set, leases. ARGV: this node's id.
+# nodes without entries are forgotten: nothing is left to reap of them; nor are the link
+# adverts of nodes without a lease.
+# KEYS: nodes set, leases, links. ARGV: this node's id.
 FIND_DEAD = Script.of(
     _LEASES
     + """
@@ -199,6 +225,13 @@ local leases = redis.call('HGETALL', KEYS[2])
 for i = 1, #leases, 2 do
   if tonumber(leases[i + 1]) <= at and redis.call('SISMEMBER', KEYS[1], leases[i]) == 0 then
     redis.call('HDEL', KEYS[2], leases[i])
+  end
+end
+local links = redis.call('HGETALL', KEYS[3])
+for i = 1, #links, 2 do
+  local node = string.match(links[i + 1], '^(%S+)')
+  if not node or redis.call('HEXISTS', KEYS[2], node) == 0 then
+    redis.call('HDEL', KEYS[3], links[i])
   end
 end
 return dead
@@ -234,5 +267,5 @@ return claimed
 """
 )
 
-SCRIPTS = (DELIVER, CLAIM, ENTER, RELEASE, LEAVE, RENEW, JOIN, FIND_DEAD, REAP)
+SCRIPTS = (DELIVER, CLAIM, ENTER, RELEASE, LEAVE, RENEW, JOIN, FIND_DEAD, REAP, ADVERTISE)
 """Every script, loaded when a node starts."""

@@ -96,6 +96,7 @@ def _registry(config: GatewayConfig, api: ApiContext) -> Registry:
     """The configured registry. Redis keys are namespaced by API and stage as well, so that
     APIs sharing one Redis and prefix never reach each other's connections."""
     settings = config.registry
+    link_listen, link_advertise = settings.link_addresses()
     return create_registry(
         settings.backend,
         url=settings.url,
@@ -105,6 +106,8 @@ def _registry(config: GatewayConfig, api: ApiContext) -> Registry:
         entry_ttl=config.api.max_connection_duration + 60,
         lease=settings.lease,
         reply_timeout=settings.reply_timeout,
+        link_listen=link_listen,
+        link_advertise=link_advertise,
     )
 
 

@@ -141,7 +141,7 @@ async def _decide(
         scheme=door.scheme,
     )
     connection = ConnectionContext(
-        connection_id=new_id(),
+        connection_id=gateway.registry.new_connection_id(),
         connected_at=int(time.time() * 1000),
         source_ip=source_ip,
         user_agent=user_agent,

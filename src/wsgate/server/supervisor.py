@@ -128,7 +128,7 @@ class WorkerSpec:
     def apply(self, config: GatewayConfig) -> GatewayConfig:
         """``config`` with the shared ports, and this worker's admin port: ``admin.listen``'s
         port plus the worker's index (0 stays 0: each picks one), so that each worker's
-        ``/metrics`` can be scraped on its own."""
+        ``/metrics`` can be scraped on its own; ``registry.link_listen``'s port likewise."""
         server: dict[str, object] = {"port": self.port, "tls_port": self.tls_port}
         update: dict[str, object] = {"server": config.server.model_copy(update=server)}
         if self.management_listen is not None:
@@ -139,6 +139,10 @@ class WorkerSpec:
         if admin is not None and admin[1] != 0:
             listen = _listen_text(admin[0], admin[1] + self.index)
             update["admin"] = config.admin.model_copy(update={"listen": listen})
+        link, _ = config.registry.link_addresses()
+        if link is not None and link[1] != 0:  # each worker is a node with a link of its own
+            listen = _listen_text(link[0], link[1] + self.index)
+            update["registry"] = config.registry.model_copy(update={"link_listen": listen})
         return config.model_copy(update=update)
 
     def link(self) -> WorkerLink:
