@@ -25,7 +25,7 @@ import orjson
 import pytest
 import websockets
 
-from tests.redis_support import REDIS_URL, delete_keys, require_redis, unique_prefix
+from tests.redis_support import REDIS_URL, delete_keys, free_port, require_redis, unique_prefix
 
 
 ROOT = Path(__file__).parents[2]
@@ -179,13 +179,21 @@ def prefix() -> Iterator[str]:
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("link", ["default", "fixed port", "none"])
 async def test_a_management_call_on_the_port_reaches_the_connections_of_every_worker(
-    tmp_path: Path, prefix: str
+    tmp_path: Path, prefix: str, link: str
 ) -> None:
     """Connections land on both workers; one boto3 client posts to each of them through
     the shared port. Its calls ride kept-alive connections, each answered by one worker,
-    so the connections of the other are reached through the registry."""
-    config = write_config(tmp_path, redis_registry(prefix))
+    so the connections of the other are reached through the registry: over the node link
+    (each worker's on a port of its own, also when ``link_listen`` names one: that port
+    plus the worker's index), or through Redis alone without a link."""
+    registry = redis_registry(prefix)
+    if link == "fixed port":
+        registry["link_listen"] = f"127.0.0.1:{free_port()}"
+    elif link == "none":
+        registry["link_listen"] = None
+    config = write_config(tmp_path, registry)
     async with supervised(config, "--workers", "2") as gateway:
         held = await spread(gateway.port)
         try:

@@ -123,6 +123,9 @@ class _AcrossNodes:
     async def start(self) -> None:
         """Both nodes are started by the fixture."""
 
+    def new_connection_id(self) -> str:
+        return self.home.new_connection_id()
+
     async def reserve(self, connection_id: str) -> None:
         await self.home.reserve(connection_id)
 

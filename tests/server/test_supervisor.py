@@ -190,3 +190,15 @@ def test_each_worker_has_an_admin_port_of_its_own() -> None:
     picked = _config(admin={"listen": "[::1]:0"})
     assert spec.apply(picked).admin.listen == "[::1]:0"
     assert WorkerSpec(index=1, fd=0, port=1).apply(_config()).admin.listen is None
+
+
+def test_each_worker_has_a_node_link_port_of_its_own() -> None:
+    """Every worker is a node of the redis registry: a fixed ``link_listen`` port is that
+    port plus the worker's index; 0 stays 0 and null (no link) stays null."""
+    redis = {"backend": "redis", "link_listen": "127.0.0.1:7400"}
+    spec = WorkerSpec(index=2, fd=0, port=8080)
+    assert spec.apply(_config(registry=redis)).registry.link_listen == "127.0.0.1:7402"
+    picked = _config(registry={**redis, "link_listen": "[::1]:0"})
+    assert spec.apply(picked).registry.link_listen == "[::1]:0"
+    none = _config(registry={**redis, "link_listen": None})
+    assert spec.apply(none).registry.link_listen is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from wsgate.registry import peer_auth
 from wsgate.registry.peer_wire import FrameReader, decode_reply, encode_request, frame
@@ -141,7 +142,8 @@ class PeerLink(asyncio.Protocol):
     # Transport events
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports are not asyncio.Transport instances, but are one.
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:

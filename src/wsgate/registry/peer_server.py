@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Protocol
+from typing import Protocol, cast
 
 from wsgate.exceptions import BufferFull, Gone
 from wsgate.registry import peer_auth
@@ -131,7 +131,8 @@ class _Serving(asyncio.Protocol):
     # Transport events
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports are not asyncio.Transport instances, but are one.
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         links = self._server._links
         if len(links) >= self._server._max_links:
