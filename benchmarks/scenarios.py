@@ -502,7 +502,8 @@ class Bench:
 
     def _post_across_nodes(self) -> None:
         """POSTs to one node for connections on another: two wsgate processes on one
-        Redis (all three on the server core), each POST a lookup, a publish and a reply."""
+        Redis (all three on the server core); each POST crosses the node link to the owner
+        and its reply comes back the same way."""
         profile = self.profile
         redis = self.redis()
         if redis is None:
