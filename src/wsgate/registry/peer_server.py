@@ -256,6 +256,10 @@ class _Serving(asyncio.Protocol):
                     if not sure:
                         replies.append(reply_head(request.request_id, STALE))
                         continue
+                    connection = owner.local(request.connection_id)
+                    if connection is not None:  # the usual case, one coroutine fewer
+                        replies.append(await _operate(connection, request))
+                        continue
                     reply = await self._carry_out(request)
                     if reply is not None:
                         replies.append(reply)

@@ -69,7 +69,7 @@ _REQUEST_BODY = struct.Struct("<IBB")
 _REPLY_BODY = struct.Struct("<IB")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slower to make, once per call
 class LinkRequest:
     """An operation on ``connection_id``; ``data`` is a send's message."""
 

@@ -54,7 +54,7 @@ import random
 import re
 import secrets
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -512,19 +512,20 @@ class RedisRegistry:
 
     # Asking the owning node
 
-    async def _remote(
+    def _remote(
         self, operation: Operation, connection_id: str, data: str | bytes | None = None
-    ) -> Reply:
+    ) -> Coroutine[Any, Any, Reply]:
         """Have the node owning ``connection_id`` carry out ``operation``: over the node
-        link when the id's tag names a node linked to this one, else through Redis."""
+        link when the id's tag names a node linked to this one, else through Redis. (The
+        coroutine that does it, so that the caller awaits one frame fewer per call.)"""
         peers = self._peers
         if peers is not None:
             link = peers.link_for(connection_id)
             if link is not None:
                 self.remote_calls["link"] += 1
-                return await self._over_link(link, operation, connection_id, data)
+                return self._over_link(link, operation, connection_id, data)
         self.remote_calls["redis"] += 1
-        return await self._ask(operation, connection_id, data)
+        return self._ask(operation, connection_id, data)
 
     async def _over_link(
         self, link: PeerLink, operation: Operation, connection_id: str, data: str | bytes | None
