@@ -31,6 +31,9 @@ from wsgate.server.gateway import build_gateway
 from wsgate.server.runner import GatewayServer
 
 
+EVENT_LOOPS = ("asyncio", "uvloop")  # wsgate serve runs on uvloop: its transports differ
+
+
 async def raw_hkeys(key: bytes) -> list[bytes]:
     client = aioredis.Redis.from_url(REDIS_URL)
     try:

@@ -38,6 +38,11 @@ class Coalescer:
         """
         return await self._queue(Call(script, keys, args))
 
+    def queue_script(self, script: Script, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
+        """``script``'s result to come, queued at once: for a caller that bounds the wait
+        itself. Fails like ``script``."""
+        return self._queue(Call(script, keys, args))
+
     async def publish(self, channel: str, message: bytes) -> int:
         """How many subscribers received ``message``; raises like ``script``."""
         received: int = await self._queue(Publish(channel, message))

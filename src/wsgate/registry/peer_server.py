@@ -28,6 +28,7 @@ from wsgate.registry.peer_wire import (
     MAX_FRAME,
     OK,
     STALE,
+    STALE_HELD,
     FrameReader,
     LinkRequest,
     decode_request,
@@ -254,7 +255,10 @@ class _Serving(asyncio.Protocol):
                         self._refuse(str(exc))
                         return
                     if not sure:
-                        replies.append(reply_head(request.request_id, STALE))
+                        cid = request.connection_id
+                        held = owner.local(cid) is not None or owner.reserved_event(cid) is not None
+                        outcome = STALE_HELD if held else STALE
+                        replies.append(reply_head(request.request_id, outcome))
                         continue
                     connection = owner.local(request.connection_id)
                     if connection is not None:  # the usual case, one coroutine fewer

@@ -29,6 +29,7 @@ __all__ = [
     "SEND_BINARY",
     "SEND_TEXT",
     "STALE",
+    "STALE_HELD",
     "FrameReader",
     "LinkRequest",
     "decode_info",
@@ -58,6 +59,9 @@ ERROR = 3
 """Anything else the owner's connection raised."""
 STALE = 4
 """The owner cannot vouch that its lease still runs: the asker goes through Redis."""
+STALE_HELD = 5
+"""As ``STALE``, but the owner holds the connection: a directory without its entry has
+not been given it again yet (Redis lost it), which is no reason for a 410."""
 
 MAX_FRAME = 256 * 1024
 """The longest frame accepted: a POST's 128 KiB and its head, with room to spare."""

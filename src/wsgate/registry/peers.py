@@ -108,7 +108,12 @@ class Peers:
             except ValueError as exc:
                 log.warning("registry: ignored a link advert: %s", exc)
         for tag, link in list(self._links.items()):
-            if table.get(tag) != self._table.get(tag):
+            if tag not in table:
+                # Not advertised any more, yet the link is up: Redis lost the adverts (it
+                # restarted empty) and the node has not renewed yet. A node that died
+                # closes its link itself.
+                table[tag] = self._table[tag]
+            elif table[tag] != self._table.get(tag):
                 del self._links[tag]
                 link.close()
         self._table = table

@@ -76,6 +76,7 @@ from wsgate.registry.peer_wire import (
     SEND_BINARY,
     SEND_TEXT,
     STALE,
+    STALE_HELD,
     decode_info,
 )
 from wsgate.registry.peers import Peers, advert
@@ -207,6 +208,8 @@ class RedisRegistry:
         """The inbox reader, the lease keeper and the sweeper."""
         self._answering: set[asyncio.Task[None]] = set()
         """Other nodes' operations on this node's connections, being answered."""
+        self._closing = False
+        """Set by ``aclose``: the background loops end."""
         self._reclaim = False
         """Set when the directory may have lost this node's entries (the lease lapsed, or
         a registration could not reach Redis): the lease keeper writes them again."""
@@ -354,10 +357,16 @@ class RedisRegistry:
 
     async def aclose(self) -> None:
         """Stop listening and renewing, remove this node's keys, close the client."""
+        self._closing = True
         tasks, self._tasks = self._tasks + list(self._answering) + list(self._orphans), []
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            # Bounded: a cancellation swallowed inside the Redis client must not hang the
+            # close; the loops also stop at their next turn, on _closing.
+            _, pending = await asyncio.wait(tasks, timeout=self._reply_timeout)
+            if pending:
+                log.warning("registry: %d task(s) did not stop when cancelled", len(pending))
         peers, server = self._peers, self._link_server
         self._peers = self._link_server = None
         if peers is not None:
@@ -568,8 +577,8 @@ class RedisRegistry:
             raise BufferFull(connection_id)
         if outcome == GONE:  # not on that node: the directory tells whether it is anywhere
             return await self._ask(operation, connection_id, data, owner, Gone(connection_id))
-        if outcome == STALE:  # its lease may have lapsed: the directory checks it
-            return await self._ask(operation, connection_id, data)
+        if outcome == STALE or outcome == STALE_HELD:  # its lease may have lapsed
+            return await self._ask(operation, connection_id, data, held=outcome == STALE_HELD)
         raise RegistryError(f"the owning node could not carry out the operation on {connection_id}")
 
     async def _ask(
@@ -579,10 +588,14 @@ class RedisRegistry:
         data: str | bytes | None = None,
         asked: str = "",
         if_asked: RegistryError | None = None,
+        *,
+        held: bool = False,
     ) -> Reply:
         """Have the node owning ``connection_id`` carry out ``operation`` through Redis;
         its reply. ``asked``: a node the link asked already, whose lease runs: if the
         directory names it as the owner, ``if_asked`` is raised and nothing is sent.
+        ``held``: the owner said over the link that it holds the connection, so a
+        directory without the entry is one that has not been given it again yet.
 
         Raises:
             Gone: no live node owns the id, or the owner did not answer in time.
@@ -598,7 +611,7 @@ class RedisRegistry:
         request = Request(request_id, self.node_id, operation, connection_id, data)
         try:
             try:
-                received = await self._coalescer.script(
+                deliver = self._coalescer.queue_script(
                     DELIVER,
                     [self._keys.conn(connection_id), self._keys.leases, self._keys.recovering],
                     [
@@ -609,8 +622,12 @@ class RedisRegistry:
                         asked,
                     ],
                 )
+                # wait_for, not asyncio.timeout: this step may run outside any task.
+                received = await asyncio.wait_for(deliver, self._reply_timeout)
             except RedisError as exc:
                 raise RegistryError(f"registry unavailable: {exc}") from exc
+            except TimeoutError:
+                raise RegistryError("registry unavailable: Redis did not answer in time") from None
             if received == -2:
                 # Redis lost the directory lately: the owner may not have entered it again.
                 raise RegistryError(
@@ -619,6 +636,10 @@ class RedisRegistry:
             if received == -4:
                 assert if_asked is not None
                 raise if_asked
+            if received == -1 and held:
+                raise RegistryError(
+                    f"registry: {connection_id} not in the directory yet, though its owner holds it"
+                )
             if received == -3:
                 self._sweep_now.set()  # its owner died: its connections are orphans
             # No live owner but this node (where it ended), or the owner's process ended.
@@ -671,7 +692,7 @@ class RedisRegistry:
 
     async def _read_links(self, link: Link, peers: Peers) -> None:
         """Read the link table again soon after an id's tag was not in it."""
-        while True:
+        while not self._closing:
             await peers.wanted.wait()
             peers.wanted.clear()
             try:
@@ -685,7 +706,7 @@ class RedisRegistry:
 
     async def _read_inbox(self, inbox: Inbox) -> None:
         """Take requests and replies from this node's inbox until cancelled."""
-        while True:
+        while not self._closing:
             try:
                 data = await inbox.next(self._reply_timeout)
             except Exception as exc:  # the inbox must outlive any one failure
@@ -761,7 +782,7 @@ class RedisRegistry:
             [self._lease_ms, self._lease_ms, self.node_id],
         )
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._closing:
             await asyncio.sleep(self._lease / 3)
             try:
                 sent = loop.time()
@@ -832,7 +853,7 @@ class RedisRegistry:
         link = self._started()
         keys = self._keys
         find_dead = Call(FIND_DEAD, [keys.nodes, keys.leases, keys.links], [self.node_id])
-        while True:
+        while not self._closing:
             try:
                 # Jittered: nodes do not all sweep at once.
                 interval = self._lease * random.uniform(0.75, 1.25)
