@@ -404,3 +404,18 @@ def test_an_older_config_s_handshake_timeout_becomes_the_request_timeout() -> No
     )
     assert both.server.request_timeout == 5
     assert GatewayConfig.model_validate({}).server.request_timeout == 10
+
+
+def test_registry_link_addresses() -> None:
+    """The node link listens on loopback by default; a wildcard needs an address to tell
+    the other processes; both are host:port."""
+    default = RegistrySettings(backend="redis")
+    assert default.link_addresses() == (("127.0.0.1", 0), None)
+    assert RegistrySettings(link_listen=None).link_addresses() == (None, None)
+    both = RegistrySettings(link_listen="[::]:7400", link_advertise="[fd00::7]:0")
+    assert both.link_addresses() == (("::", 7400), ("fd00::7", 0))
+    with pytest.raises(ValidationError, match="wildcard"):  # reported at link_advertise
+        RegistrySettings(link_listen="0.0.0.0:7400")
+    for bad in ("7400", "host:port", "::1:7400"):
+        with pytest.raises(ValidationError, match="link_listen"):
+            RegistrySettings(link_listen=bad)
