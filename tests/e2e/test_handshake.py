@@ -299,7 +299,8 @@ async def test_a_colliding_connection_id_is_refused_500_before_the_upgrade(
 ) -> None:
     """Ids are random, so a collision is all but impossible; should one happen, the second
     handshake is refused before its 101 and the first connection is untouched."""
-    monkeypatch.setattr("wsgate.server.handshake.new_id", lambda: "U2FtZUlkVHdpY2U=")
+    registry = gateway.server.gateway.registry  # it makes the ids
+    monkeypatch.setattr(registry, "new_connection_id", lambda: "U2FtZUlkVHdpY2U=")
     async with websockets.connect(gateway.ws_url()) as first:
         assert await refused_status(gateway.ws_url()) == 500
         await first.send('{"action": "echo"}')
