@@ -6,6 +6,7 @@ Tables are created on a real moto server; the command line is ``wsgate.cli.main`
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,8 +229,6 @@ def _serve(folder: Path, *args: str) -> int:
 
 
 def _copy(tmp_path: Path, name: str) -> Path:
-    import shutil
-
     shutil.copytree(FIXTURES / name, tmp_path / name)
     return tmp_path / name
 
@@ -296,3 +295,13 @@ def test_flags_that_do_not_fit_are_refused(
     assert "--endpoint 'dynamodb': expected SERVICE=URL" in capsys.readouterr().err
     assert _serve(config, "--endpoint", "lambda=http://127.0.0.1:1") == 2
     assert "the gateway serves Lambda's Invoke API" in capsys.readouterr().err
+
+
+def test_a_deployed_name_lambda_would_refuse_is_named_not_fatal(tmp_path: Path) -> None:
+    """AWS::StackName is the folder's name here, which may hold a dot."""
+    folder = tmp_path / "app.v2"
+    shutil.copytree(FIXTURES / "sam-notify", folder)
+    loaded = load_project(folder / "template.yaml", ProjectOptions(environ={}))
+    assert loaded.config.functions["AuditFunction"].deployed_name is None
+    notice = notice_keys(loaded)["Resources.AuditFunction.Properties.FunctionName"]
+    assert "'app.v2-audit-writer' is not a Lambda function name" in notice

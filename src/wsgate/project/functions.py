@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from wsgate.project.assemble import TreeBuilder
 
 
 __all__ = ["FunctionSpec", "Setting", "add_function"]
+
+_LAMBDA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass
@@ -58,7 +61,15 @@ def add_function(builder: TreeBuilder, spec: FunctionSpec) -> None:
     builder.set((*loc, "handler"), spec.handler.value, spec.handler.key)
     deployed = spec.deployed_name
     if deployed is not None and deployed.value != spec.name:
-        builder.set((*loc, "deployed_name"), deployed.value, deployed.key)
+        if isinstance(deployed.value, str) and _LAMBDA_NAME.fullmatch(deployed.value):
+            builder.set((*loc, "deployed_name"), deployed.value, deployed.key)
+        else:
+            # E.g. a FunctionName made of AWS::StackName, itself the folder's name here.
+            builder.note(
+                deployed.key,
+                f"{deployed.value!r} is not a Lambda function name",
+                f"Lambda's Invoke API knows the function as {spec.name} only",
+            )
     for name in ("timeout", "memory_size", "concurrency"):
         setting = getattr(spec, name)
         if setting is not None:
