@@ -83,6 +83,12 @@ class FunctionLog:
         self.request_id: str | None = None
         """The invocation output is attributed to: the running one, or the last one."""
 
+    @property
+    def enabled(self) -> bool:
+        """Whether the platform's lines (START, END, REPORT) are recorded: INFO enabled on
+        ``wsgate.function``. When not, their fields need not be gathered."""
+        return log.isEnabledFor(logging.INFO)
+
     def output(self, text: str) -> None:
         """One line the worker printed."""
         log.info("%s %s %s", self.function, self.request_id or "-", text.replace("\r", "\n"))

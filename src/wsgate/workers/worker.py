@@ -173,7 +173,10 @@ class Worker:
         self._current = invocation
         invocation.started = time.monotonic()
         self._log.start(invocation.request_id)
-        self._peak_mb = max(self._peak_mb, max_memory_mb(self.pid))
+        if self._peak_mb == 0 and self._log.enabled:
+            # For a REPORT after a first invocation whose process is gone; past that, the
+            # peak read at each END serves (VmHWM only grows). A read costs tens of us.
+            self._peak_mb = max_memory_mb(self.pid)
         return invocation
 
     def responded(self, body: bytes, content_type: str) -> None:
@@ -306,6 +309,9 @@ class Worker:
         """``END`` and ``REPORT``, after whatever the runtime printed before answering."""
         for pipe in self._pipes:
             pipe.drain()
+        if not self._log.enabled:  # nobody reads END and REPORT: no /proc read for them
+            self._spawned = self._init_ms = None
+            return
         self._peak_mb = max(self._peak_mb, max_memory_mb(self.pid))
         started = invocation.started or time.monotonic()
         report = report_line(
