@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from benchmarks.functions import FUNCTION_LABELS, function_server, node_missing
 from benchmarks.procs import HERE, WORK, Server, free_port, python_bin, run_loadgen
 from benchmarks.report import Target
 from benchmarks.scenarios import STAGE, TOKEN_QUERY, Bench, Measurement, _measurement, _median
@@ -97,6 +98,8 @@ def _offline(bench: Bench) -> Server:
 
 
 def _round_trips(bench: Bench, server: Server, label: str, action: str) -> Measurement:
+    """Round trips through the route ``action``; the workers' processes count in the
+    server's CPU and memory."""
     result = bench.load(
         server,
         "--mode",
@@ -106,7 +109,9 @@ def _round_trips(bench: Bench, server: Server, label: str, action: str) -> Measu
         "--conns",
         str(CONNS),
         "--path",
-        f"/{STAGE}{TOKEN_QUERY}" if label == "wsgate" else TOKEN_QUERY.replace("?", "/?"),
+        TOKEN_QUERY.replace("?", "/?")
+        if label == "serverless-offline"
+        else f"/{STAGE}{TOKEN_QUERY}",
         duration=bench.profile.compare_duration,
         warmup=bench.profile.compare_warmup,
     )
@@ -198,9 +203,12 @@ def _alone(server: Server | None, servers: Sequence[Server]) -> Iterator[None]:
             other.resume()
 
 
-def _label(server: Server, raw: Server) -> str:
+def _label(server: Server, raw: Server, functions: dict[str, Server]) -> str:
     if server is raw:
         return "raw"
+    for label, function in functions.items():
+        if server is function:
+            return label
     return "wsgate" if server.name.startswith("wsgate") else "serverless-offline"
 
 
@@ -214,7 +222,14 @@ def run_comparison(bench: Bench, machine: dict[str, object]) -> list[Target]:
     # The raw aiohttp upgrade, with no handler at all, is the ceiling for wsgate's handshakes.
     raw = bench.raw()
     ceiling: Measurement | None = None
-    with bench.running(bench.wsgate("compare.yaml"), _offline(bench), raw) as servers:
+    # The same two-way route served by functions in worker processes (round trips only).
+    runtimes = ["python"] + (["node"] if node_missing() is None else [])
+    functions = {FUNCTION_LABELS[r]: function_server(bench, r) for r in runtimes}
+    for label in functions:
+        figures[label] = {}
+    with bench.running(
+        bench.wsgate("compare.yaml"), _offline(bench), raw, *functions.values()
+    ) as servers:
         # Every server is pinned to the same core. Each is measured alone, the others
         # stopped (SIGSTOP), and each figure is the median of the profile's repeats, so that
         # one side's start-up or leftover work (serverless-offline's Node process and
@@ -223,8 +238,10 @@ def run_comparison(bench: Bench, machine: dict[str, object]) -> list[Target]:
             runs: dict[str, list[Measurement]] = {}
             for _ in range(bench.profile.repeats):
                 for server in servers:
-                    label = _label(server, raw)
+                    label = _label(server, raw, functions)
                     if server is raw and step != "handshake":
+                        continue
+                    if label in functions and step != "echo":
                         continue
                     with _alone(server, servers):
                         if server is raw:
@@ -249,8 +266,8 @@ def run_comparison(bench: Bench, machine: dict[str, object]) -> list[Target]:
         bench.results.append(floor)
         bench.say(f"  {floor.scenario:<13} {floor.server:<18} {floor.value:>10,.1f} {floor.unit}")
         for server in servers:
-            if server is not raw:
-                label = _label(server, raw)
+            if server is not raw and server not in functions.values():
+                label = _label(server, raw, functions)
                 m = _memory(bench, server, label)
                 figures[label]["memory"] = m
                 bench.results.append(m)
@@ -264,6 +281,17 @@ def run_comparison(bench: Bench, machine: dict[str, object]) -> list[Target]:
         unit = ours[step].unit
         return f"wsgate {ours[step].value:,.1f} vs {theirs[step].value:,.1f} {unit}"
 
+    worker_targets = [
+        Target(
+            f"vs serverless-offline: two-way route by a {label} process, round trips/s",
+            figures[label]["echo"].value / theirs["echo"].value if theirs["echo"].value else None,
+            5,
+            "min-ratio",
+            detail=f"{label} {figures[label]['echo'].value:,.1f} vs "
+            f"{theirs['echo'].value:,.1f} msgs/s; in-process def {ours['echo'].value:,.1f}",
+        )
+        for label in functions
+    ]
     return [
         Target(
             "vs serverless-offline: two-way route round trips/s",
@@ -272,6 +300,7 @@ def run_comparison(bench: Bench, machine: dict[str, object]) -> list[Target]:
             "min-ratio",
             detail=detail("echo"),
         ),
+        *worker_targets,
         Target(
             "vs serverless-offline: boto3 post_to_connection round trips/s",
             ratio("postback"),

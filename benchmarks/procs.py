@@ -37,9 +37,12 @@ __all__ = [
     "Pinning",
     "Server",
     "build_loadgen",
+    "cpu_seconds",
+    "descendants",
     "free_port",
     "machine_info",
     "raise_file_limit",
+    "rss_kb",
     "run_loadgen",
 ]
 
@@ -163,7 +166,7 @@ def machine_info(pinning: Pinning) -> dict[str, Any]:
     }
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     """``pid`` and every live process below it."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -239,7 +242,7 @@ class Server:
         return self._proc.pid
 
     def pids(self) -> list[int]:
-        return _descendants(self.pid) if self.tree else [self.pid]
+        return descendants(self.pid) if self.tree else [self.pid]
 
     def cpu(self) -> float:
         return cpu_seconds(self.pids(), reaped=self.tree)

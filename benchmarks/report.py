@@ -114,6 +114,7 @@ def check_targets(results: Sequence[Measurement]) -> list[Target]:
         )
     )
     targets += _life_targets(results)
+    targets += _function_targets(results)
     for m in results:
         if m.scenario != "idle-memory" or m.server != "wsgate":
             continue
@@ -190,6 +191,64 @@ def _life_targets(results: Sequence[Measurement]) -> list[Target]:
     return targets
 
 
+def _function_targets(results: Sequence[Measurement]) -> list[Target]:
+    """Functions in worker processes: the route beside the in-process ``def`` route, the
+    cold start of a new Python worker (the goal) and of a Node.js one, idle memory."""
+    targets = []
+    for m in results:
+        if m.scenario != "fn-echo" or m.server == "in-process def":
+            continue
+        inprocess = _find(results, "fn-echo", "in-process def", m.conns)
+        cpu = ""
+        if "gateway_cpu_us" in m.extra:
+            cpu = (
+                f"; CPU per trip: gateway {m.extra['gateway_cpu_us']:,.0f} us, "
+                f"worker {m.extra['workers_cpu_us']:,.0f} us"
+            )
+        targets.append(
+            Target(
+                f"info: two-way route by a {m.server}, {m.conns} conns vs in-process def",
+                _ratio(m, inprocess),
+                0,
+                "info",
+                detail=f"{m.server} {m.value:,.0f} vs in-process "
+                f"{inprocess.value if inprocess else 0:,.0f} msgs/s{cpu}",
+            )
+        )
+    for m in results:
+        if m.scenario != "cold-start":
+            continue
+        python = m.server == "python worker"
+        start = _find(results, "process-start", "python + awslambdaric" if python else "node, bare")
+        targets.append(
+            Target(
+                f"cold start of a {m.server}, p50 of {m.conns}: new process to its answer",
+                m.value,
+                300 if python else 0,
+                "max" if python else "info",
+                unit="ms",
+                detail=f"max {(m.max_us or 0) / 1000:,.0f} ms; {start.server} alone "
+                f"{start.value:,.0f} ms"
+                if start is not None
+                else f"max {(m.max_us or 0) / 1000:,.0f} ms",
+            )
+        )
+    for m in results:
+        if m.scenario == "worker-memory":
+            targets.append(
+                Target(
+                    f"info: resident memory per idle warm {m.server}",
+                    m.value,
+                    0,
+                    "info",
+                    unit="MiB",
+                    detail=f"{m.extra['workers']} workers; proportional (PSS) "
+                    f"{m.extra['pss_mib_mean']:.1f} MiB each",
+                )
+            )
+    return targets
+
+
 def check_generator(results: Sequence[Measurement]) -> list[Target]:
     """The load generator is not the limit when the raw server's core is saturated.
 
@@ -251,6 +310,10 @@ ROW_TITLES = {
     "post": "POST @connections",
     "post-redis": "POST, to another node",
     "fanout": "fan-out by handler",
+    "fn-echo": "round trip, two-way route",
+    "cold-start": "cold start, new worker",
+    "process-start": "process start alone",
+    "worker-memory": "idle warm worker, RSS",
     "sls-echo": "round trip, def route",
     "sls-postback": "round trip, boto3 post_back",
     "sls-handshake": "handshake, authorizer+$connect",
@@ -277,7 +340,7 @@ def table_rows(results: Sequence[Measurement]) -> list[list[str]]:
         ],
     ]
     for m in results:
-        digits = 1 if m.unit in ("KiB/conn", "ms to last frame", "MiB") else 0
+        digits = 1 if m.unit in ("KiB/conn", "ms to last frame", "MiB", "MiB/worker", "ms") else 0
         p50, p99 = m.p50_us, m.p99_us
         if m.scenario == "post":
             p50 = m.extra.get("frame_p50_us")
@@ -320,7 +383,7 @@ def target_rows(targets: Sequence[Target]) -> list[list[str]]:
     rows = [["target", "measured", "goal", "verdict", "figures"]]
     for t in targets:
         comparator = ">=" if t.kind.startswith("min") else "<="
-        digits = 2 if t.unit == "x" else 1 if t.unit == "KiB/conn" else 0
+        digits = 2 if t.unit == "x" else 1 if t.unit in ("KiB/conn", "MiB") else 0
         unit = "x" if t.unit == "x" else f" {t.unit}"
         measured = "-" if t.measured is None else f"{t.measured:,.{digits}f}{unit}"
         goal = "-" if t.kind == "info" else f"{comparator} {t.goal:,g}{unit}"

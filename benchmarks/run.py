@@ -11,9 +11,11 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
+from benchmarks.functions import run_functions
 from benchmarks.procs import HERE, Pinning, build_loadgen, machine_info, raise_file_limit
 from benchmarks.report import (
     check_generator,
@@ -29,7 +31,7 @@ from benchmarks.scenarios import PROFILES, Bench
 
 __all__ = ["main"]
 
-SCENARIOS = ("round-trips", "handshakes", "lives", "memory", "management")
+SCENARIOS = ("round-trips", "handshakes", "lives", "memory", "management", "functions")
 EXTRA_SCENARIOS = ("workers", "reload")
 """Run only when named in ``--only``: ``workers`` needs redis-server and every core;
 ``reload`` measures a function's round trips with hot reload on and off."""
@@ -74,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
     bench = Bench(loadgen, pinning, profile, sys.stderr, files)
     bench.say(f"wsgate benchmarks, profile {profile.name}\n{render_machine(machine)}")
-    steps = {
+    steps: dict[str, Callable[[], None]] = {
         "round-trips": bench.round_trips,
         "handshakes": bench.handshakes,
         "lives": bench.lives,
@@ -82,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "management": bench.management,
         "workers": bench.workers,
         "reload": bench.reload,
+        "functions": partial(run_functions, bench),
     }
     for name in only:
         bench.say(f"[{time.time() - started:5.0f}s] {name}")

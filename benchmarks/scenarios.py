@@ -62,6 +62,10 @@ class Profile:
     compare_duration: float = 10.0
     compare_warmup: float = 5.0
     """serverless-offline starts a Python process per busy function instance on first use."""
+    function_conns: tuple[int, ...] = (1, 10)
+    """Connections of the round trips through functions in worker processes."""
+    cold_starts: int = 10
+    """New workers timed, one after another, per runtime."""
 
 
 PROFILES = {
@@ -94,6 +98,7 @@ PROFILES = {
         fanout_conns=(1_000, 10_000),
         fanout_rounds=5,
         compare_duration=10.0,
+        cold_starts=20,
     ),
     "smoke": Profile(
         name="smoke",
@@ -111,6 +116,8 @@ PROFILES = {
         max_done=300,
         compare_duration=2.0,
         compare_warmup=0.5,
+        function_conns=(10,),
+        cold_starts=2,
     ),
 }
 

@@ -52,6 +52,9 @@ def test_smoke_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
         "fan-out by handler",
         "two-way route, async handler, 10 conns vs raw echo",
         "connection lives, async handlers, vs raw aiohttp with token + $connect",
+        "round trip, two-way route",
+        "cold start of a python worker",
+        "info: resident memory per idle warm python worker",
     ):
         assert row in stdout
     document = json.loads((tmp_path / "latest.json").read_text())
@@ -74,6 +77,11 @@ def test_smoke_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
         ("post", "wsgate"),
         ("fanout", "raw"),
         ("fanout", "wsgate"),
+        ("fn-echo", "in-process def"),
+        ("fn-echo", "python worker"),
+        ("cold-start", "python worker"),
+        ("process-start", "python + awslambdaric"),
+        ("worker-memory", "python worker"),
     }
     if shutil.which("redis-server") is not None or os.environ.get("CI"):
         assert ("post-redis", "2 nodes+redis") in measured
