@@ -4,6 +4,7 @@ reuse, idle reaping, kills, init errors and the stop that leaves nothing behind.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -263,3 +264,61 @@ async def test_close_stops_every_worker_even_one_ignoring_sigterm(
         await hung
     with pytest.raises(FunctionError, match="the gateway is stopping"):
         await invoke(pool, "sleep", seconds=0)
+
+
+async def test_retire_stops_idle_workers_now_and_busy_ones_after_their_answer(
+    make_pool: PoolFactory,
+) -> None:
+    """Hot reload's retire: nothing in flight fails; the next call gets a fresh worker."""
+    pool = make_pool(concurrency=2)
+    warm = {
+        pid_of(r)
+        for r in await asyncio.gather(*(invoke(pool, "sleep", seconds=0) for _ in range(2)))
+    }
+    assert len(warm) == 2
+    busy = invoke(pool, "sleep", seconds=0.3)
+    assert pool.retire() == 2
+    held = pid_of(await busy)  # answered by the worker it began on
+    assert held in warm
+    await wait_for(lambda: not pool.workers and not any(alive(pid) for pid in warm))
+    fresh = pid_of(await invoke(pool, "sleep", seconds=0))
+    assert fresh not in warm
+
+
+async def test_an_invocation_waiting_at_a_retire_runs_on_a_fresh_worker(
+    make_pool: PoolFactory,
+) -> None:
+    pool = make_pool(concurrency=1)
+    first = invoke(pool, "sleep", seconds=0.3)
+    waiting = invoke(pool, "sleep", seconds=0)
+    assert pool.waiting == 1
+    pool.retire()
+    old, new = pid_of(await first), pid_of(await waiting)
+    assert old != new
+    await wait_for(lambda: not alive(old))
+
+
+async def test_replace_gives_the_next_worker_the_new_settings(make_pool: PoolFactory) -> None:
+    pool = make_pool(environment={"GREETING": "before"})
+
+    async def greeting() -> object:
+        result = await invoke(pool, "whoami")
+        assert isinstance(result, dict)
+        return orjson.loads(result["body"])["greeting"]
+
+    assert await greeting() == "before"
+    spec = dataclasses.replace(
+        pool.spec, environment={**pool.spec.environment, "GREETING": "after"}
+    )
+    assert pool.replace(spec, pool.kind) == 1
+    assert await greeting() == "after"
+
+
+async def test_a_drained_pool_keeps_no_worker_warm(make_pool: PoolFactory) -> None:
+    """A function a reload removed: what it holds finishes, then nothing stays."""
+    pool = make_pool(concurrency=1)
+    running = invoke(pool, "sleep", seconds=0.2)
+    waiting = invoke(pool, "sleep", seconds=0)
+    pool.drain()
+    pids = {pid_of(await running), pid_of(await waiting)}
+    await wait_for(lambda: not pool.workers and not any(alive(pid) for pid in pids))
