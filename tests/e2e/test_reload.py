@@ -23,6 +23,8 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from tests.redis_support import REDIS_URL, delete_keys, require_redis, unique_prefix
+
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -410,3 +412,30 @@ async def test_a_wsgate_yaml_importing_a_template_reloads_its_env_file(tmp_path:
             write(folder / ".env", "GREETING=changed-in-env\n")
             await served.logged("reload: .env changed: functions ~Echo (environment)", after=mark)
             await until(ws, "echo", "imported changed-in-env", "imported from-env")
+
+
+async def test_every_process_of_workers_reloads_on_its_own(tmp_path: Path) -> None:
+    """``--workers 2 --reload``: each gateway process watches and retires its own
+    function workers; a connection on either gets the new code."""
+    require_redis()
+    prefix = unique_prefix().rstrip(":")
+    folder = tmp_path / "app"
+    write(folder / "echo" / "app.py", python_echo("w1"))
+    write(folder / "template.yaml", template({"echo": ("Echo", "echo", "python3.12")}))
+    registry = {"backend": "redis", "url": REDIS_URL, "prefix": prefix}
+    write(folder / "wsgate.yaml", json.dumps({"import": "template.yaml", "registry": registry}))
+    try:
+        async for served in serve(folder, "wsgate.yaml", "--workers", "2", "--reload"):
+            first = await served.logged("hot reload: watching")
+            await served.logged("hot reload: watching", after=first + 1)
+            async with websockets.connect(served.url()) as ws:
+                assert await ask(ws, "echo") == "w1"
+                mark = len(served.log)
+                write(folder / "echo" / "app.py", python_echo("w2, longer"))
+                await until(ws, "echo", "w2, longer", "w1")
+            one = await served.logged("reload: app.py changed: code of Echo", after=mark)
+            two = await served.logged("reload: app.py changed: code of Echo", after=one + 1)
+            pids = {re.search(r"\[(\d+)\]", served.log[i]) for i in (one, two)}
+            assert len({match.group(1) for match in pids if match}) == 2, served.log[mark:]
+    finally:
+        await delete_keys(prefix)
