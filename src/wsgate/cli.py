@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -249,8 +249,11 @@ def _load_watched(args: argparse.Namespace) -> Loaded:
     return Loaded(path, config, notices, frozenset(file.resolve() for file in watched))
 
 
-def _watcher(args: argparse.Namespace, gateway: Gateway, loaded: Loaded) -> Watcher | None:
-    """The hot reload ``--reload`` asks for, or the default (``reload_wanted``)."""
+def _watcher(
+    args: argparse.Namespace, gateway: Gateway, load: Callable[[], Loaded], loaded: Loaded
+) -> Watcher | None:
+    """The hot reload ``--reload`` asks for, or the default (``reload_wanted``): ``load``
+    loads the config again as ``loaded`` was."""
     from wsgate.server.reload import Reloader, reload_wanted
 
     project = _is_project(loaded.path)
@@ -261,7 +264,7 @@ def _watcher(args: argparse.Namespace, gateway: Gateway, loaded: Loaded) -> Watc
             raise ConfigError("--reload needs watchfiles: pip install 'wsgate[project]'")
         log.info("hot reload is off: it needs watchfiles (pip install 'wsgate[project]')")
         return None
-    return Reloader(gateway, partial(_load_watched, args), loaded)
+    return Reloader(gateway, load, loaded)
 
 
 def _run_serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -281,7 +284,8 @@ def _run_serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.workers > 1:
         return _supervise(args.workers, loaded.config, argv)
     gateway = build_gateway(loaded.config)
-    return _run(serve(gateway, watcher=_watcher(args, gateway, loaded)))
+    watcher = _watcher(args, gateway, partial(_load_watched, args), loaded)
+    return _run(serve(gateway, watcher=watcher))
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:
@@ -309,9 +313,14 @@ def _run_worker(args: argparse.Namespace) -> int:
     from wsgate.server.supervisor import WorkerSpec
 
     spec = WorkerSpec.decode(args.worker_spec)
-    loaded = _load_watched(args)  # the supervisor logged the notices
-    gateway = build_gateway(spec.apply(loaded.config))
-    watcher = _watcher(args, gateway, loaded)
+
+    def load() -> Loaded:  # with what the workers share, at start and at each reload
+        loaded = _load_watched(args)
+        return dataclasses.replace(loaded, config=spec.apply(loaded.config))
+
+    loaded = load()  # the supervisor logged the notices
+    gateway = build_gateway(loaded.config)
+    watcher = _watcher(args, gateway, load, loaded)
     return _run(serve(gateway, spec.link(), spec.own_certificate(), watcher))
 
 

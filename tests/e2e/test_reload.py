@@ -416,7 +416,8 @@ async def test_a_wsgate_yaml_importing_a_template_reloads_its_env_file(tmp_path:
 
 async def test_every_process_of_workers_reloads_on_its_own(tmp_path: Path) -> None:
     """``--workers 2 --reload``: each gateway process watches and retires its own
-    function workers; a connection on either gets the new code."""
+    function workers, and applies a template's change; a connection on either gets the
+    new code and routes."""
     require_redis()
     prefix = unique_prefix().rstrip(":")
     folder = tmp_path / "app"
@@ -437,5 +438,19 @@ async def test_every_process_of_workers_reloads_on_its_own(tmp_path: Path) -> No
             two = await served.logged("reload: app.py changed: code of Echo", after=one + 1)
             pids = {re.search(r"\[(\d+)\]", served.log[i]) for i in (one, two)}
             assert len({match.group(1) for match in pids if match}) == 2, served.log[mark:]
+            # A template edit: each process applies it, and nothing the supervisor set
+            # (the shared ports) reads as a change needing a restart.
+            write(folder / "ping" / "app.py", python_echo("w-ping"))
+            mark = len(served.log)
+            routes = {
+                "echo": ("Echo", "echo", "python3.12"),
+                "ping": ("Ping", "ping", "python3.12"),
+            }
+            write(folder / "template.yaml", template(routes))
+            one = await served.logged("reload: template.yaml changed: routes +ping", after=mark)
+            await served.logged("reload: template.yaml changed: routes +ping", after=one + 1)
+            async with websockets.connect(served.url()) as ws:
+                assert await ask(ws, "ping") == "w-ping"
+            assert not any("restart to apply" in line for line in served.log), served.log[mark:]
     finally:
         await delete_keys(prefix)

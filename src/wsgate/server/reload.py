@@ -157,8 +157,10 @@ class Reloader:
                             await self._changed({Path(path) for _change, path in batch})
                         if self._roots() != roots:
                             break  # a reload moved a code folder or added a file
-        except Exception:  # never the gateway's end: it serves on as it is
-            log.exception("hot reload stopped")
+        except Exception as exc:  # never the gateway's end: it serves on as it is
+            # Such as the system's limit of watches reached (fs.inotify.max_user_watches).
+            log.error("hot reload stopped: %s: %s", type(exc).__name__, exc)
+            log.debug("hot reload stopped", exc_info=exc)
 
     def _roots(self) -> tuple[Path, ...]:
         """The folders to watch: none inside another."""
