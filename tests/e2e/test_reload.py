@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import InvalidStatus
 
 from tests.redis_support import REDIS_URL, delete_keys, require_redis, unique_prefix
 
@@ -45,12 +46,15 @@ class Served:
 
     async def logged(self, *parts: str, after: int = 0) -> int:
         """The index of the first line from ``after`` on holding every one of ``parts``."""
-        async with asyncio.timeout(BOUND):
-            while True:
-                for index in range(after, len(self.log)):
-                    if all(part in self.log[index] for part in parts):
-                        return index
-                await asyncio.sleep(0.05)
+        try:
+            async with asyncio.timeout(BOUND):
+                while True:
+                    for index in range(after, len(self.log)):
+                        if all(part in self.log[index] for part in parts):
+                            return index
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            raise AssertionError(f"no line with {parts} in:\n" + "".join(self.log)) from None
 
 
 async def serve(folder: Path, config: str, *extra: str) -> AsyncIterator[Served]:
@@ -69,6 +73,8 @@ async def serve(folder: Path, config: str, *extra: str) -> AsyncIterator[Served]
         "--config",
         config,
         "--port",
+        "0",
+        "--tls-port",  # a project's default is 8443: tests may run side by side
         "0",
         *extra,
         cwd=folder,
@@ -454,3 +460,74 @@ async def test_every_process_of_workers_reloads_on_its_own(tmp_path: Path) -> No
             assert not any("restart to apply" in line for line in served.log), served.log[mark:]
     finally:
         await delete_keys(prefix)
+
+
+AUTHORIZED = """
+service: guarded
+provider:
+  name: aws
+  runtime: python3.12
+  websocketsApiRouteSelectionExpression: $request.body.action
+functions:
+  connect:
+    handler: app.connect
+    events:
+      - websocket:
+          route: $connect
+AUTHORIZER
+  echo:
+    handler: app.handler
+    events:
+      - websocket:
+          route: echo
+          routeResponseSelectionExpression: $default
+  auth:
+    handler: app.auth
+"""
+
+ON_CONNECT = """\
+          authorizer:
+            name: auth
+            identitySource:
+              - route.request.querystring.token
+"""
+
+AUTH_CODE = """
+
+def connect(event, context):
+    return {"statusCode": 200}
+
+
+def auth(event, context):
+    if (event.get("queryStringParameters") or {}).get("token") != "letmein":
+        raise Exception("Unauthorized")
+    statement = {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    return {"principalId": "ann", "policyDocument": policy}
+"""
+
+
+async def test_an_authorizer_added_guards_new_connections_only(tmp_path: Path) -> None:
+    """An authorizer added on $connect decides the handshakes after the reload; the
+    connection opened before stays open and is answered."""
+    folder = tmp_path / "app"
+    write(folder / "app.py", python_echo("guarded") + AUTH_CODE)
+    file = folder / "serverless.yml"
+    write(file, AUTHORIZED.replace("AUTHORIZER\n", ""))
+    async for served in serve(folder, "serverless.yml"):
+        await served.logged("hot reload: watching")
+        async with websockets.connect(served.url()) as before:
+            assert await ask(before, "echo") == "guarded"
+            mark = len(served.log)
+            write(
+                file,
+                AUTHORIZED.replace("AUTHORIZER\n", ON_CONNECT),
+            )
+            await served.logged("reload: serverless.yml changed", "authorizer", after=mark)
+            with pytest.raises(InvalidStatus) as refused:
+                async with websockets.connect(served.url()):
+                    pass
+            assert refused.value.response.status_code == 401  # no token: no identity source
+            async with websockets.connect(served.url() + "?token=letmein") as after:
+                assert await ask(after, "echo") == "guarded"
+            assert await ask(before, "echo") == "guarded"
