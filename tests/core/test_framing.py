@@ -497,3 +497,30 @@ def test_a_message_may_come_in_at_most_max_fragments_frames() -> None:
         FrameParser(BIG, BIG, max_fragments=3).feed(stream)
     assert info.value.code == CloseCode.MESSAGE_TOO_BIG
     assert info.value.reason == "too many fragments"
+
+
+@settings(max_examples=200)
+@given(payload=st.binary(max_size=300), key=st.binary(min_size=4, max_size=4))
+def test_both_unmaskings_agree_with_a_plain_xor(payload: bytes, key: bytes) -> None:
+    """aiohttp's C XOR (used when present) and the pure-Python fallback give the same."""
+    from wsgate.core import framing
+
+    expected = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    assert bytes(framing._unmask_int(payload, key)) == expected
+    assert bytes(framing._unmask(payload, key)) == expected
+    assert bytes(framing._unmask(bytearray(payload), key)) == expected
+
+
+def test_the_c_unmasking_is_used_when_aiohttp_has_it() -> None:
+    """The fast XOR is picked up: this checkout's aiohttp is built with its C helpers."""
+    from wsgate.core import framing
+
+    assert framing._unmask is not framing._unmask_int
+
+
+@given(payload=st.binary(max_size=200))
+def test_binary_and_control_payloads_come_out_as_bytes(payload: bytes) -> None:
+    parser = FrameParser(BIG, BIG)
+    events = parser.feed(raw_frame(0x82, payload) + raw_frame(0x89, payload[:125]))
+    assert events == [Binary(payload), Ping(payload[:125])]
+    assert all(type(event.payload) is bytes for event in events)  # type: ignore[union-attr]

@@ -8,6 +8,8 @@ extensions are negotiated, so every RSV bit must be clear.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -86,7 +88,8 @@ class Close:
 Event = str | Binary | Ping | Pong | Close
 
 
-def _unmask(payload: bytes | bytearray, key: bytes) -> bytes:
+def _unmask_int(payload: bytes | bytearray, key: bytes) -> bytes | bytearray:
+    """Unmask in pure Python, for when aiohttp's C helper is missing."""
     length = len(payload)
     if not length:
         return b""
@@ -99,7 +102,30 @@ def _unmask(payload: bytes | bytearray, key: bytes) -> bytes:
     return (int.from_bytes(payload, "big") ^ mask).to_bytes(length, "big")
 
 
-def _close(payload: bytes) -> Close:
+def _c_unmask() -> Callable[[bytes | bytearray, bytes], bytes | bytearray] | None:
+    """Unmasking with aiohttp's C XOR (a dependency already), if it was built with it:
+    under half the instructions of the int round trip for a 100-byte message, and far
+    fewer for long ones."""
+    try:
+        module = importlib.import_module("aiohttp._websocket.mask")
+        xor: Callable[[bytes, bytearray], None] = module._websocket_mask_cython
+    except (ImportError, AttributeError):  # pragma: no cover - how aiohttp was installed
+        return None
+
+    def unmask(payload: bytes | bytearray, key: bytes) -> bytes | bytearray:
+        # A bytearray is unmasked in place: callers pass a fresh slice.
+        data = payload if type(payload) is bytearray else bytearray(payload)
+        xor(key, data)
+        return data
+
+    return unmask
+
+
+# The payload unmasked, as bytes or a bytearray: callers decode it or make it bytes.
+_unmask = _c_unmask() or _unmask_int
+
+
+def _close(payload: bytes | bytearray) -> Close:
     if not payload:
         return Close(None, "")
     if len(payload) == 1:
@@ -156,7 +182,7 @@ class FrameParser:
         # The message in progress: its opcode (0 for none), the payloads of its frames so
         # far, and its declared length so far (for the limit).
         self._message = 0
-        self._parts: list[bytes] = []
+        self._parts: list[bytes | bytearray] = []
         self._message_length = 0
         # Frames of the message in progress: empty continuation frames add nothing to its
         # length, so without this bound a client could make the parser hold millions.
@@ -172,7 +198,7 @@ class FrameParser:
         """
         if self._idle:
             # Fast path: ``data`` is exactly one final, masked, unfragmented text frame with a
-            # 7-bit length (about 2 us for 100 bytes, nearly all of it the int round trip). A
+            # 7-bit length (about 1 us for 100 bytes). A
             # second byte below 0x80 (unmasked) cannot match ``length``, and ``_fast_max``
             # keeps out 126 and 127 (extended lengths).
             size = len(data)
@@ -182,10 +208,8 @@ class FrameParser:
                 if second - _MASKED == length and length <= self._fast_max:
                     if not length:
                         return [""]
-                    mask = int.from_bytes(data[2:6], "big") * _REPEAT_32 >> ((128 - length) << 3)
-                    payload = int.from_bytes(data[6:], "big") ^ mask
                     try:
-                        return [payload.to_bytes(length, "big").decode()]
+                        return [_unmask(data[6:], data[2:6]).decode()]
                     except UnicodeDecodeError:
                         pass  # the general path raises it, and records it
         try:
@@ -302,14 +326,14 @@ class FrameParser:
             raise ProtocolError(CloseCode.MESSAGE_TOO_BIG, "message too big")
         return total
 
-    def _deliver(self, payload: bytes, events: list[Event]) -> None:
+    def _deliver(self, payload: bytes | bytearray, events: list[Event]) -> None:
         opcode = self._opcode
         if opcode == _OP_CLOSE:
             events.append(_close(payload))
         elif opcode == _OP_PING:
-            events.append(Ping(payload))
+            events.append(Ping(bytes(payload)))
         elif opcode == _OP_PONG:
-            events.append(Pong(payload))
+            events.append(Pong(bytes(payload)))
         elif not self._fin:
             self._parts.append(payload)
         else:
@@ -321,7 +345,7 @@ class FrameParser:
             self._message = 0
             self._message_length = 0
             if message == _OP_BINARY:
-                events.append(Binary(payload))
+                events.append(Binary(bytes(payload)))
                 return
             try:
                 events.append(payload.decode())

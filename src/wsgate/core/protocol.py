@@ -53,6 +53,7 @@ _CLOSING: Final = State.CLOSING
 _CLOSED: Final = State.CLOSED
 _PONG: Final = int(Opcode.PONG)
 _TEXT: Final = int(Opcode.TEXT)
+_FIN_TEXT: Final = 0x80 | _TEXT  # the first byte of a whole text frame
 
 
 class ConnectionClosed(Exception):
@@ -215,9 +216,12 @@ class ServerProtocol:
         """
         if self.state is not _OPEN:
             raise ConnectionClosed(f"cannot send a message: the connection is {self.state.name}")
-        # encode_message, inlined: this runs once per message sent.
+        # encode_message, inlined for a short text frame: this runs once per message sent.
         if type(data) is str:
-            return encode_frame(_TEXT, data.encode())
+            payload = data.encode()
+            if len(payload) < 126:
+                return bytes((_FIN_TEXT, len(payload))) + payload
+            return encode_frame(_TEXT, payload)
         return encode_message(data)
 
     def start_close(self, code: int | None, reason: str) -> bytes:

@@ -55,10 +55,6 @@ class Route:
     """The route's token bucket (``api.throttle`` and its own); None: not throttled."""
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class Dispatcher:
     """Routes the messages of every connection of one API."""
 
@@ -124,7 +120,8 @@ class Dispatcher:
             events = session.events
             if events is None:  # built at the first message: many connections send none
                 events = session.events = MessageEvents(self._api, session.context)
-            event = events.build(route_key, body, new_id(), request_id, _now_ms())
+            now_ms = int(time.time() * 1000)  # epoch ms
+            event = events.build(route_key, body, new_id(), request_id, now_ms)
             try:
                 call = route.handler.start(event, request_id)
             except HandlerFailed as exc:
