@@ -197,6 +197,36 @@ async def own_timeout(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"statusCode": 200, "body": f"timed out inside, same task: {same}"}
 
 
+async def zero_timeout(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """An asyncio.timeout already due: its cancellation comes before anything else runs."""
+    started_in = asyncio.current_task()
+    try:
+        async with asyncio.timeout(0):
+            await asyncio.sleep(5)
+    except TimeoutError:
+        pass
+    same = asyncio.current_task() is started_in
+    return {"statusCode": 200, "body": f"timed out at once, same task: {same}"}
+
+
+async def _fail_now() -> None:
+    raise ValueError("child failed")
+
+
+async def failing_group(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A TaskGroup whose child fails at its first step: the group cancels the task it was
+    entered in before that task ran again."""
+    started_in = asyncio.current_task()
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(_fail_now())
+            await asyncio.sleep(5)
+    except* ValueError as failed:
+        names = [type(error).__name__ for error in failed.exceptions]
+    same = asyncio.current_task() is started_in
+    return {"statusCode": 200, "body": f"group failed: {names}, same task: {same}"}
+
+
 HELD: dict[str, asyncio.Event] = {}
 """Events that ``held`` handlers wait on, by the message body's ``key``; tests set them."""
 

@@ -188,6 +188,33 @@ async def test_a_handler_using_asyncio_timeout_leaves_its_connection_alone(
         assert await ws.recv() == '{"action": "echo"}'
 
 
+@pytest.mark.parametrize(
+    ("handler", "reply"),
+    [
+        ("zero_timeout", "timed out at once, same task: True"),
+        ("failing_group", "group failed: ['ValueError'], same task: True"),
+    ],
+)
+async def test_a_cancellation_before_the_handler_first_waits_is_the_handlers(
+    gateway_factory: GatewayFactory, handler: str, reply: str
+) -> None:
+    """asyncio.timeout(0) and a TaskGroup whose child fails at once cancel the task the
+    handler began in before that task runs again: the handler gets the cancellation, the
+    connection reads on."""
+    running = await gateway_factory(
+        routes={
+            "inner": {"handler": f"tests.e2e.handlers:{handler}", "response": True},
+            "echo": {"handler": "tests.e2e.handlers:echo", "response": True},
+        }
+    )
+    async with websockets.connect(running.ws_url()) as ws:
+        for _ in range(3):
+            await ws.send('{"action": "inner"}')
+            assert await asyncio.wait_for(ws.recv(), 2) == reply
+            await ws.send('{"action": "echo"}')
+            assert await ws.recv() == '{"action": "echo"}'
+
+
 async def test_sync_handler_runs_and_blocking_never_delays_other_connections(
     gateway_factory: GatewayFactory,
 ) -> None:

@@ -122,6 +122,8 @@ def route_reply(result: object) -> str | bytes | None:
 
 
 def _reply(value: object) -> str | bytes | None:
+    if type(value) is str:  # the usual body: one cheap test before the general ones
+        return value or None
     if isinstance(value, str | bytes):
         return value or None
     if isinstance(value, bytearray | memoryview):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 from wsgate.core.frames import encode_message
@@ -84,6 +85,7 @@ class WebSocketConnection(asyncio.Protocol):
         "_protocol",
         "_waiter",
         "lost",
+        "on_text",
         "transport",
     )
 
@@ -108,6 +110,11 @@ class WebSocketConnection(asyncio.Protocol):
         got there (``finish``), so that replies to the messages before it go first."""
         self.lost = False
         """The socket is closed."""
+        self.on_text: Callable[[str], object] | None = None
+        """The reader's fast lane (``server.lifecycle``): a text message that comes while
+        the reader waits with nothing queued is handed to it from ``data_received``,
+        sparing the reader's wake-up. It returns None once it took the message, else the
+        event to queue for the reader in its place."""
 
     @property
     def open(self) -> bool:
@@ -129,8 +136,20 @@ class WebSocketConnection(asyncio.Protocol):
         elif protocol.pending:  # pongs
             self.transport.write(protocol.data_to_send())
         if events:
-            self._events.extend(events)
             waiter = self._waiter
+            if (
+                waiter is not None
+                and self.on_text is not None
+                and len(events) == 1
+                and type(events[0]) is str
+                and not waiter.done()
+            ):
+                taken = self.on_text(events[0])
+                if taken is None:
+                    return
+                self._events.append(taken)
+            else:
+                self._events.extend(events)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
             if len(self._events) >= PAUSE_AT:

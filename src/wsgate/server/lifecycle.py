@@ -5,13 +5,24 @@ through the dispatcher. A handler that waits on the loop must be finished by the
 began in, so then the reading goes on in a new task and the old one finishes that
 handler: a task per message only for the messages whose handler waits. Whoever reads
 when the connection ends unregisters it and runs ``$disconnect``.
+
+The fast lane: when every route's handler runs on the loop, a message that comes while
+the reading task waits with nothing queued is begun from ``data_received`` at once, with
+the reading task made the current task for that step (``asyncio.timeout`` and
+``TaskGroup`` hold on to it). Waking the task for it would cost about a tenth of a round
+trip. A handler that waits is then handed to the reading task through its queue, which
+finishes it as above.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
+from asyncio.tasks import _enter_task, _leave_task
+from collections.abc import Coroutine
+from typing import Any, Final
 
 from wsgate.core.events import disconnect_event
 from wsgate.core.framing import Binary, Close
@@ -36,18 +47,32 @@ __all__ = ["Lifecycle"]
 log = logging.getLogger("wsgate.session")
 
 
+class _Handed:
+    """Queued for the reading task: a handler begun in the fast lane waits."""
+
+    __slots__ = ()
+
+
+_HANDED: Final = _Handed()
+
+
 class Lifecycle:
     """Serves one session from its registration to its ``$disconnect``."""
 
     __slots__ = (
+        "_begin",
+        "_context",
         "_dispatcher",
         "_duration_timer",
         "_ended",
         "_gateway",
+        "_handed",
         "_idle_timer",
         "_in_flight",
         "_loop",
+        "_most",
         "_reader",
+        "_reading",
         "session",
     )
 
@@ -64,6 +89,17 @@ class Lifecycle:
         self._ended: asyncio.Future[None] | None = None
         """Done once the connection is over and ``$disconnect`` ran: what ``run`` waits for
         after it handed the reading on. Made only then."""
+        self._begin = dispatcher.begin
+        # Past this many messages of this connection at once it is not read: a client that
+        # floods is slowed by TCP, and cannot take every handler thread for itself.
+        self._most = gateway.limits.max_in_flight
+        self._reading: asyncio.Task[Any] | None = None
+        """The task reading the connection now; the fast lane's steps run as it."""
+        self._context = contextvars.Context()
+        """The reading task's context, which the fast lane's steps run in too."""
+        self._handed: Coroutine[Any, Any, None] | None = None
+        """What finishes a handler the fast lane began and that waits, until the reading
+        task takes it over."""
 
     async def run(self) -> None:
         """Serve the connection until it closed and ``$disconnect`` ran."""
@@ -73,6 +109,9 @@ class Lifecycle:
         self._duration_timer = loop.call_later(
             limits.max_connection_duration, session.close, GOING_AWAY
         )
+        if self._dispatcher.runs_on_loop:
+            self._context = contextvars.copy_context()
+            session.ws.on_text = self._take
         if await self._read():
             return
         if self._ended is None:
@@ -90,6 +129,7 @@ class Lifecycle:
         finally:
             if why is not None or self._reader in (None, asyncio.current_task()):
                 # The connection ended, or reading failed in the task that was reading.
+                self.session.ws.on_text = None
                 self._stop_timers()
                 self.session.ws.finish()
                 await self._gateway.registry.unregister(self.session.connection_id)
@@ -104,12 +144,19 @@ class Lifecycle:
         was handed a waiting handler to finish."""
         session = self.session
         ws, in_flight = session.ws, self._in_flight
-        begin = self._dispatcher.begin
-        # Past this many messages of this connection at once it is not read: a client that
-        # floods is slowed by TCP, and cannot take every handler thread for itself.
-        most = self._gateway.limits.max_in_flight
+        begin, most = self._begin, self._most
+        self._reading = asyncio.current_task()
         while True:
-            event = await ws.receive()
+            try:
+                event = await ws.receive()
+            except asyncio.CancelledError as cancelled:
+                if self._handed is None:
+                    raise
+                # Cancelled between a handler's first step in the fast lane and this task
+                # taking it over: the cancellation is the handler's, as if this task had
+                # been awaiting it. Asked again, it is delivered at the handler's wait.
+                self._recancel(cancelled)
+                event = await ws.receive()  # the _HANDED queued: no wait
             if type(event) is str:
                 if session.closing is not None:
                     continue  # the server is closing: messages still arriving are dropped
@@ -117,6 +164,12 @@ class Lifecycle:
                 if len(in_flight) >= most:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 waiting = begin(session, event, in_flight)
+                if waiting is not None:
+                    self._hand_over_reading()
+                    await waiting
+                    return None
+            elif event is _HANDED:
+                waiting, self._handed = self._handed, None
                 if waiting is not None:
                     self._hand_over_reading()
                     await waiting
@@ -136,6 +189,35 @@ class Lifecycle:
                 return session.closing or ABNORMAL
             else:  # the socket closed without a close frame
                 return session.closing or ABNORMAL
+
+    def _take(self, body: str) -> object:
+        """The fast lane (``WebSocketConnection.on_text``): begin a text message in the
+        reading task's name while that task waits; None once taken, else what to queue
+        for it (the message itself while too many are in flight)."""
+        session = self.session
+        if session.closing is not None:
+            return None  # the server is closing: messages still arriving are dropped
+        task = self._reading
+        if len(self._in_flight) >= self._most or task is None:
+            return body  # the reading task waits for room, then begins it
+        session.touch()
+        loop = self._loop
+        _enter_task(loop, task)
+        try:
+            waiting = self._context.run(self._begin, session, body, self._in_flight)
+        finally:
+            _leave_task(loop, task)
+        if waiting is None:
+            return None
+        self._handed = waiting
+        return _HANDED
+
+    @staticmethod
+    def _recancel(cancelled: asyncio.CancelledError) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+            task.cancel(*cancelled.args)
 
     def _hand_over_reading(self) -> None:
         """Start a new task reading the connection; this one is a handler's from now on."""
