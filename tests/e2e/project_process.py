@@ -7,7 +7,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,8 +66,11 @@ async def run_wsgate(folder: Path, *args: str) -> tuple[int, str]:
 
 
 @asynccontextmanager
-async def serve_project(folder: Path, *extra: str) -> AsyncIterator[Served]:
-    """``wsgate serve`` in ``folder`` (its project file found there) on free ports."""
+async def serve_project(
+    folder: Path, *extra: str, env: Mapping[str, str] | None = None
+) -> AsyncIterator[Served]:
+    """``wsgate serve`` in ``folder`` (its project file found there) on free ports, with
+    ``env`` added to the user's environment."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -79,7 +82,7 @@ async def serve_project(folder: Path, *extra: str) -> AsyncIterator[Served]:
         "0",
         *extra,
         cwd=folder,
-        env=project_env(),
+        env={**project_env(), **(env or {})},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import shutil
-import signal
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,23 +14,19 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
+from tests.e2e import project_process
+
 
 FIXTURES = Path(__file__).parents[1] / "project" / "fixtures"
-_LISTENING = re.compile(r"ws://127\.0\.0\.1:(\d+)/(\S+)")
 
 pytestmark = pytest.mark.timeout(90)
 
 
 @dataclass
-class Served:
-    process: asyncio.subprocess.Process
-    port: int
-    stage: str
-    log: list[str]
-    record: Path
+class Served(project_process.Served):
+    """A served project whose functions append what they saw to ``record`` (JSON lines)."""
 
-    def url(self, query: str = "") -> str:
-        return f"ws://127.0.0.1:{self.port}/{self.stage}" + (f"?{query}" if query else "")
+    record: Path = Path()
 
     def records(self) -> list[dict[str, object]]:
         if not self.record.exists():
@@ -43,58 +35,9 @@ class Served:
 
 
 async def _serve(folder: Path, config: str, *extra: str, record: Path) -> AsyncIterator[Served]:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "RECORD": str(record),
-    }
-    env.pop("AWS_CA_BUNDLE", None)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "wsgate",
-        "serve",
-        "--config",
-        config,
-        "--port",
-        "0",
-        "--tls-port",
-        "0",
-        *extra,
-        cwd=folder,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    log: list[str] = []
-    try:
-        async with asyncio.timeout(30):
-            while True:
-                line = (await process.stderr.readline()).decode()
-                assert line, "wsgate exited:\n" + "".join(log)
-                log.append(line)
-                found = _LISTENING.search(line)
-                if found:
-                    break
-        reader = asyncio.ensure_future(_drain(process.stderr, log))
-        yield Served(process, int(found.group(1)), found.group(2), log, record)
-        process.send_signal(signal.SIGINT)
-        async with asyncio.timeout(20):
-            assert await process.wait() == 0, "".join(log)
-        await reader
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-async def _drain(stream: asyncio.StreamReader, log: list[str]) -> None:
-    while line := await stream.readline():
-        log.append(line.decode())
+    extra = ("--config", config, *extra)
+    async with project_process.serve_project(folder, *extra, env={"RECORD": str(record)}) as it:
+        yield Served(it.process, it.port, it.stage, it.log, record)
 
 
 async def _records_of(served: Served, *routes: str) -> list[dict[str, object]]:
