@@ -79,24 +79,9 @@ class Dispatcher:
         max_reply_bytes: int,
     ) -> None:
         self._api = api
-        self._selector = selector
-        self._routes = routes
-        self._max_reply = max_reply_bytes
-        """The largest two-way reply sent, as the largest message accepted (AWS: 128 KB)."""
-        self._safe_reply = max_reply_bytes // 4
-        """Characters below which a str reply fits whatever they are (UTF-8: 4 bytes at most)."""
         self.observer: Observer | None = None
         """Metrics and access log (``server.observe``), set at start when configured."""
-        self.runs_on_loop = all(
-            getattr(route.handler.integration, "threaded", True) is False
-            for key, route in routes.items()
-            if key not in _OPENING_AND_CLOSING
-        )
-        """Whether every message route runs its handler on the loop (``async def``, in
-        this process): then messages may be begun straight from ``data_received``
-        (``server.lifecycle``). Handlers in threads or worker processes are begun by
-        the reading task: there a batch of messages is handed over per turn of the
-        loop, and the threads contend for the interpreter less than with one per read."""
+        self.set_routes(selector, routes, max_reply_bytes)
 
     def set_api(self, api: ApiContext) -> None:
         """Use ``api`` for the events of messages from now on (its ``domainName`` is known
@@ -106,12 +91,25 @@ class Dispatcher:
     def set_routes(
         self, selector: RouteSelector, routes: dict[str, Route], max_reply_bytes: int
     ) -> None:
-        """Route messages from now on with ``selector`` and ``routes`` (a reload); a
-        message already begun is answered through the route it took."""
+        """Route messages from now on with ``selector`` and ``routes`` (at start, and at a
+        reload); a message already begun is answered through the route it took."""
         self._selector = selector
         self._routes = routes
         self._max_reply = max_reply_bytes
+        """The largest two-way reply sent, as the largest message accepted (AWS: 128 KB)."""
         self._safe_reply = max_reply_bytes // 4
+        """Characters below which a str reply fits whatever they are (UTF-8: 4 bytes at most)."""
+        self.runs_on_loop = all(
+            getattr(route.handler.integration, "threaded", True) is False
+            for key, route in routes.items()
+            if key not in _OPENING_AND_CLOSING
+        )
+        """Whether every message route runs its handler on the loop (``async def``, in
+        this process): then messages of connections opened from now on may be begun
+        straight from ``data_received`` (``server.lifecycle``). Handlers in threads or
+        worker processes are begun by the reading task: there a batch of messages is
+        handed over per turn of the loop, and the threads contend for the interpreter
+        less than with one per read."""
 
     def begin(
         self, session: Session, body: str, in_flight: InFlight
