@@ -27,8 +27,7 @@ from wsgate.config.env import interpolate_env, key_path
 from wsgate.config.files import resolve_paths
 from wsgate.exceptions import ConfigError
 from wsgate.project.assemble import TreeBuilder
-from wsgate.project.detect import detect_kind
-from wsgate.project.load import Project, translate_project
+from wsgate.project.load import Project, sniff_kind, translate_project
 from wsgate.project.options import ProjectOptions
 from wsgate.project.samconfig import parse_parameter_overrides
 from wsgate.project.yamlfile import read_yaml
@@ -168,7 +167,7 @@ def _read_import(
     imported = folder / name
     if not imported.is_file():
         raise ConfigError(f"{source}: import.path: {str(imported)!r} is not a file")
-    if detect_kind(read_yaml(imported)) == "wsgate":
+    if sniff_kind(imported) == "wsgate":
         raise ConfigError(
             f"{source}: import.path: {imported} is neither a serverless.yml nor a "
             "CloudFormation or SAM template"

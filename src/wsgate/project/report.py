@@ -156,12 +156,9 @@ def _folder(folder: Path | None, base: Path) -> str | None:
     """A folder relative to the config's own when it is inside it (stable in output)."""
     if folder is None:
         return None
-    try:
-        if folder.is_relative_to(base):
-            return os.path.relpath(folder, base) + os.sep
-        return str(folder)
-    except ValueError:
-        return str(folder)
+    if folder.is_relative_to(base):
+        return os.path.relpath(folder, base) + os.sep
+    return str(folder)
 
 
 # --- text -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ billing mode and throughput, the stream and time to live. Properties with no loc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from wsgate.project.assemble import TreeBuilder
@@ -42,7 +42,6 @@ class TableSpec:
     """CreateTable's parameters (boto3's names), TableName among them."""
     time_to_live: dict[str, Any] | None = None
     """UpdateTimeToLive's TimeToLiveSpecification, when the template enables it."""
-    ignored: tuple[str, ...] = field(default=())
 
     @property
     def name(self) -> str:
@@ -78,8 +77,7 @@ def read_table(
         if not isinstance(request.get(prop), list) or not request[prop]:
             raise builder.error(f"{where}.{prop}", "required: a list, to create the table")
     if request.get("BillingMode", "PROVISIONED") == "PROVISIONED":
-        request.setdefault("ProvisionedThroughput", None)
-        if request["ProvisionedThroughput"] is None:
+        if request.get("ProvisionedThroughput") is None:
             raise builder.error(
                 f"{where}.ProvisionedThroughput",
                 "required with BillingMode PROVISIONED (CloudFormation's default); or set "

@@ -256,10 +256,7 @@ class InvokeApi:
         try:
             yield
         finally:
-            if before is None:
-                os.environ.pop(ENDPOINT_VARIABLE, None)
-            else:
-                os.environ[ENDPOINT_VARIABLE] = before
+            _put_back(before)
 
     async def start(self, *, set_environment: bool = True) -> str:
         """Listen on the reserved port, else a free loopback port; point
@@ -331,10 +328,7 @@ class InvokeApi:
                 )
         logging.getLogger("wsgate.function").removeHandler(self._tail)
         if self.url is not None and os.environ.get(ENDPOINT_VARIABLE) == self.url:
-            if self._variable_before is None:
-                os.environ.pop(ENDPOINT_VARIABLE, None)
-            else:
-                os.environ[ENDPOINT_VARIABLE] = self._variable_before
+            _put_back(self._variable_before)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -518,3 +512,11 @@ async def _unknown(request: web.Request) -> web.Response:
     return InvokeError(404, "UnknownOperationException", "Unknown operation").response(
         str(uuid.uuid4())
     )
+
+
+def _put_back(before: str | None) -> None:
+    """``AWS_ENDPOINT_URL_LAMBDA`` as it was before the Invoke API named itself there."""
+    if before is None:
+        os.environ.pop(ENDPOINT_VARIABLE, None)
+    else:
+        os.environ[ENDPOINT_VARIABLE] = before
