@@ -15,7 +15,13 @@ from collections.abc import Callable
 from typing import cast
 
 from wsgate.registry import peer_auth
-from wsgate.registry.peer_wire import FrameReader, decode_reply, encode_request, frame
+from wsgate.registry.peer_wire import (
+    HANDSHAKE_FRAME,
+    FrameReader,
+    decode_reply,
+    encode_request,
+    frame,
+)
 
 
 __all__ = ["LinkDown", "LinkTimeout", "PeerLink", "open_link"]
@@ -27,7 +33,6 @@ MAX_PENDING = 4096
 MAX_BUFFERED = 8 * 1024 * 1024
 """Bytes not yet sent on one link before it takes no more."""
 
-_HANDSHAKE_FRAME = 256
 _IDS = 1 << 32
 
 Reply = tuple[int, bytes]
@@ -95,7 +100,7 @@ class PeerLink(asyncio.Protocol):
         self.ready: asyncio.Future[None] = self._loop.create_future()
         """Done once the handshake succeeded (or with the reason it failed)."""
         self._transport: asyncio.Transport | None = None
-        self._reader = FrameReader(_HANDSHAKE_FRAME)
+        self._reader = FrameReader(HANDSHAKE_FRAME)
         self._nonce = peer_auth.new_nonce()
         self._server_nonce: bytes | None = None
         self._up = False

@@ -24,6 +24,7 @@ from wsgate.registry.peer_wire import (
     ERROR,
     FULL,
     GONE,
+    HANDSHAKE_FRAME,
     INFO,
     MAX_FRAME,
     OK,
@@ -43,8 +44,6 @@ __all__ = ["LinkOwner", "LinkServer"]
 
 log = logging.getLogger("wsgate.registry")
 
-_HANDSHAKE_FRAME = 256
-"""The longest frame read before the other end is authenticated."""
 _MAX_QUEUED = 4096
 """Operations waiting on one link before it stops reading."""
 _MAX_QUEUED_BYTES = 8 * 1024 * 1024
@@ -117,7 +116,7 @@ class _Serving(asyncio.Protocol):
         self._server = server
         self._owner = server._owner
         self._transport: asyncio.Transport | None = None
-        self._reader = FrameReader(_HANDSHAKE_FRAME)
+        self._reader = FrameReader(HANDSHAKE_FRAME)
         self._nonce = peer_auth.new_nonce()
         self._peer: str | None = None
         """The asking node's id once it proved it holds the secret."""
@@ -264,7 +263,7 @@ class _Serving(asyncio.Protocol):
                     if connection is not None:  # the usual case, one coroutine fewer
                         replies.append(await _operate(connection, request))
                         continue
-                    reply = await self._carry_out(request)
+                    reply = self._not_held(request)
                     if reply is not None:
                         replies.append(reply)
                 self._write(replies)
@@ -272,19 +271,16 @@ class _Serving(asyncio.Protocol):
         finally:
             self._worker = None
 
-    async def _carry_out(self, request: LinkRequest) -> bytes | None:
-        """The reply to ``request``; None if it waits for its connection's registration,
-        in a task of its own (see ``_deferred_reply``)."""
-        connection = self._owner.local(request.connection_id)
-        if connection is None:
-            reserved = self._owner.reserved_event(request.connection_id)
-            if reserved is None:
-                return reply_head(request.request_id, GONE)
-            task = asyncio.get_running_loop().create_task(self._deferred_reply(request, reserved))
-            self._deferred.add(task)
-            task.add_done_callback(self._deferred.discard)
-            return None
-        return await _operate(connection, request)
+    def _not_held(self, request: LinkRequest) -> bytes | None:
+        """The reply for a connection this node does not hold (yet): Gone, or None while it
+        waits for the connection's registration in a task of its own (``_deferred_reply``)."""
+        reserved = self._owner.reserved_event(request.connection_id)
+        if reserved is None:
+            return reply_head(request.request_id, GONE)
+        task = asyncio.get_running_loop().create_task(self._deferred_reply(request, reserved))
+        self._deferred.add(task)
+        task.add_done_callback(self._deferred.discard)
+        return None
 
     async def _deferred_reply(self, request: LinkRequest, reserved: asyncio.Event) -> None:
         """Asked between the directory entry and the 101: the connection is at hand."""

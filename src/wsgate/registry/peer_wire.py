@@ -24,6 +24,7 @@ __all__ = [
     "FULL",
     "GONE",
     "INFO",
+    "HANDSHAKE_FRAME",
     "MAX_FRAME",
     "OK",
     "SEND_BINARY",
@@ -65,6 +66,8 @@ not been given it again yet (Redis lost it), which is no reason for a 410."""
 
 MAX_FRAME = 256 * 1024
 """The longest frame accepted: a POST's 128 KiB and its head, with room to spare."""
+HANDSHAKE_FRAME = 256
+"""The longest frame read before the other end is authenticated (both ends)."""
 
 _LENGTH = struct.Struct("<I")
 _REQUEST = struct.Struct("<IIBB")  # length, request id, operation, length of the id
