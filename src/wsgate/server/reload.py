@@ -153,10 +153,10 @@ class Reloader:
                             first = False
                             if _stamps(self._loaded.files) != self._stamps:
                                 await self._reload_config(())  # changed while not watched
-                        if batch:
+                        if batch:  # else a yield on the timeout: nothing changed
                             await self._changed({Path(path) for _change, path in batch})
-                        if self._roots() != roots:
-                            break  # a reload moved a code folder or added a file
+                            if self._roots() != roots:
+                                break  # a reload moved a code folder or added a file
         except Exception as exc:  # never the gateway's end: it serves on as it is
             # Such as the system's limit of watches reached (fs.inotify.max_user_watches).
             log.error("hot reload stopped: %s: %s", type(exc).__name__, exc)

@@ -109,11 +109,6 @@ class FunctionPool:
         return future
 
     @property
-    def kind(self) -> RuntimeKind:
-        """How its workers are started (its runtime)."""
-        return self._kind
-
-    @property
     def waiting(self) -> int:
         """Invocations waiting for a worker."""
         return len(self._waiting)

@@ -69,9 +69,9 @@ class PoolsUpdate:
             if name not in pools.pools
         }
         changed = {}
-        for name, (spec, kind) in self._specs.items():
+        for name, (spec, _kind) in self._specs.items():
             pool = pools.pools.get(name)
-            if pool is not None and (pool.spec != spec or pool.kind != kind):
+            if pool is not None and pool.spec != spec:  # the spec names its runtime
                 changed[name] = _differences(pool.spec, spec)
         self.changes = FunctionChanges(
             added=tuple(self._added),
