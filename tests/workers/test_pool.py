@@ -18,7 +18,7 @@ import pytest
 from wsgate.integrations.base import InvokeContext
 from wsgate.workers import FunctionError, FunctionPool, FunctionThrottled
 from wsgate.workers import worker as worker_module
-from wsgate.workers.runtimes import RUNTIMES
+from wsgate.workers.runtimes import RUNTIMES, runtime_kind
 from wsgate.workers.spec import FunctionSpec
 
 
@@ -310,7 +310,7 @@ async def test_replace_gives_the_next_worker_the_new_settings(make_pool: PoolFac
     spec = dataclasses.replace(
         pool.spec, environment={**pool.spec.environment, "GREETING": "after"}
     )
-    assert pool.replace(spec, pool.kind) == 1
+    assert pool.replace(spec, runtime_kind(spec.runtime, where="test")) == 1
     assert await greeting() == "after"
 
 
