@@ -32,6 +32,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ROUTES = {"async": "handlers:echo", "def": "handlers:echo_sync"}
+LIVES = ("life", "raw-life", "bare-life")
+"""Whole connection lives, one after another: wsgate with the async authorizer, ``$connect``
+and route of ``configs/life-async.yaml``, the raw aiohttp server doing the same, and the
+bare wire layer (no checks; with the client's share, the floor of the other two)."""
 BODY = b'{"action": "echo", "data": "' + b"x" * 60 + b'"}'
 _COLLECTED = re.compile(rb"Collected : (\d+)")
 
@@ -76,6 +80,83 @@ async def _round_trips(count: int, route: str) -> None:
     await server.stop()
 
 
+async def _lives(count: int, server: str) -> None:
+    """Serve the life scenario on a free port and live ``count`` connections through it, one
+    at a time: connect, upgrade with the token, one two-way message, close handshake."""
+    if server == "bare-life":
+        from benchmarks.bare_server import BareEcho
+
+        listener = await asyncio.get_running_loop().create_server(BareEcho, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+
+        async def stop() -> None:
+            listener.close()
+
+    elif server == "raw-life":
+        from aiohttp import web
+
+        from benchmarks.raw_server import make_app
+
+        runner = web.AppRunner(make_app("bench", routes=False, authorized=True))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        stop = runner.cleanup
+    else:
+        from wsgate.config.model import GatewayConfig
+        from wsgate.server.gateway import build_gateway
+        from wsgate.server.runner import GatewayServer
+
+        config = GatewayConfig.model_validate(
+            {
+                "api": {"name": "instructions", "stage": "bench"},
+                "server": {
+                    "host": "127.0.0.1",
+                    "port": 0,
+                    "max_connections_per_ip": None,  # every life comes from one address
+                    "connection_rate_per_ip": None,
+                },
+                "handlers": {"path": str(HERE / "apps")},
+                "authorizer": {
+                    "type": "request",
+                    "handler": "handlers:authorize",
+                    "identity_source": ["route.request.querystring.token"],
+                },
+                "routes": {
+                    "$connect": "handlers:connect",
+                    "echo": {"handler": ROUTES["async"], "response": True},
+                },
+            }
+        )
+        gateway = GatewayServer(build_gateway(config))
+        await gateway.start()
+        port, stop = gateway.port, gateway.stop
+    frame, reply = _masked(BODY), 2 + len(BODY)
+    close = bytes((0x88, 0x82)) + b"\x01\x02\x03\x04" + bytes((0x03 ^ 1, 0xE8 ^ 2))
+    for _ in range(count):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                "GET /bench?token=bench HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        if not (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101"):
+            raise RuntimeError("the upgrade was refused")
+        writer.write(frame)
+        if (await reader.readexactly(reply))[2:] != BODY:
+            raise RuntimeError("the echo came back wrong")
+        writer.write(close)
+        if (await reader.readexactly(2))[0] != 0x88:
+            raise RuntimeError("no close frame came back")
+        await reader.read()  # the server closes the TCP connection
+        writer.close()
+    await stop()
+
+
 def _instructions(src: Path, route: str, count: int) -> int:
     """Instructions of one whole run (start, ``count`` round trips, stop)."""
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(src)}
@@ -115,7 +196,7 @@ def _export(revision: str, into: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", metavar="REV", help="also measure this git revision")
-    parser.add_argument("--route", choices=sorted(ROUTES), action="append")
+    parser.add_argument("--route", choices=[*sorted(ROUTES), *LIVES], action="append")
     parser.add_argument("--short", type=int, default=100)
     parser.add_argument("--long", type=int, default=1100)
     parser.add_argument("--run", nargs=2, metavar=("ROUTE", "COUNT"), help=argparse.SUPPRESS)
@@ -123,7 +204,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.run:  # inside valgrind
         import uvloop
 
-        uvloop.run(_round_trips(int(args.run[1]), args.run[0]))
+        route, count = args.run[0], int(args.run[1])
+        if route in LIVES:
+            uvloop.run(_lives(count, route))
+        else:
+            uvloop.run(_round_trips(count, route))
         return 0
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
