@@ -16,13 +16,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wsgate.config.envfile import apply_env, read_env_files
-from wsgate.config.files import load_config
+from wsgate.config.files import load_document
 from wsgate.config.model import GatewayConfig
 from wsgate.exceptions import ConfigError, TokenError
-from wsgate.project import DEFAULT_FILES, Notice, find_default_config, load_project, sniff_kind
+from wsgate.project import (
+    DEFAULT_FILES,
+    ConfigFile,
+    Notice,
+    find_default_config,
+    load_project,
+    read_config_file,
+)
 from wsgate.project.cliargs import add_project_flags, project_options, refuse_project_flags
 from wsgate.project.local_aws import add_aws_flags, with_created_resources, with_endpoints
-from wsgate.project.overlay import imports_project, load_importing
+from wsgate.project.overlay import load_importing
 from wsgate.server.supervisor import worker_count
 
 
@@ -172,23 +179,33 @@ def _config_path(args: argparse.Namespace) -> Path:
     return found
 
 
-def _load(args: argparse.Namespace) -> tuple[Path, GatewayConfig, tuple[Notice, ...]]:
+@dataclasses.dataclass(frozen=True)
+class _Config:
+    """The config ``--config`` (or the folder's default file) describes."""
+
+    path: Path
+    file: ConfigFile
+    config: GatewayConfig
+    notices: tuple[Notice, ...]
+    unresolved: tuple[str, ...]
+    """References that do not resolve, their text standing for their values."""
+
+
+def _load(args: argparse.Namespace) -> _Config:
     """The config ``--config`` (or the folder's default file) describes, whatever its kind.
 
     Raises:
         ConfigError: it is not valid, or a reference in it does not resolve.
     """
-    path, config, notices, unresolved = _load_all(args)
-    if unresolved:
-        raise ConfigError("\n".join(unresolved))
-    return path, config, notices
+    loaded = _load_all(args)
+    if loaded.unresolved:
+        raise ConfigError("\n".join(loaded.unresolved))
+    return loaded
 
 
-def _load_all(
-    args: argparse.Namespace,
-) -> tuple[Path, GatewayConfig, tuple[Notice, ...], tuple[str, ...]]:
-    """:func:`_load`'s config, and the references that do not resolve (their text
-    standing for their values), for ``wsgate check`` to show them all."""
+def _load_all(args: argparse.Namespace) -> _Config:
+    """:func:`_load`'s config, with the references that do not resolve, for ``wsgate
+    check`` to show them all. The file is read and parsed once."""
     path = _config_path(args)
     env_file = read_env_files(args.env_file)
     # The shell's environment wins over the files' for ${env:...}, as dotenv's loading.
@@ -197,14 +214,14 @@ def _load_all(
     options = dataclasses.replace(project_options(args), environ=environ, create_resources=create)
     notices: tuple[Notice, ...] = ()
     unresolved: tuple[str, ...] = ()
-    if path.is_file() and (sniff_kind(path) != "wsgate" or imports_project(path)):
-        load = load_project if sniff_kind(path) != "wsgate" else load_importing
-        project = load(path, options, allow_unresolved=True)
+    file = read_config_file(path) if path.is_file() else None
+    if file is not None and file.is_project:
+        load = load_importing if file.imports else load_project
+        project = load(file.document, options, allow_unresolved=True)
         if create and not project.unresolved:
             endpoints = with_endpoints(project.config, args.endpoint).aws.endpoints
-            project = with_created_resources(
-                path, project, options, endpoints, partial(load, allow_unresolved=True)
-            )
+            again = partial(load, file.document, allow_unresolved=True)
+            project = with_created_resources(path, project, options, endpoints, again)
         config, notices, unresolved = project.config, project.notices, project.unresolved
     else:
         if create:
@@ -213,7 +230,10 @@ def _load_all(
                 "serverless.yml's or a template's tables"
             )
         refuse_project_flags(args, path)
-        config = load_config(path, environ)
+        if file is None:
+            file = read_config_file(path)  # not a file: this says why
+        source = file.document.source
+        config = load_document(file.document.node, source, path.absolute().parent, environ)
         api = {k: v for k, v in (("stage", args.stage), ("region", args.region)) if v is not None}
         if api:
             config = config.model_copy(update={"api": config.api.model_copy(update=api)})
@@ -229,13 +249,7 @@ def _load_all(
         config = config.model_copy(update={"server": config.server.model_copy(update=server)})
     origin = "--env-file " + ", ".join(str(p) for p in args.env_file)
     config = with_endpoints(apply_env(config, env_file, origin), args.endpoint)
-    return path, config, notices, unresolved
-
-
-def _is_project(path: Path) -> bool:
-    """Whether ``path`` is a serverless.yml or a template, or a wsgate.yaml importing one
-    (local settings for a project), rather than a gateway's own wsgate.yaml."""
-    return path.is_file() and (sniff_kind(path) != "wsgate" or imports_project(path))
+    return _Config(path, file, config, notices, unresolved)
 
 
 def _load_watched(args: argparse.Namespace) -> Loaded:
@@ -244,9 +258,15 @@ def _load_watched(args: argparse.Namespace) -> Loaded:
     from wsgate.server.reload import Loaded
 
     with recording() as files:
-        path, config, notices = _load(args)
-    watched = {path, *files, *args.env_file}
-    return Loaded(path, config, notices, frozenset(file.resolve() for file in watched))
+        loaded = _load(args)
+    watched = {loaded.path, *files, *args.env_file}
+    return Loaded(
+        loaded.path,
+        loaded.config,
+        loaded.notices,
+        frozenset(file.resolve() for file in watched),
+        project=loaded.file.is_project,
+    )
 
 
 def _watcher(
@@ -256,8 +276,7 @@ def _watcher(
     loads the config again as ``loaded`` was."""
     from wsgate.server.reload import Reloader, reload_wanted
 
-    project = _is_project(loaded.path)
-    if not reload_wanted(args.reload, project=project, workers=args.workers):
+    if not reload_wanted(args.reload, project=loaded.project, workers=args.workers):
         return None
     if importlib.util.find_spec("watchfiles") is None:
         if args.reload:
@@ -329,19 +348,20 @@ def _run_check(args: argparse.Namespace) -> int:
     from wsgate.server.gateway import build_gateway
 
     try:
-        config_path, config, notices, unresolved = _load_all(args)
+        loaded = _load_all(args)
         try:
-            gateway = build_gateway(config)  # imports every in-process handler
+            gateway = build_gateway(loaded.config)  # imports every in-process handler
         except ConfigError as exc:
             # A value standing for an unresolved one may be what failed: name those first.
-            raise ConfigError("\n".join([*unresolved, str(exc)])) from None
+            raise ConfigError("\n".join([*loaded.unresolved, str(exc)])) from None
     except ConfigError as exc:
         if not args.json:
             raise
         print(json.dumps({"ok": False, "errors": str(exc).splitlines()}, indent=2))
         return 2
     gateway.threads.shutdown()
-    report = build_report(config_path, _described(config_path), config, notices)
+    config_path, unresolved = loaded.path, loaded.unresolved
+    report = build_report(config_path, _described(loaded.file), loaded.config, loaded.notices)
     report["unresolved"] = list(unresolved)
     if args.json:
         print(json.dumps({"ok": not unresolved, **report}, indent=2))
@@ -356,13 +376,12 @@ def _run_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _described(path: Path) -> str:
+def _described(file: ConfigFile) -> str:
     """What kind of file the config is, for ``wsgate check``'s first line."""
     kinds = {"serverless": "a serverless.yml", "cloudformation": "a SAM/CloudFormation template"}
-    kind = sniff_kind(path)
-    if kind != "wsgate":
-        return kinds[kind]
-    if path.is_file() and imports_project(path):
+    if file.kind != "wsgate":
+        return kinds[file.kind]
+    if file.imports:
         return "a wsgate.yaml with import: (its keys over the imported file's)"
     return "a wsgate.yaml"
 

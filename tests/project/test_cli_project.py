@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
+from yaml.composer import Composer
 
 from tests.project.conftest import FIXTURES
 from wsgate.cli import main
+from wsgate.server.gateway import Gateway
 
 
 def test_check_detects_a_template(capsys: pytest.CaptureFixture[str]) -> None:
@@ -70,3 +74,73 @@ def test_template_error_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "template.yaml: Resources.SendMessageFunction.Properties.Timeout:" in (
         capsys.readouterr().err
     )
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How many times each YAML document was parsed, by the name it was parsed under
+    (a file's source name; ``<unicode string>`` for text parsed without one)."""
+    counts: Counter[str] = Counter()
+    parse = Composer.get_single_node
+
+    def counted(self: Any) -> Any:
+        counts[self.name] += 1
+        return parse(self)
+
+    monkeypatch.setattr(Composer, "get_single_node", counted)
+    return counts
+
+
+def _project(tmp_path: Path, kind: str) -> tuple[Path, set[str]]:
+    """A config of ``kind`` in ``tmp_path``, and the names of the YAML files it reads."""
+    if kind == "wsgate.yaml":
+        path = tmp_path / "wsgate.yaml"
+        path.write_text("api: {stage: local}\nroutes: {}\n")
+        return path, {str(path)}
+    if kind == "template":
+        shutil.copytree(FIXTURES / "sam-chat", tmp_path, dirs_exist_ok=True)
+        path = tmp_path / "template.yaml"
+        return path, {str(path)}
+    shutil.copytree(FIXTURES / "sls-chat", tmp_path, dirs_exist_ok=True)
+    service = tmp_path / "serverless.yml"
+    read = {str(service), "./settings.yml"}  # ${file(./settings.yml):color}
+    if kind == "serverless.yml":
+        return service, read
+    path = tmp_path / "wsgate.yaml"
+    path.write_text("import: serverless.yml\napi: {stage: local}\n")
+    return path, {*read, str(path)}
+
+
+KINDS = ["wsgate.yaml", "serverless.yml", "template", "wsgate.yaml importing serverless.yml"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_check_parses_each_file_once(
+    tmp_path: Path, kind: str, parses: Counter[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``wsgate check`` reads and parses each YAML file of the config once, however many
+    times it asks what the file is."""
+    path, files = _project(tmp_path, kind)
+    assert main(["check", "--config", str(path)]) == 0, capsys.readouterr().err
+    assert parses == dict.fromkeys(files, 1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_serve_parses_each_file_once(
+    tmp_path: Path, kind: str, parses: Counter[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So does ``wsgate serve``'s load, hot reload's choice included."""
+    path, files = _project(tmp_path, kind)
+    watchers: list[object] = []
+
+    async def serve(gateway: Gateway, *args: Any, watcher: object = None) -> int:
+        watchers.append(watcher)
+        gateway.runners.threads.shutdown()
+        gateway.runners.handshake_threads.shutdown()
+        return 0
+
+    monkeypatch.setattr("wsgate.server.runner.serve", serve)
+    assert main(["serve", "--config", str(path)]) == 0
+    assert parses == dict.fromkeys(files, 1)
+    # Reload by default for a project file, or a wsgate.yaml importing one.
+    assert (watchers[0] is not None) == (kind != "wsgate.yaml")

@@ -91,7 +91,7 @@ def test_in_process_handlers_get_the_file_too(
     from wsgate.cli import _load, _parser
 
     args = _parser().parse_args(["check", "--config", str(config), "--env-file", str(env)])
-    _path, loaded, _notices = _load(args)
+    loaded = _load(args).config
     assert loaded.api.stage == "from-file"
     assert loaded.handlers.environment == {
         "MODE": "file",

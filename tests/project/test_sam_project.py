@@ -412,4 +412,4 @@ def test_region_flag_on_a_wsgate_yaml(tmp_path: Path) -> None:
     config = tmp_path / "wsgate.yaml"
     config.write_text("api: {region: us-east-1}\n")
     args = _parser().parse_args(["check", "--config", str(config), "--region", "eu-north-1"])
-    assert _load(args)[1].api.region == "eu-north-1"
+    assert _load(args).config.api.region == "eu-north-1"

@@ -31,7 +31,16 @@ from wsgate.config.model import (
 from wsgate.exceptions import ConfigError
 
 
-__all__ = ["format_error", "load_config", "parse_config", "refuse_duplicate_keys", "resolve_paths"]
+__all__ = [
+    "compose_yaml",
+    "construct_yaml",
+    "format_error",
+    "load_config",
+    "load_document",
+    "parse_config",
+    "refuse_duplicate_keys",
+    "resolve_paths",
+]
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -79,12 +88,18 @@ def parse_config(
         ConfigError: one message, one line per problem, each naming ``source`` and the
             key path.
     """
-    try:
-        tree = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
-    except yaml.MarkedYAMLError as exc:
-        raise ConfigError(_yaml_error(exc, source)) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    return load_document(compose_yaml(text, source), source, base_dir, environ)
+
+
+def load_document(
+    node: yaml.Node | None,
+    source: str,
+    base_dir: Path,
+    environ: Mapping[str, str] | None = None,
+) -> GatewayConfig:
+    """Validate a wsgate.yaml already parsed (:func:`compose_yaml`'s ``node``), as
+    :func:`parse_config` validates its text."""
+    tree = construct_yaml(node, _Loader, source)
     if tree is None:
         tree = {}
     if not isinstance(tree, dict):
@@ -133,6 +148,50 @@ def resolve_paths(config: GatewayConfig, base_dir: Path) -> GatewayConfig:
 
 
 # --- YAML ------------------------------------------------------------------------------
+
+
+def compose_yaml(text: str, source: str) -> yaml.Node | None:
+    """Parse YAML (or JSON) ``text`` into its node graph: the one parse of a file, which
+    each reader then constructs with the tags it takes (:func:`construct_yaml`). None
+    for an empty document.
+
+    Raises:
+        ConfigError: a syntax error, naming ``source`` with the line and column.
+    """
+    loader = _Loader(text)
+    loader.name = source  # what the marks name
+    try:
+        node: yaml.Node | None = loader.get_single_node()
+        return node
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError(_yaml_error(exc, source)) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def construct_yaml(node: yaml.Node | None, loader: type[yaml.SafeLoader], source: str) -> object:
+    """The values of a parsed document, built by ``loader``'s constructors (what
+    ``yaml.load`` with that loader gives for the text ``node`` was parsed from).
+
+    Raises:
+        ConfigError: a tag ``loader`` does not know, or a key given twice; naming
+            ``source`` with the line and column.
+    """
+    if node is None:
+        return None
+    # Constructing flattens ``<<`` merge keys into the nodes; doing it again finds them
+    # flattened and builds the same values, so one parse serves several readers.
+    constructor = loader("")
+    try:
+        return constructor.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError(_yaml_error(exc, source)) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    finally:
+        constructor.dispose()
 
 
 def refuse_duplicate_keys(node: yaml.MappingNode) -> None:

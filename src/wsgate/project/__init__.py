@@ -8,14 +8,22 @@ returned as :class:`Notice` s, each with the key path and what wsgate does inste
 
 from __future__ import annotations
 
-from wsgate.project.detect import DEFAULT_FILES, ConfigKind, detect_kind, find_default_config
-from wsgate.project.load import Project, load_project, sniff_kind
+from wsgate.project.detect import (
+    DEFAULT_FILES,
+    ConfigFile,
+    ConfigKind,
+    detect_kind,
+    find_default_config,
+    read_config_file,
+)
+from wsgate.project.load import Project, load_project
 from wsgate.project.notices import Notice
 from wsgate.project.options import ProjectOptions
 
 
 __all__ = [
     "DEFAULT_FILES",
+    "ConfigFile",
     "ConfigKind",
     "Notice",
     "Project",
@@ -23,5 +31,5 @@ __all__ = [
     "detect_kind",
     "find_default_config",
     "load_project",
-    "sniff_kind",
+    "read_config_file",
 ]

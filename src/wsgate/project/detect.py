@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeAlias
 
+from wsgate.project.yamlfile import YamlFile, read_yaml_file
 
-__all__ = ["DEFAULT_FILES", "ConfigKind", "detect_kind", "find_default_config"]
+
+__all__ = [
+    "DEFAULT_FILES",
+    "ConfigFile",
+    "ConfigKind",
+    "detect_kind",
+    "find_default_config",
+    "read_config_file",
+]
 
 ConfigKind: TypeAlias = Literal["wsgate", "serverless", "cloudformation"]
 
@@ -38,6 +48,34 @@ def detect_kind(tree: object) -> ConfigKind:
     if "Resources" in tree or "AWSTemplateFormatVersion" in tree or _SAM_TRANSFORM in transforms:
         return "cloudformation"
     return "wsgate"
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A config file parsed once, and what kind of file it is."""
+
+    document: YamlFile
+    kind: ConfigKind
+    imports: bool
+    """A wsgate.yaml with ``import:``: local settings over a project file."""
+
+    @property
+    def is_project(self) -> bool:
+        """Whether it is a project file, or a wsgate.yaml importing one."""
+        return self.kind != "wsgate" or self.imports
+
+
+def read_config_file(path: Path) -> ConfigFile:
+    """Read and parse the config file at ``path``, and tell its kind by its content.
+
+    Raises:
+        ConfigError: the file cannot be read or is not YAML.
+    """
+    document = read_yaml_file(path)
+    tree = document.tree()
+    kind = detect_kind(tree)
+    imports = kind == "wsgate" and isinstance(tree, dict) and "import" in tree
+    return ConfigFile(document, kind, imports)
 
 
 def find_default_config(folder: Path) -> Path | None:

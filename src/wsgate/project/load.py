@@ -15,10 +15,10 @@ from wsgate.project.options import ProjectOptions
 from wsgate.project.samconfig import apply_samconfig
 from wsgate.project.serverless import translate_service
 from wsgate.project.tables import TableSpec
-from wsgate.project.yamlfile import read_yaml
+from wsgate.project.yamlfile import YamlFile, read_yaml_file
 
 
-__all__ = ["Project", "load_project", "sniff_kind", "translate_project"]
+__all__ = ["Project", "load_project", "translate_project"]
 
 PROJECT_SERVER = {"host": "127.0.0.1", "port": 8080, "tls_port": 8443}
 """The listeners of a project: ws:// on 8080 and wss:// on 8443, so that handlers that
@@ -51,19 +51,13 @@ class Project:
         return self
 
 
-def sniff_kind(path: Path) -> ConfigKind:
-    """Which kind of config the file at ``path`` is, told by its content.
-
-    Raises:
-        ConfigError: the file cannot be read or is not YAML.
-    """
-    return detect_kind(read_yaml(path))
-
-
 def load_project(
-    path: Path, options: ProjectOptions | None = None, *, allow_unresolved: bool = False
+    file: Path | YamlFile,
+    options: ProjectOptions | None = None,
+    *,
+    allow_unresolved: bool = False,
 ) -> Project:
-    """Translate the serverless.yml or template at ``path``.
+    """Translate the serverless.yml or template at ``file`` (or read already).
 
     Args:
         allow_unresolved: return a project whose references do not all resolve (listed
@@ -75,7 +69,8 @@ def load_project(
             a reference does not resolve; one line per problem, naming the file and the
             key path.
     """
-    builder, kind = translate_project(path, options)
+    document = file if isinstance(file, YamlFile) else read_yaml_file(file)
+    builder, kind = translate_project(document, options)
     project = Project(
         config=builder.validate(),
         kind=kind,
@@ -87,17 +82,17 @@ def load_project(
 
 
 def translate_project(
-    path: Path, options: ProjectOptions | None = None
+    document: YamlFile, options: ProjectOptions | None = None
 ) -> tuple[TreeBuilder, ConfigKind]:
-    """The config tree the project file at ``path`` gives, not validated yet (a
+    """The config tree the project file ``document`` gives, not validated yet (a
     wsgate.yaml that imports the file merges its own keys over it first).
 
     Raises:
         ConfigError: as :func:`load_project`.
     """
     options = ProjectOptions() if options is None else options
-    source = str(path)
-    tree = read_yaml(path, source)
+    source = document.source
+    tree = document.tree()
     kind = detect_kind(tree)
     if kind == "wsgate" or not isinstance(tree, dict):
         raise ConfigError(
@@ -106,7 +101,7 @@ def translate_project(
         )
     builder = TreeBuilder(source)
     builder.set(("server",), dict(PROJECT_SERVER), "(wsgate's defaults for a project)")
-    base_dir = path.absolute().parent
+    base_dir = document.path.absolute().parent
     builder.set(("handlers",), {"path": str(base_dir)}, "(the project's folder)")
     if kind == "serverless":
         _refuse(options, source, "a serverless.yml", config_env="--config-env", api="--api")

@@ -60,10 +60,11 @@ def with_created_resources(
     project: Project,
     options: ProjectOptions,
     endpoints: dict[str, str],
-    reload: Callable[[Path, ProjectOptions], Project],
+    reload: Callable[[ProjectOptions], Project],
 ) -> Project:
     """Create ``project``'s tables on the dynamodb endpoint of ``endpoints``; the project
-    read again with the created tables' ``Arn`` and ``StreamArn``.
+    (the file at ``path``) translated again by ``reload`` with the created tables' ``Arn``
+    and ``StreamArn``.
 
     Raises:
         ConfigError: no dynamodb endpoint (tables are never created on AWS itself), or
@@ -85,4 +86,4 @@ def with_created_resources(
     attributes = create_tables(
         project.tables, endpoint=endpoint, region=project.config.api.region, credentials=os.environ
     )
-    return reload(path, replace(options, resource_attributes=attributes))
+    return reload(replace(options, resource_attributes=attributes))

@@ -27,13 +27,14 @@ from wsgate.config.env import interpolate_env, key_path
 from wsgate.config.files import resolve_paths
 from wsgate.exceptions import ConfigError
 from wsgate.project.assemble import TreeBuilder
-from wsgate.project.load import Project, sniff_kind, translate_project
+from wsgate.project.detect import read_config_file
+from wsgate.project.load import Project, translate_project
 from wsgate.project.options import ProjectOptions
 from wsgate.project.samconfig import parse_parameter_overrides
-from wsgate.project.yamlfile import read_yaml
+from wsgate.project.yamlfile import YamlFile, read_yaml_file
 
 
-__all__ = ["IMPORT_OPTIONS", "imports_project", "load_importing", "merge_overrides"]
+__all__ = ["IMPORT_OPTIONS", "load_importing", "merge_overrides"]
 
 IMPORT_OPTIONS = {
     "path": "the serverless.yml or template, relative to the wsgate.yaml",
@@ -50,16 +51,14 @@ IMPORT_OPTIONS = {
 _INTEGRATIONS = ("handler", "function")
 
 
-def imports_project(path: Path) -> bool:
-    """Whether the wsgate.yaml at ``path`` has an ``import:`` key."""
-    tree = read_yaml(path)
-    return isinstance(tree, dict) and "import" in tree
-
-
 def load_importing(
-    path: Path, options: ProjectOptions | None = None, *, allow_unresolved: bool = False
+    file: Path | YamlFile,
+    options: ProjectOptions | None = None,
+    *,
+    allow_unresolved: bool = False,
 ) -> Project:
-    """The config of the wsgate.yaml at ``path``: its import with its keys merged over.
+    """The config of the wsgate.yaml at ``file`` (or read already): its import with its
+    keys merged over.
 
     Args:
         allow_unresolved: as :func:`~wsgate.project.load.load_project`'s.
@@ -69,8 +68,9 @@ def load_importing(
             message names the file and the key path.
     """
     options = ProjectOptions() if options is None else options
-    source = str(path)
-    tree = read_yaml(path, source)
+    document = file if isinstance(file, YamlFile) else read_yaml_file(file)
+    path, source = document.path, document.source
+    tree = document.tree()
     if not isinstance(tree, dict):
         raise ConfigError(f"{source}: expected a mapping of sections at the top level")
     try:
@@ -86,7 +86,7 @@ def load_importing(
         config=config,
         kind=kind,
         notices=tuple(builder.notices),
-        imported=imported,
+        imported=imported.path,
         unresolved=tuple(builder.unresolved),
         tables=tuple(builder.tables),
     )
@@ -148,8 +148,9 @@ def _get(tree: dict[str, Any], loc: tuple[str, ...]) -> object:
 
 def _read_import(
     spec: object, source: str, folder: Path, options: ProjectOptions
-) -> tuple[Path, ProjectOptions]:
-    """The imported file and the options it is read with (the command line's winning)."""
+) -> tuple[YamlFile, ProjectOptions]:
+    """The imported file, parsed, and the options it is read with (the command line's
+    winning)."""
     if isinstance(spec, str):
         spec = {"path": spec}
     if not isinstance(spec, dict):
@@ -167,12 +168,13 @@ def _read_import(
     imported = folder / name
     if not imported.is_file():
         raise ConfigError(f"{source}: import.path: {str(imported)!r} is not a file")
-    if sniff_kind(imported) == "wsgate":
+    read = read_config_file(imported)
+    if read.kind == "wsgate":
         raise ConfigError(
             f"{source}: import.path: {imported} is neither a serverless.yml nor a "
             "CloudFormation or SAM template"
         )
-    return imported, _options(spec, source, options)
+    return read.document, _options(spec, source, options)
 
 
 def _options(spec: dict[str, Any], source: str, options: ProjectOptions) -> ProjectOptions:

@@ -8,18 +8,19 @@ On top of it, a key given twice in one mapping is an error instead of the last o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from cfn_tools.yaml_loader import CfnYamlLoader
 
-from wsgate.config.files import refuse_duplicate_keys
+from wsgate.config.files import compose_yaml, construct_yaml, refuse_duplicate_keys
 from wsgate.exceptions import ConfigError
 from wsgate.project.reads import note
 
 
-__all__ = ["read_yaml", "read_text"]
+__all__ = ["YamlFile", "read_text", "read_yaml", "read_yaml_file"]
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 
@@ -40,6 +41,26 @@ def _construct_unique_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[A
 _Loader.add_constructor(_MAP_TAG, _construct_unique_mapping)
 
 
+@dataclass(frozen=True)
+class YamlFile:
+    """A YAML (or JSON) file read and parsed once; each reader builds its values from it."""
+
+    path: Path
+    source: str
+    """How errors name the file."""
+    node: yaml.Node | None
+    """The parsed document; None when it is empty."""
+
+    def tree(self) -> object:
+        """The document's values, CloudFormation's tags in their long form; a new tree at
+        each call, which the caller may change.
+
+        Raises:
+            ConfigError: a key given twice in one mapping, naming the line and column.
+        """
+        return construct_yaml(self.node, _Loader, self.source)
+
+
 def read_text(path: Path, source: str | None = None) -> str:
     """The text of ``path``; errors name it as ``source`` (default: the path as given)."""
     name = str(path) if source is None else source
@@ -56,21 +77,21 @@ def read_text(path: Path, source: str | None = None) -> str:
         raise ConfigError(f"{name}: cannot be read: {exc.strerror or exc}") from None
 
 
-def read_yaml(path: Path, source: str | None = None) -> object:
-    """Parse the YAML (or JSON) file at ``path``; an empty file is None.
+def read_yaml_file(path: Path, source: str | None = None) -> YamlFile:
+    """Read and parse the YAML (or JSON) file at ``path``.
 
     Raises:
         ConfigError: the file cannot be read or parsed; the message names the file, and
             the line and column of a syntax error.
     """
     name = str(path) if source is None else source
-    text = read_text(path, name)
-    try:
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader with CloudFormation's tags
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "syntax error"
-        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else name
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{name}: invalid YAML: {exc}") from None
+    return YamlFile(path, name, compose_yaml(read_text(path, name), name))
+
+
+def read_yaml(path: Path, source: str | None = None) -> object:
+    """The values of the YAML (or JSON) file at ``path``; an empty file is None.
+
+    Raises:
+        ConfigError: as :func:`read_yaml_file` and :meth:`YamlFile.tree`.
+    """
+    return read_yaml_file(path, source).tree()

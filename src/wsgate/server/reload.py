@@ -85,6 +85,8 @@ class Loaded:
     notices: tuple[Notice, ...]
     files: frozenset[Path]
     """Every file the load read or looked for, resolved: a change to one reloads."""
+    project: bool = False
+    """Whether the config is a project file, or a wsgate.yaml importing one."""
 
 
 class Reloader:
