@@ -92,7 +92,6 @@ _QUIET_TYPES = {
     "AWS::IAM::Policy": "IAM is not enforced; functions call AWS with your credentials",
     "AWS::Logs::LogGroup": "function logs go to wsgate's log",
 }
-_TABLES = ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable")
 
 
 @dataclass
@@ -158,19 +157,11 @@ def note_properties(
             builder.note(key, f"{prop} is not honoured locally", "left out")
 
 
-def note_other_resource(builder: TreeBuilder, key: str, kind: str, ref: str) -> None:
-    """A resource that is neither the API nor a function: not created, said how."""
-    name = key.rsplit(".", 1)[-1]
+def note_other_resource(builder: TreeBuilder, key: str, kind: str) -> None:
+    """A resource that is neither the API, a function nor a table
+    (``tables.table_resource``): not created, said how."""
     if kind in _QUIET_TYPES:
         builder.note(key, f"{kind} has no local meaning", _QUIET_TYPES[kind], info=True)
-    elif kind in _TABLES:
-        builder.note(
-            key,
-            f"{kind} is not created",
-            f"!Ref {name} is {ref!r}; point the functions at a real or local table "
-            f"of that name, or rename it with --parameter-overrides {name}=NAME or "
-            f"WSGATE_REF_{name}; or create it with --create-resources",
-        )
     else:
         builder.note(
             key, f"{kind} is not created", "wsgate runs the WebSocket API and its functions"

@@ -36,7 +36,7 @@ from wsgate.project.functions import Setting
 from wsgate.project.intrinsics import FUNCTION_TYPES, Resolver
 from wsgate.project.options import ProjectOptions
 from wsgate.project.sam_websocket import expand_websocket_apis
-from wsgate.project.tables import TABLE_TYPES, read_table
+from wsgate.project.tables import TABLE_TYPES, table_resource
 
 
 __all__ = ["translate_template"]
@@ -400,15 +400,11 @@ class _Template:
             kind = resource["Type"]
             if kind in READ:
                 continue
-            key = f"Resources.{name}"
-            if kind in TABLE_TYPES and self.options.create_resources:
-                table = read_table(name, resource, key, self.builder, self.resolver)
-                self.builder.tables.append(table)
-                self.builder.note(
-                    key, f"table {table.name}", "created at start if missing", info=True
-                )
+            if kind in TABLE_TYPES:
+                create = self.options.create_resources
+                table_resource(self.builder, self.resolver, name, kind, create=create)
                 continue
-            note_other_resource(self.builder, key, kind, str(self.resolver.ref(name, key)))
+            note_other_resource(self.builder, f"Resources.{name}", kind)
 
     def _note_properties(self, name: str) -> None:
         resource = self.resources[name]

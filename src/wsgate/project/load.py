@@ -18,7 +18,7 @@ from wsgate.project.tables import TableSpec
 from wsgate.project.yamlfile import YamlFile, read_yaml_file
 
 
-__all__ = ["Project", "load_project", "translate_project"]
+__all__ = ["Project", "built_project", "load_project", "translate_project"]
 
 PROJECT_SERVER = {"host": "127.0.0.1", "port": 8080, "tls_port": 8443}
 """The listeners of a project: ws:// on 8080 and wss:// on 8443, so that handlers that
@@ -71,10 +71,27 @@ def load_project(
     """
     document = file if isinstance(file, YamlFile) else read_yaml_file(file)
     builder, kind = translate_project(document, options)
+    return built_project(builder, kind, builder.validate(), allow_unresolved=allow_unresolved)
+
+
+def built_project(
+    builder: TreeBuilder,
+    kind: ConfigKind,
+    config: GatewayConfig,
+    *,
+    imported: Path | None = None,
+    allow_unresolved: bool,
+) -> Project:
+    """The project ``builder`` translated, its tree validated as ``config``.
+
+    Raises:
+        ConfigError: a reference does not resolve, unless ``allow_unresolved``.
+    """
     project = Project(
-        config=builder.validate(),
+        config=config,
         kind=kind,
         notices=tuple(builder.notices),
+        imported=imported,
         unresolved=tuple(builder.unresolved),
         tables=tuple(builder.tables),
     )

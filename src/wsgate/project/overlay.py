@@ -28,7 +28,7 @@ from wsgate.config.files import resolve_paths
 from wsgate.exceptions import ConfigError
 from wsgate.project.assemble import TreeBuilder
 from wsgate.project.detect import read_config_file
-from wsgate.project.load import Project, translate_project
+from wsgate.project.load import Project, built_project, translate_project
 from wsgate.project.options import ProjectOptions
 from wsgate.project.samconfig import parse_parameter_overrides
 from wsgate.project.yamlfile import YamlFile, read_yaml_file
@@ -82,15 +82,9 @@ def load_importing(
     builder, kind = translate_project(imported, options)
     merge_overrides(builder, tree, source)
     config = resolve_paths(builder.validate(), path.absolute().parent)
-    project = Project(
-        config=config,
-        kind=kind,
-        notices=tuple(builder.notices),
-        imported=imported.path,
-        unresolved=tuple(builder.unresolved),
-        tables=tuple(builder.tables),
+    return built_project(
+        builder, kind, config, imported=imported.path, allow_unresolved=allow_unresolved
     )
-    return project if allow_unresolved else project.refuse_unresolved()
 
 
 def merge_overrides(builder: TreeBuilder, overrides: Mapping[str, Any], source: str) -> None:

@@ -77,18 +77,12 @@ def build_report(
 
 def _route(key: str, route: RouteConfig, config: GatewayConfig, base: Path) -> dict[str, Any]:
     entry: dict[str, Any] = {"route": key, "two_way": route.response}
+    entry.update(_invokes(route.function, route.handler, config, base))
     if route.function is not None:
-        function = config.functions[route.function]
-        entry.update(
-            function=route.function,
-            code=_folder(function.code, base),
-            handler=function.handler,
-            runtime=function.runtime,
-            # The shorter of the two applies (config.model's RouteConfig.timeout).
-            timeout=min(route.timeout, function.timeout),
-        )
+        # The shorter of the two applies (config.model's RouteConfig.timeout).
+        entry["timeout"] = min(route.timeout, config.functions[route.function].timeout)
     else:
-        entry.update(handler=route.handler, runtime="in process", timeout=route.timeout)
+        entry["timeout"] = route.timeout
     if route.throttle is not None:
         entry["throttle"] = route.throttle.model_dump()
     return entry
@@ -104,16 +98,7 @@ def _authorizer(config: GatewayConfig, base: Path) -> dict[str, Any] | None:
             # API Gateway caches no WebSocket authorizer result: each upgrade runs it.
             "cache_ttl": None,
         }
-        if authorizer.function is not None:
-            function = config.functions[authorizer.function]
-            entry.update(
-                function=authorizer.function,
-                code=_folder(function.code, base),
-                handler=function.handler,
-                runtime=function.runtime,
-            )
-        else:
-            entry.update(handler=authorizer.handler, runtime="in process")
+        entry.update(_invokes(authorizer.function, authorizer.handler, config, base))
         return entry
     if isinstance(authorizer, JwtAuthorizerConfig):
         return {
@@ -125,6 +110,22 @@ def _authorizer(config: GatewayConfig, base: Path) -> dict[str, Any] | None:
             "cache_ttl": authorizer.jwks_cache_ttl,
         }
     return None
+
+
+def _invokes(
+    function: str | None, handler: str | None, config: GatewayConfig, base: Path
+) -> dict[str, Any]:
+    """What a route or the request authorizer invokes: a function (its code, handler and
+    runtime) or an in-process handler."""
+    if function is None:
+        return {"handler": handler, "runtime": "in process"}
+    spec = config.functions[function]
+    return {
+        "function": function,
+        "code": _folder(spec.code, base),
+        "handler": spec.handler,
+        "runtime": spec.runtime,
+    }
 
 
 def _function(

@@ -22,7 +22,7 @@ from wsgate.project.functions import FunctionSpec, Setting, add_function
 from wsgate.project.intrinsics import Resolver, Stack
 from wsgate.project.options import ProjectOptions
 from wsgate.project.slsvars import Variables
-from wsgate.project.tables import TABLE_TYPES, read_table
+from wsgate.project.tables import TABLE_TYPES, table_resource
 
 
 __all__ = ["translate_service"]
@@ -294,21 +294,9 @@ class _Service:
         for name, resource in self.raw_resources.items():
             key = f"resources.Resources.{name}"
             kind = resource.get("Type") if isinstance(resource, dict) else None
-            if kind in TABLE_TYPES and self.create_resources:
-                table = read_table(name, self.vars.get(key), key, self.builder, self.resolver)
-                self.builder.tables.append(table)
-                self.builder.note(
-                    key, f"table {table.name}", "created at start if missing", info=True
-                )
-            elif kind in TABLE_TYPES:
-                ref = self.resolver.ref(name, key)
-                self.builder.note(
-                    key,
-                    f"{kind} is not created",
-                    f"!Ref {name} is {ref!r}; point the functions at a real or local table of "
-                    f"that name, or rename it with --parameter-overrides {name}=NAME or "
-                    f"WSGATE_REF_{name}; or create it with --create-resources",
-                )
+            if kind in TABLE_TYPES:
+                create = self.create_resources
+                table_resource(self.builder, self.resolver, name, str(kind), create=create)
             else:
                 self.builder.note(key, f"{kind} is not created", "left out")
 

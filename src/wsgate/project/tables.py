@@ -14,7 +14,7 @@ from wsgate.project.assemble import TreeBuilder
 from wsgate.project.intrinsics import Resolver
 
 
-__all__ = ["TABLE_TYPES", "TableSpec", "read_table"]
+__all__ = ["TABLE_TYPES", "TableSpec", "read_table", "table_resource"]
 
 TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable")
 
@@ -47,6 +47,32 @@ class TableSpec:
     def name(self) -> str:
         """The table's name."""
         return str(self.request["TableName"])
+
+
+def table_resource(
+    builder: TreeBuilder, resolver: Resolver, logical_id: str, kind: str, *, create: bool
+) -> None:
+    """The table ``logical_id`` (of type ``kind``) of the resolver's stack: with ``create``
+    (``--create-resources``) its CreateTable request is kept for the start; else a notice
+    says how to point the functions at a table.
+
+    Raises:
+        ConfigError: as :func:`read_table`, when creating.
+    """
+    key = f"{resolver.stack.root}.{logical_id}"
+    if create:
+        table = read_table(logical_id, resolver.stack.resources[logical_id], key, builder, resolver)
+        builder.tables.append(table)
+        builder.note(key, f"table {table.name}", "created at start if missing", info=True)
+        return
+    ref = resolver.ref(logical_id, key)
+    builder.note(
+        key,
+        f"{kind} is not created",
+        f"!Ref {logical_id} is {ref!r}; point the functions at a real or local table of "
+        f"that name, or rename it with --parameter-overrides {logical_id}=NAME or "
+        f"WSGATE_REF_{logical_id}; or create it with --create-resources",
+    )
 
 
 def read_table(
