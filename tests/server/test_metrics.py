@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any, cast
@@ -171,6 +172,21 @@ def test_scraped_gauges() -> None:
             loop.close()
     finally:
         threads.shutdown()
+
+
+def test_remote_calls_are_read_when_scraped() -> None:
+    """The Redis registry's count of operations on other processes' connections, by the
+    way they went, is scraped as it stands; the memory registry has none."""
+    calls: Counter[str] = Counter()
+    metrics = Metrics("dev", ["$default"], {}, lambda: 0, calls)
+    name = "wsgate_registry_remote_calls_total"
+    assert _value(metrics, name, stage="dev", path="link") == 0
+    assert (name, frozenset({("stage", "dev"), ("path", "redis")})) in _samples(metrics)
+    calls["link"] += 3
+    calls["redis"] += 1
+    assert _value(metrics, name, stage="dev", path="link") == 3
+    assert _value(metrics, name, stage="dev", path="redis") == 1
+    assert not any(sample[0] == name for sample in _samples(_metrics()))
 
 
 # The access log

@@ -232,8 +232,8 @@ class RedisRegistry:
         """Until when (the loop's clock) this node's lease surely runs."""
         self._lease_sure_for = lease - min(0.5, lease / 10)
         self.remote_calls: Counter[str] = Counter()
-        """Operations on other nodes' connections by the way they went: ``link`` or
-        ``redis``."""
+        """Operations on other nodes' connections by the way they went, ``link`` or
+        ``redis``: the metric ``wsgate_registry_remote_calls_total`` (``observe.build``)."""
 
     @property
     def lease(self) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from wsgate.server.gateway import Gateway
 from wsgate.server.observe.access_log import AccessLog
 from wsgate.server.observe.observer import Observer
@@ -23,8 +25,19 @@ def build_observer(gateway: Gateway) -> Observer | None:
             gateway.routes,
             {"messages": gateway.threads, "handshake": gateway.handshake_threads},
             lambda: len(registry.local_connections()),
+            _remote_calls(gateway),
         )
     access = AccessLog(settings.access_log) if settings.access_log else None
     if metrics is None and access is None:
         return None
     return Observer(gateway.api, metrics, access)
+
+
+def _remote_calls(gateway: Gateway) -> Mapping[str, int] | None:
+    """The Redis registry's count of operations on other processes' connections."""
+    if gateway.config.registry.backend != "redis":
+        return None  # and redis-py is not imported
+    from wsgate.registry.redis import RedisRegistry
+
+    registry = gateway.registry
+    return registry.remote_calls if isinstance(registry, RedisRegistry) else None

@@ -81,7 +81,11 @@ class Metrics:
         routes: Iterable[str],
         pools: Mapping[str, HandlerThreads],
         open_connections: Callable[[], int],
+        remote_calls: Mapping[str, int] | None = None,
     ) -> None:
+        """``remote_calls``: the Redis registry's count of operations on other
+        processes' connections by the way they went (``link``, ``redis``), read when
+        scraped; None with the memory registry."""
         self.stage = stage
         self.routes = {route: RouteStats() for route in (*routes, UNROUTED, MANAGEMENT_ROUTE)}
         self.bytes_in = 0
@@ -95,7 +99,7 @@ class Metrics:
         self._posted = 0
         self._posted_bytes = 0
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_Collector(self, pools, open_connections))
+        self.registry.register(_Collector(self, pools, open_connections, remote_calls))
 
     def add_routes(self, routes: Iterable[str]) -> None:
         """Count for ``routes`` too (a reload added them); a route removed keeps its
@@ -153,6 +157,9 @@ _ROUTE_COUNTERS = (
 )
 
 
+_REMOTE_PATHS = ("link", "redis")
+
+
 class _Collector(Collector):
     """Every family, built from the numbers when scraped (on the loop)."""
 
@@ -161,10 +168,12 @@ class _Collector(Collector):
         metrics: Metrics,
         pools: Mapping[str, HandlerThreads],
         open_connections: Callable[[], int],
+        remote_calls: Mapping[str, int] | None,
     ) -> None:
         self._metrics = metrics
         self._pools = pools
         self._open = open_connections
+        self._remote = remote_calls
 
     def collect(self) -> Iterator[Metric]:
         metrics = self._metrics
@@ -222,6 +231,16 @@ class _Collector(Collector):
         )
         opened.add_metric([stage], self._open())
         yield opened
+        if self._remote is not None:
+            remote = CounterMetricFamily(
+                "wsgate_registry_remote_calls",
+                "Operations on connections another process holds (redis registry), by "
+                "the way they went: over the node link, or through Redis.",
+                labels=["stage", "path"],
+            )
+            for path in _REMOTE_PATHS:
+                remote.add_metric([stage, path], self._remote.get(path, 0))
+            yield remote
         yield from self._pools_load()
 
     def _pools_load(self) -> Iterator[Metric]:
