@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from tests.e2e.conftest import make_config
 from tests.redis_support import (
@@ -38,7 +39,8 @@ from wsgate.exceptions import BufferFull, ConfigError, DuplicateConnection, Gone
 from wsgate.registry import ConnectionInfo, LocalConnection, Registry, create_registry
 from wsgate.registry.redis import RedisRegistry
 from wsgate.registry.redis_keys import Keys
-from wsgate.registry.redis_link import connect
+from wsgate.registry.redis_link import Call, connect
+from wsgate.registry.redis_scripts import Script
 from wsgate.server.gateway import build_gateway
 
 
@@ -597,6 +599,56 @@ async def test_start_names_an_unreachable_redis(url: str, named: str) -> None:
     assert message.startswith(f"registry.url: cannot reach Redis at {named}: ")
     assert "s3cret" not in message
     await registry.aclose()
+
+
+def test_a_wildcard_link_listen_needs_an_advertised_address() -> None:
+    """Other nodes cannot be told a wildcard: the registry refuses it as the config does."""
+    for host in ("0.0.0.0", "::", ""):
+        with pytest.raises(ConfigError, match="registry.link_advertise: needed"):
+            RedisRegistry("redis://127.0.0.1:1/0", link_listen=(host, 0))
+    RedisRegistry("redis://127.0.0.1:1/0", link_listen=("::", 0), link_advertise=("::1", 0))
+
+
+async def test_a_redis_that_stops_answering_fails_in_time() -> None:
+    """A Redis that takes connections but answers nothing (frozen): every call of the link
+    fails with RedisError once its timeout is over, a node's start with ConfigError, and a
+    started node serves on and closes, none of them waiting for ever."""
+    program, port = redis_server(), free_port()
+    server = await start_redis(program, port)
+    url = f"redis://127.0.0.1:{port}/0"
+    link = await connect(url, cluster=False, max_connections=4, timeout=0.3)
+    node = RedisRegistry(url, lease=3.0, reply_timeout=0.3)
+    await node.start()
+    loop = asyncio.get_running_loop()
+    try:
+        server.send_signal(signal.SIGSTOP)
+        async with asyncio.timeout(20):  # a call that hangs fails the test, not the session
+            for call in (
+                partial(link.run, Call(Script.of("return 1"), [], [])),
+                partial(link.read_hash, "{t}:links"),
+                partial(link.scan_hash, "{t}:entries", 0, 10),
+                partial(link.load, [Script.of("return 2")]),
+            ):
+                began = loop.time()
+                with pytest.raises(RedisError):
+                    await call()
+                assert loop.time() - began < 3
+            starting = RedisRegistry(url, reply_timeout=0.3)
+            with pytest.raises(ConfigError, match="cannot reach Redis"):
+                await starting.start()
+            await starting.aclose()
+            # Served here, entered in the directory once Redis answers again.
+            connection = RecordingConnection(node.new_connection_id())
+            await node.register(connection)
+            with pytest.raises(RegistryError):
+                await node.send("TTTTTTTTTTTTTTT=", "to another node's connection")
+            await node.aclose()
+    finally:
+        server.send_signal(signal.SIGCONT)
+        server.kill()
+        await server.wait()
+        await link.aclose()
+        await node.aclose()
 
 
 def test_a_memory_gateway_never_imports_redis() -> None:

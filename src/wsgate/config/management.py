@@ -25,6 +25,7 @@ __all__ = [
     "ManagementCredential",
     "ManagementSettings",
     "is_loopback_host",
+    "is_wildcard_host",
     "split_listen",
 ]
 
@@ -41,6 +42,12 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(text).is_loopback
     except ValueError:
         return False
+
+
+def is_wildcard_host(host: str) -> bool:
+    """Whether a listener bound to ``host`` listens on every address of the machine
+    (``0.0.0.0``, ``::``, or no host): an address no other process can be told."""
+    return host in ("", "0.0.0.0", "::")
 
 
 def split_listen(value: str) -> tuple[str, int]:

@@ -40,6 +40,7 @@ from wsgate.config.management import (
     ManagementCredential,
     ManagementSettings,
     is_loopback_host,
+    is_wildcard_host,
     split_listen,
 )
 from wsgate.config.throttle import ThrottleSettings
@@ -881,7 +882,7 @@ class RegistrySettings(BaseModel):
     def _check_link(self) -> RegistrySettings:
         """Other processes must be told an address they can reach."""
         listen, advertise = self.link_addresses()
-        if listen is not None and advertise is None and listen[0] in ("0.0.0.0", "::"):
+        if listen is not None and advertise is None and is_wildcard_host(listen[0]):
             raise LocatedValueError(
                 f"needed when link_listen's host is a wildcard ({listen[0]}): the other "
                 "gateway processes must be told an address that reaches this one",
@@ -928,7 +929,8 @@ def _check_management_exposure(
     listen = value.listen_address()
     if listen is not None:
         host, port = listen
-        same_host = host == server.host or {host, server.host} & {"0.0.0.0", "::", ""}
+        wildcard = is_wildcard_host(host) or is_wildcard_host(server.host)
+        same_host = host == server.host or wildcard
         if port != 0 and port in (server.port, server.tls_port) and same_host:
             raise LocatedValueError(
                 f"port {port} is already server.port or server.tls_port", ("listen",)

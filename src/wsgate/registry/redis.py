@@ -59,6 +59,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from wsgate.config.management import is_wildcard_host
 from wsgate.core.ids import new_id, new_node_tag, tagged_id
 from wsgate.core.request import ConnectionContext
 from wsgate.exceptions import BufferFull, ConfigError, DuplicateConnection, Gone, RegistryError
@@ -118,8 +119,6 @@ _REAP_BATCH = 200
 
 _LINKS_READ_EVERY = 0.5
 """Seconds at least between two readings of the link table for tags not known yet."""
-
-_WILDCARDS = frozenset(("", "0.0.0.0", "::"))
 
 _OK = Reply(0, "ok")
 
@@ -213,7 +212,7 @@ class RedisRegistry:
         self._reclaim = False
         """Set when the directory may have lost this node's entries (the lease lapsed, or
         a registration could not reach Redis): the lease keeper writes them again."""
-        if link_listen is not None and link_listen[0] in _WILDCARDS and link_advertise is None:
+        if link_listen is not None and is_wildcard_host(link_listen[0]) and link_advertise is None:
             raise ConfigError(
                 "registry.link_advertise: needed when registry.link_listen's host is a "
                 f"wildcard ({link_listen[0] or '*'}): other nodes must be told an address"
@@ -674,7 +673,7 @@ class RedisRegistry:
             return
         keys = self._keys
         for _ in range(8):
-            took, secret, flat = await link.run(
+            took, secret = await link.run(
                 Call(
                     ADVERTISE,
                     [keys.links, keys.leases, keys.secret],
@@ -688,7 +687,7 @@ class RedisRegistry:
             # those made before reach this node through Redis.
             log.warning("registry: node tag %s is another node's; taking a new one", self._tag)
             self._tag = new_node_tag()
-        peers.update(_table(flat), self._tag)
+        await self._read_table(link, peers)
 
     async def _read_links(self, link: Link, peers: Peers) -> None:
         """Read the link table again soon after an id's tag was not in it."""
@@ -696,11 +695,15 @@ class RedisRegistry:
             await peers.wanted.wait()
             peers.wanted.clear()
             try:
-                found = await link.client.hgetall(self._keys.links)
-                peers.update({_text(k): _text(v) for k, v in found.items()}, self._tag)
+                await self._read_table(link, peers)
             except Exception as exc:  # the reader must outlive any one failure
                 log.warning("registry: could not read the node links: %s", exc)
             await asyncio.sleep(_LINKS_READ_EVERY)
+
+    async def _read_table(self, link: Link, peers: Peers) -> None:
+        """Give ``peers`` every node's link as Redis holds it (at start, with each renewal
+        and when an id's tag is not known)."""
+        peers.update(await link.read_hash(self._keys.links), self._tag)
 
     # Serving other nodes: the inbox
 
@@ -878,7 +881,7 @@ class RedisRegistry:
         cursor = 0
         while True:
             # The ids first: the script must be handed their directory keys.
-            cursor, page = await _scan(link, entries, cursor)
+            cursor, page = await link.scan_hash(entries, cursor, _REAP_BATCH)
             ids = [_text(connection_id) for connection_id in page]
             claimed = await link.run(
                 Call(
@@ -938,23 +941,12 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _table(flat: list[Any]) -> dict[str, str]:
-    """A hash as ``HGETALL`` in a script returns it (key, value, ...) as a dict."""
-    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
-
-
 def _raise_first(results: list[Any]) -> list[Any]:
     """``results`` of a pipeline, unless one of them is an error: raised."""
     for result in results:
         if isinstance(result, Exception):
             raise result
     return results
-
-
-async def _scan(link: Link, entries: str, cursor: int) -> tuple[int, list[bytes]]:
-    """A page of the ids in a node's entries, and the cursor to the next one (0: done)."""
-    cursor, page = await link.client.hscan(entries, cursor, count=_REAP_BATCH)
-    return int(cursor), [key.encode() if isinstance(key, str) else key for key in page]
 
 
 def _outcome(reply: Reply, connection_id: str) -> Reply:

@@ -8,15 +8,17 @@ receivers SPUBLISH answers is the true one, which a node's death is told by. The
 subscription is held on the node serving the slot, and taken again on whichever node
 serves it after a failover or a slot migration.
 
-Only redis-py errors leave this module: a cluster's own ones are raised as ``RedisError``.
+Only redis-py errors leave this module: a cluster's own ones are raised as ``RedisError``,
+and so is a Redis that does not answer in time: every call but the inbox's wait for its
+next message is bounded (``Link.timeout``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
@@ -27,7 +29,13 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from wsgate.registry.redis_scripts import Script
 
 
-__all__ = ["Call", "Command", "Inbox", "Link", "Publish", "connect"]
+__all__ = ["COMMANDS_PER_TIMEOUT", "Call", "Command", "Inbox", "Link", "Publish", "connect"]
+
+T = TypeVar("T")
+
+COMMANDS_PER_TIMEOUT = 1000
+"""A pipeline is given the link's timeout once more per this many commands: the one that
+enters all of a node's connections again may hold thousands."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +63,7 @@ async def connect(url: str, *, cluster: bool, max_connections: int, timeout: flo
     answers.
 
     Raises:
-        RedisError: it cannot be reached.
+        RedisError: it cannot be reached, or does not answer in time.
         ValueError: ``url`` is not a Redis URL.
     """
     client: aioredis.Redis | RedisCluster
@@ -71,7 +79,7 @@ async def connect(url: str, *, cluster: bool, max_connections: int, timeout: flo
         client = aioredis.Redis.from_pool(pool)
     link = Link(client, url, max_connections=max_connections, timeout=timeout)
     try:
-        await _cluster_errors(client.ping())
+        await link.answer(client.ping())
     except BaseException:
         await link.aclose()
         raise
@@ -95,14 +103,42 @@ class Link:
         # A cluster client fails a command when a node has no connection free, where the
         # single Redis's blocking pool waits: pipelines wait here for one instead.
         self._free = asyncio.Semaphore(max_connections) if self.cluster else None
-        self._timeout = timeout
+        self.timeout = timeout
+        """Seconds a call waits for Redis's answer (a long pipeline: this per
+        ``COMMANDS_PER_TIMEOUT`` commands) before it fails with ``RedisError``."""
         self.publish_command = "SPUBLISH" if self.cluster else "PUBLISH"
         """What ``DELIVER`` publishes with."""
+
+    async def answer(self, call: Awaitable[T], commands: int = 1) -> T:
+        """What ``call`` to Redis (of ``commands`` commands) answers, within the timeout.
+
+        Raises:
+            RedisError: it failed, or no answer came in time.
+        """
+        within = self.timeout * (1 + commands // COMMANDS_PER_TIMEOUT)
+        try:
+            async with asyncio.timeout(within):
+                return await call
+        except TimeoutError:
+            raise RedisError(f"Redis did not answer within {within:g} s") from None
+        except RedisClusterException as exc:
+            raise RedisError(f"Redis Cluster: {exc}") from exc
 
     async def load(self, scripts: Sequence[Script]) -> None:
         """Load ``scripts`` (on every primary of a cluster)."""
         for script in scripts:
-            await _cluster_errors(self.client.script_load(script.source))
+            await self.answer(self.client.script_load(script.source))
+
+    async def read_hash(self, key: str) -> dict[str, str]:
+        """Every field of the hash at ``key`` with its value, as text."""
+        found = await self.answer(self.client.hgetall(key))
+        return {_text(field): _text(value) for field, value in found.items()}
+
+    async def scan_hash(self, key: str, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        """About ``count`` fields of the hash at ``key`` from ``cursor``, and the cursor of
+        the rest (0: none left)."""
+        cursor, page = await self.answer(self.client.hscan(key, cursor, count=count))
+        return int(cursor), [_bytes(field) for field in page]
 
     async def run(self, call: Call) -> Any:
         """What the script returns; raises its error."""
@@ -118,7 +154,7 @@ class Link:
         not replicated) is loaded and its commands sent again.
 
         Raises:
-            RedisError: Redis could not be reached.
+            RedisError: Redis could not be reached, or did not answer in time.
         """
         results = await self._pipelined(commands)
         missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
@@ -135,7 +171,7 @@ class Link:
         if free is None:
             return await self._send(commands)
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self.timeout):
                 await free.acquire()
         except TimeoutError:
             raise RedisError("no Redis connection came free in time") from None
@@ -152,7 +188,7 @@ class Link:
                 pipe.evalsha(command.script.sha, len(keys), *keys, *command.args)
             else:
                 pipe.execute_command(self.publish_command, command.channel, command.message)
-        results: list[Any] = await _cluster_errors(pipe.execute(raise_on_error=False))
+        results: list[Any] = await self.answer(pipe.execute(raise_on_error=False), len(commands))
         return results
 
     async def listening(self, pattern: str) -> list[bytes]:
@@ -162,9 +198,10 @@ class Link:
             channels = self.client.execute_command(
                 "PUBSUB", "SHARDCHANNELS", pattern, target_nodes=node
             )
-            found: list[bytes] = await _cluster_errors(channels)
+            found: list[bytes] = await self.answer(channels)
             return found
-        return [_bytes(channel) for channel in await self.client.pubsub_channels(pattern)]
+        names = await self.answer(self.client.pubsub_channels(pattern))
+        return [_bytes(channel) for channel in names]
 
     def inbox(self, channel: str) -> Inbox:
         return Inbox(self, channel)
@@ -199,13 +236,13 @@ class Inbox:
         link = self._link
         if link.cluster:
             # A keyed command first: it follows a moved slot and refreshes the client's map.
-            await _cluster_errors(link.client.exists(self._channel))
+            await link.answer(link.client.exists(self._channel))
             self._node = link.node_client(self._channel)
             self._pubsub = self._node.pubsub()
-            await self._pubsub.ssubscribe(self._channel)
+            await link.answer(self._pubsub.ssubscribe(self._channel))
         else:
             self._pubsub = link.client.pubsub()
-            await self._pubsub.subscribe(self._channel)
+            await link.answer(self._pubsub.subscribe(self._channel))
         async with asyncio.timeout(timeout):
             while await self._pubsub.get_message(timeout=timeout) is None:
                 pass
@@ -254,9 +291,5 @@ def _bytes(value: bytes | str) -> bytes:
     return value.encode() if isinstance(value, str) else value
 
 
-async def _cluster_errors(awaitable: Any) -> Any:
-    """What ``awaitable`` returns, a cluster client's own errors raised as RedisError."""
-    try:
-        return await awaitable
-    except RedisClusterException as exc:
-        raise RedisError(f"Redis Cluster: {exc}") from exc
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -154,7 +154,7 @@ return redis.call('SREM', KEYS[3], ARGV[1])
 
 # Advertise this node's link under its tag, unless another node whose lease runs holds the
 # tag; keep the cluster's link secret (the first node's proposal stays). Returns
-# {1 or 0 (the tag is another's: take a new one), the secret, the whole links table}.
+# {1 or 0 (the tag is another's: take a new one), the secret}.
 # KEYS: links, leases, secret. ARGV: tag, advert ("NODE HOST:PORT"), proposed secret.
 ADVERTISE = Script.of(
     _LEASES
@@ -167,7 +167,7 @@ if held and held ~= ARGV[2] then
 end
 if took == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 redis.call('SET', KEYS[3], ARGV[3], 'NX')
-return {took, redis.call('GET', KEYS[3]), redis.call('HGETALL', KEYS[1])}
+return {took, redis.call('GET', KEYS[3])}
 """
 )
 
