@@ -359,7 +359,7 @@ def _run_check(args: argparse.Namespace) -> int:
             raise
         print(json.dumps({"ok": False, "errors": str(exc).splitlines()}, indent=2))
         return 2
-    gateway.threads.shutdown()
+    gateway.runners.threads.shutdown()
     config_path, unresolved = loaded.path, loaded.unresolved
     report = build_report(config_path, _described(loaded.file), loaded.config, loaded.notices)
     report["unresolved"] = list(unresolved)

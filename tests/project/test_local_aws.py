@@ -97,7 +97,7 @@ def test_endpoints_reach_in_process_handlers_and_workers(
         }
     )
     gateway = build_gateway(config)
-    gateway.threads.shutdown()
+    gateway.runners.threads.shutdown()
     assert os.environ["AWS_ENDPOINT_URL_DYNAMODB"] == "http://127.0.0.1:8000"
     assert gateway.functions is not None
     environment = gateway.functions.pools["own"].spec.environment

@@ -59,7 +59,7 @@ def test_a_cluster_reaches_the_registry() -> None:
     registry = gateway.registry
     assert isinstance(registry, RedisRegistry)
     assert (registry.cluster, registry.url) == (True, "redis://10.0.0.5:7000")
-    gateway.threads.shutdown()
+    gateway.runners.threads.shutdown()
 
 
 def test_every_name_shares_the_hash_tag() -> None:

@@ -657,7 +657,7 @@ def test_a_memory_gateway_never_imports_redis() -> None:
         "import sys\n"
         "from wsgate.config.model import GatewayConfig\n"
         "from wsgate.server.gateway import build_gateway\n"
-        "build_gateway(GatewayConfig.model_validate({})).threads.shutdown()\n"
+        "build_gateway(GatewayConfig.model_validate({})).runners.threads.shutdown()\n"
         "loaded = [m for m in sys.modules if m.split('.')[0] == 'redis' or m.endswith('.redis')]\n"
         "assert not loaded, loaded\n"
     )

@@ -18,4 +18,4 @@ def test_a_reload_that_adds_a_def_route_turns_the_fast_lane_off_and_back_on() ->
         Swap(gateway, make_config()).apply()
         assert gateway.dispatcher.runs_on_loop
     finally:
-        gateway.threads.shutdown()
+        gateway.runners.threads.shutdown()

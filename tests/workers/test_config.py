@@ -141,7 +141,7 @@ def test_a_route_naming_a_function_gets_the_shorter_timeout(tmp_path: Path) -> N
         assert gateway.functions is not None
         assert not any(pool.workers for pool in gateway.functions.pools.values())
     finally:
-        gateway.threads.shutdown()
+        gateway.runners.threads.shutdown()
 
 
 def test_a_missing_code_folder_stops_start_up(tmp_path: Path) -> None:

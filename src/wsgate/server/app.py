@@ -84,8 +84,8 @@ async def _on_cleanup(app: web.Application) -> None:
     await gateway.registry.aclose()
     if gateway.authorizer is not None:
         await gateway.authorizer.aclose()
-    gateway.threads.shutdown()
-    gateway.handshake_threads.shutdown()
+    gateway.runners.threads.shutdown()
+    gateway.runners.handshake_threads.shutdown()
 
 
 async def management_endpoint(request: web.Request) -> web.StreamResponse:

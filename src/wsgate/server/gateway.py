@@ -47,10 +47,8 @@ class Gateway:
     routes: dict[str, Route]
     authorizer: Authorizer | None
     registry: Registry
-    threads: HandlerThreads
-    """The threads of plain ``def`` message handlers."""
-    handshake_threads: HandlerThreads
-    """The threads of plain ``def`` authorizers, ``$connect`` and ``$disconnect``."""
+    runners: Runners
+    """The threads and watches the handlers run on, kept when a reload rebuilds routes."""
     limits: Limits
     dispatcher: Dispatcher
     one_hop: OneHop | None = None
@@ -66,8 +64,6 @@ class Gateway:
     connect_throttle: TokenBucket | None = None
     """``$connect``'s token bucket (``api.throttle`` and the route's own), with or without
     a ``$connect`` route: every upgrade counts."""
-    runners: Runners | None = None
-    """The threads and watches the handlers run on, kept when a reload rebuilds routes."""
 
     def set_domain_name(self, domain_name: str) -> None:
         """Fix ``requestContext.domainName`` once the listening ports are known."""
@@ -192,12 +188,10 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         authorizer=parts.authorizer,
         one_hop=parts.one_hop,
         registry=registry if registry is not None else _registry(config, api),
-        threads=runners.threads,
-        handshake_threads=runners.handshake_threads,
+        runners=runners,
         limits=parts.limits,
         dispatcher=Dispatcher(api, parts.selector, parts.routes, api_settings.max_message_bytes),
         functions=functions,
         invoke_api=invoke_api,
         connect_throttle=parts.connect_throttle,
-        runners=runners,
     )

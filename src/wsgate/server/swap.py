@@ -47,8 +47,6 @@ class Swap:
                 folder is missing, or ``new`` has functions where the gateway started
                 with none.
         """
-        if gateway.runners is None:
-            raise ConfigError("this gateway cannot be reloaded")
         self._gateway = gateway
         self.config, restart = live_config(gateway.config, new)
         self.restart = tuple(restart)

@@ -23,7 +23,7 @@ def build_observer(gateway: Gateway) -> Observer | None:
         metrics = Metrics(
             gateway.api.stage,
             gateway.routes,
-            {"messages": gateway.threads, "handshake": gateway.handshake_threads},
+            {"messages": gateway.runners.threads, "handshake": gateway.runners.handshake_threads},
             lambda: len(registry.local_connections()),
             _remote_calls(gateway),
         )
