@@ -1,14 +1,20 @@
-"""What a reload may change on a running gateway, and when ``wsgate serve`` reloads."""
+"""What a reload may change on a running gateway, when ``wsgate serve`` reloads, and how
+a change is told to be a module's."""
 
 from __future__ import annotations
 
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from wsgate.config.model import GatewayConfig
+from wsgate.server import reload
 from wsgate.server.config_split import live_config
-from wsgate.server.reload import reload_wanted
+from wsgate.server.reload import ModuleFiles, reload_wanted
 
 
 def config(**sections: Any) -> GatewayConfig:
@@ -64,3 +70,38 @@ def test_reload_by_default_for_a_project_in_one_process(
     flag: bool | None, project: bool, workers: int, wanted: bool
 ) -> None:
     assert reload_wanted(flag, project=project, workers=workers) is wanted
+
+
+def test_changed_files_name_their_modules_each_file_resolved_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of changes finds the modules loaded from the changed files; a module's
+    file is resolved the first time it is seen, and again only once imported anew."""
+    name = f"reload_probe_{tmp_path.name.replace('-', '_')}"
+    source = tmp_path / f"{name}.py"
+    source.write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    resolved: list[str] = []
+    module_file = reload._module_file
+
+    def counted(module: ModuleType) -> Path | None:
+        resolved.append(module.__name__)
+        return module_file(module)
+
+    monkeypatch.setattr(reload, "_module_file", counted)
+    files = ModuleFiles()
+    try:
+        first = importlib.import_module(name)
+        assert files.of({source.resolve()}) == [first]
+        assert name in resolved
+        resolved.clear()
+        seen = set(sys.modules)
+        assert files.of({source.resolve()}) == [first]
+        assert files.of({tmp_path / "other.py"}) == []
+        assert set(resolved) <= set(sys.modules) - seen  # only what was imported since
+        del sys.modules[name]
+        again = importlib.import_module(name)
+        assert files.of({source.resolve()}) == [again]
+        assert name in resolved
+    finally:
+        sys.modules.pop(name, None)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from wsgate.project import Notice
 
 
-__all__ = ["Loaded", "Reloader", "reload_wanted"]
+__all__ = ["Loaded", "ModuleFiles", "Reloader", "reload_wanted"]
 
 log = logging.getLogger("wsgate.reload")
 
@@ -99,6 +99,7 @@ class Reloader:
         self._load = load
         self._loaded = loaded
         self._stamps = _stamps(loaded.files)
+        self._module_files = ModuleFiles()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
@@ -265,8 +266,7 @@ class Reloader:
         config = self._gateway.config
         if _handlers_path(config) is None:
             return
-        changed = set(paths)
-        modules = [m for m in list(sys.modules.values()) if _module_file(m) in changed]
+        modules = self._module_files.of(set(paths))
         if not modules:
             return
         for name in _handler_modules(config):
@@ -330,6 +330,27 @@ def _handler_modules(config: GatewayConfig) -> list[str]:
         references.append(config.authorizer.handler)
     names = [ref.partition(":")[0] for ref in references if ref is not None]
     return list(dict.fromkeys(names))
+
+
+class ModuleFiles:
+    """The file of each module in ``sys.modules``, resolved once per module: resolving
+    costs a system call per part of the path, and thousands of modules are loaded."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, tuple[ModuleType, Path | None]] = {}
+
+    def of(self, files: set[Path]) -> list[ModuleType]:
+        """The loaded modules whose file is one of ``files`` (resolved paths)."""
+        known, self._files = self._files, {}
+        found = []
+        for name, module in list(sys.modules.items()):
+            entry = known.get(name)
+            if entry is None or entry[0] is not module:  # new, or imported again
+                entry = (module, _module_file(module))
+            self._files[name] = entry
+            if entry[1] in files:
+                found.append(module)
+        return found
 
 
 def _module_file(module: ModuleType) -> Path | None:
