@@ -5,20 +5,24 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 
-if TYPE_CHECKING:
-    from wsgate.workers.worker import Worker
-
-
-__all__ = ["Invocation", "trace_header"]
+__all__ = ["Invocation", "InvocationHolder", "trace_header"]
 
 
 def trace_header(now: float | None = None) -> str:
     """A fresh X-Ray trace header, ``Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=0``."""
     epoch = int(time.time() if now is None else now)
     return f"Root=1-{epoch:08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
+
+
+class InvocationHolder(Protocol):
+    """What an invocation knows of the worker it was given to (a ``Worker``)."""
+
+    def abort(self, invocation: Invocation) -> None:
+        """``invocation``'s caller gave up: drop it, or kill the process running it."""
+        ...
 
 
 class Invocation:
@@ -62,7 +66,7 @@ class Invocation:
         self.timeout = max(0.0, deadline - now)
         """Seconds it was given, for the log's "Task timed out after" line."""
         self.future = future
-        self.worker: Worker | None = None
+        self.worker: InvocationHolder | None = None
         """The worker it was given to; None while it waits for one."""
         self.started: float | None = None
         """When its runtime received it (``time.monotonic()``); None before."""

@@ -29,14 +29,19 @@ from wsgate.config.model import FunctionConfig
 from wsgate.exceptions import ConfigError
 from wsgate.integrations.base import Event, InvokeContext
 from wsgate.workers.errors import FunctionError, FunctionThrottled
-from wsgate.workers.integration import FunctionIntegration
 from wsgate.workers.invocation import Invocation
 from wsgate.workers.runtimes import RuntimeKind, runtime_kind
 from wsgate.workers.spec import FunctionSpec
 from wsgate.workers.worker import Worker
 
 
-__all__ = ["WAITING_PER_WORKER", "FunctionPool", "FunctionPools", "function_spec"]
+__all__ = [
+    "WAITING_PER_WORKER",
+    "FunctionIntegration",
+    "FunctionPool",
+    "FunctionPools",
+    "function_spec",
+]
 
 WAITING_PER_WORKER = 10
 """The waiting line holds this many invocations per worker the function may have."""
@@ -238,6 +243,23 @@ class FunctionPool:
         task = asyncio.get_running_loop().create_task(worker.stop())
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
+
+
+class FunctionIntegration:
+    """``Integration`` for a function: its pool's ``invoke``, with the route's timeout.
+
+    The future it returns is resolved by the worker's Runtime API; the caller
+    (``Handler``) cancels it at the deadline, which kills the worker running it.
+    """
+
+    def __init__(self, pool: FunctionPool, timeout: float) -> None:
+        self.name = pool.name
+        self.timeout = timeout
+        self.pool = pool
+
+    def invoke(self, event: Event, context: InvokeContext) -> asyncio.Future[object]:
+        """Begin the function on ``event``; see ``Integration.invoke``."""
+        return self.pool.invoke(event, context)
 
 
 class FunctionPools:

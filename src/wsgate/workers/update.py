@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 
 from wsgate.config.model import FunctionConfig
 from wsgate.exceptions import ConfigError
-from wsgate.workers.integration import FunctionIntegration
-from wsgate.workers.pool import FunctionPool, FunctionPools, function_spec
+from wsgate.workers.pool import FunctionIntegration, FunctionPool, FunctionPools, function_spec
 from wsgate.workers.runtimes import RuntimeKind
 from wsgate.workers.spec import FunctionSpec
 
