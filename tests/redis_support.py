@@ -11,10 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import shutil
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +22,8 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+
+from tests.server_support import free_port, program, unavailable, wait_until
 
 
 REDIS_URL = os.environ.get("WSGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -47,10 +46,7 @@ def require_redis() -> str:
     """``REDIS_URL``, once a Redis answers there; else skip, or fail in CI."""
     reason = _unreachable()
     if reason is not None:
-        message = f"no Redis at {REDIS_URL} ({reason}); set WSGATE_TEST_REDIS_URL"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"no Redis at {REDIS_URL} ({reason}); set WSGATE_TEST_REDIS_URL")
     return REDIS_URL
 
 
@@ -100,42 +96,20 @@ async def delete_keys(prefix: str, target: RedisTarget | None = None) -> None:
 def redis_server() -> str:
     """The ``redis-server`` program, for tests that start (and stop) a Redis of their own;
     else skip, or fail in CI."""
-    program = shutil.which("redis-server")
-    if program is None:
-        message = "no redis-server on PATH"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return program
+    return program("redis-server")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def start_redis(program: str, port: int) -> asyncio.subprocess.Process:
+async def start_redis(server: str, port: int) -> asyncio.subprocess.Process:
     """A Redis of the test's own, empty, on ``port``; once it answers."""
     process = await asyncio.create_subprocess_exec(
-        program,
+        server,
         *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
         stdout=subprocess.DEVNULL,
     )
-    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{port}/0")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    try:
-        while True:
-            try:
-                if await client.ping():
-                    break
-            except aioredis.RedisError:
-                pass
-            assert loop.time() < deadline, "the test's redis-server never answered"
-            await asyncio.sleep(0.02)
-    finally:
-        await client.aclose()
+    answers = _quietly(lambda: bool(_ask(port, "PING")))
+    await asyncio.to_thread(
+        wait_until, answers, "the test's redis-server never answered", timeout=10
+    )
     return process
 
 
@@ -177,7 +151,7 @@ class LocalCluster:
             ],
             stdout=subprocess.DEVNULL,
         )
-        _wait(lambda: bool(_ask(port, "PING")), f"node {port} never answered")
+        wait_until(_quietly(lambda: bool(_ask(port, "PING"))), f"node {port} never answered")
 
     def stop(self, index: int) -> None:
         process = self.processes[index]
@@ -191,7 +165,8 @@ class LocalCluster:
         def ok(port: int) -> bool:
             return _ask(port, "CLUSTER INFO").get("cluster_state") in ("ok", b"ok")
 
-        _wait(lambda: all(ok(port) for port in self.ports), "the cluster never became ok")
+        every = _quietly(lambda: all(ok(port) for port in self.ports))
+        wait_until(every, "the cluster never became ok")
 
     def close(self) -> None:
         for index in range(len(self.processes)):
@@ -200,12 +175,7 @@ class LocalCluster:
 
 def start_cluster(directory: Path, primaries: int = 3) -> LocalCluster:
     """A cluster of ``primaries`` nodes, no replicas, every slot served."""
-    cli = shutil.which("redis-cli")
-    if cli is None:
-        message = "no redis-cli on PATH"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    cli = program("redis-cli")
     ports = [free_port() for _ in range(primaries)]
     cluster = LocalCluster(directory, ports, [free_port() for _ in ports], [])
     try:
@@ -243,13 +213,13 @@ def _ask(port: int, *command: str) -> Any:
         client.close()
 
 
-def _wait(ready: Callable[[], bool], message: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+def _quietly(ready: Callable[[], bool]) -> Callable[[], bool]:
+    """``ready``, with a Redis error (not up yet) taken for False."""
+
+    def check() -> bool:
         try:
-            if ready():
-                return
+            return ready()
         except redis.RedisError:
-            pass
-        assert time.monotonic() < deadline, message
-        time.sleep(0.05)
+            return False
+
+    return check

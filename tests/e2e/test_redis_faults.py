@@ -25,13 +25,13 @@ from tests.e2e.conftest import RunningGateway, make_config, wait_for
 from tests.redis_support import (
     REDIS_URL,
     delete_keys,
-    free_port,
     keys_under,
     redis_server,
     require_redis,
     start_redis,
     unique_prefix,
 )
+from tests.server_support import free_port
 from wsgate.config.model import RegistrySettings
 from wsgate.server.gateway import build_gateway
 from wsgate.server.runner import GatewayServer

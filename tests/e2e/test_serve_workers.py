@@ -25,7 +25,8 @@ import orjson
 import pytest
 import websockets
 
-from tests.redis_support import REDIS_URL, delete_keys, free_port, require_redis, unique_prefix
+from tests.redis_support import REDIS_URL, delete_keys, require_redis, unique_prefix
+from tests.server_support import free_port
 
 
 ROOT = Path(__file__).parents[2]

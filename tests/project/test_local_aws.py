@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from tests.moto_support import dynamodb, moto_server
 from tests.project.conftest import FIXTURES, Loader, notice_keys
+from tests.server_support import free_port
 from wsgate.cli import main
 from wsgate.config.aws import AwsSettings, endpoint_variable
 from wsgate.config.model import GatewayConfig
@@ -22,6 +22,16 @@ from wsgate.exceptions import ConfigError
 from wsgate.project import ProjectOptions, load_project
 from wsgate.server.gateway import build_gateway
 from wsgate.workers.invoke_api import InvokeError, resolve_function
+
+
+SAM_NOTIFY_FOLDERS = (
+    "auth-handler",
+    "connect-handler",
+    "disconnect-handler",
+    "send-message",
+    "audit-writer",
+)
+"""The code folders of the sam-notify template's functions."""
 
 
 @pytest.fixture(scope="module")
@@ -159,19 +169,12 @@ def test_tables_are_read_only_to_be_created(project: Loader) -> None:
     """Without --create-resources a table is named as not created, its StreamArn as having
     no local value; with it, the CreateTable request is what the template says."""
     text = (FIXTURES / "sam-notify" / "template.yaml").read_text()
-    folders = (
-        "auth-handler",
-        "connect-handler",
-        "disconnect-handler",
-        "send-message",
-        "audit-writer",
-    )
-    plain = project(text, folders=folders)
+    plain = project(text, folders=SAM_NOTIFY_FOLDERS)
     assert plain.tables == ()
     notices = notice_keys(plain)
     assert "not created" in notices["Resources.AuditTable"]
     assert "--create-resources" in notices["Resources.AuditTable"]
-    created = project(text, folders=folders, create_resources=True)
+    created = project(text, folders=SAM_NOTIFY_FOLDERS, create_resources=True)
     audit = {table.logical_id: table for table in created.tables}["AuditTable"]
     assert audit.request["ProvisionedThroughput"] == {
         "ReadCapacityUnits": 5,
@@ -213,15 +216,8 @@ def test_bad_table_definitions_name_the_key(
 ) -> None:
     text = (FIXTURES / "sam-notify" / "template.yaml").read_text()
     assert change[0] in text
-    folders = (
-        "auth-handler",
-        "connect-handler",
-        "disconnect-handler",
-        "send-message",
-        "audit-writer",
-    )
     with pytest.raises(ConfigError, match=message):
-        project(text.replace(*change), folders=folders, create_resources=True)
+        project(text.replace(*change), folders=SAM_NOTIFY_FOLDERS, create_resources=True)
 
 
 def _serve(folder: Path, *args: str) -> int:
@@ -246,9 +242,7 @@ def test_create_resources_needs_a_local_dynamodb(
 def test_create_resources_says_when_the_endpoint_does_not_answer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there
     folder = _copy(tmp_path, "sls-router")
     status = _serve(
         folder / "serverless.yml",

@@ -11,7 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from tests.redis_support import RedisTarget, free_port
+from tests.redis_support import RedisTarget
+from tests.server_support import free_port
 from wsgate.exceptions import RegistryError
 from wsgate.registry.coalesce import Coalescer
 from wsgate.registry.redis_link import Link, connect

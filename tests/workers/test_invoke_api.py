@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.config
 import orjson
 import pytest
 
+from tests.server_support import aws_client
 from wsgate.integrations.base import Event, InvokeContext
 from wsgate.workers.errors import FunctionError, FunctionThrottled
 from wsgate.workers.invoke_api import (
@@ -90,14 +90,7 @@ def echo(event: object, _call: int) -> object:
 
 
 def client(url: str) -> Any:
-    return boto3.client(
-        "lambda",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=botocore.config.Config(retries={"max_attempts": 1}),
-    )
+    return aws_client("lambda", url, config=botocore.config.Config(retries={"max_attempts": 1}))
 
 
 class Api:
