@@ -6,31 +6,24 @@ real processes for the owners that are frozen or killed."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import struct
-import subprocess
-import sys
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from tests.redis_support import RedisTarget
 from tests.registry.contract import RecordingConnection, RegistryContract
-from tests.registry.test_redis import (
-    ROOT,
+from tests.registry.nodes import (
+    PAYLOADS,
+    AcrossNodes,
     Restartable,
+    SpawnNode,
     StartNode,
-    _AcrossNodes,
     eventually,
-    keys,
+    lease_lapses,
     lease_runs,
-    raw,
-    restartable,
-    start_node,
 )
 from wsgate.exceptions import Gone, RegistryError
 from wsgate.registry import Registry
@@ -39,8 +32,6 @@ from wsgate.registry.peer_wire import SEND_TEXT, encode_request, frame
 from wsgate.registry.redis import RedisRegistry
 from wsgate.registry.redis_keys import Keys
 
-
-__all__ = ["keys", "raw", "restartable", "start_node"]  # fixtures
 
 EVENT_LOOPS = ("asyncio", "uvloop")  # wsgate serve runs on uvloop: its transports differ
 
@@ -62,10 +53,6 @@ def owned_by(node: RedisRegistry, rest: str = "LLLLLLLLLLL") -> str:
 # --- the contract, every call over the link -------------------------------------------
 
 
-class _OverTheLink(_AcrossNodes):
-    pass
-
-
 class TestRedisRegistryOverTheLink(RegistryContract):
     """Two nodes: every send, info and close goes to the owning node over the link; only
     a Gone is checked with the directory."""
@@ -76,11 +63,11 @@ class TestRedisRegistryOverTheLink(RegistryContract):
         # make a Gone a 500 (the asking node cannot trust the directory without its lease).
         home, away = await start_node(lease=3.0), await start_node(lease=3.0)
         await linked(away, owned_by(home))
-        yield _OverTheLink(home, away)
+        yield AcrossNodes(home, away)
         assert away.remote_calls["redis"] == 0  # none went through the Redis path
 
     def id(self, registry: Registry, letter: str) -> str:
-        assert isinstance(registry, _OverTheLink)
+        assert isinstance(registry, AcrossNodes)
         return owned_by(registry.home, letter * 11)
 
 
@@ -95,23 +82,13 @@ async def test_payloads_cross_the_link_exactly(start_node: StartNode) -> None:
     conn = RecordingConnection(cid)
     await a.register(conn)
     await linked(b, cid)
-    payloads: list[str | bytes] = [
-        "text",
-        "",
-        "héllo ✓ \U0001f600",
-        "line\nbreak",
-        b"",
-        b"\x00\xff\x80binary",
-        "x" * 131072,
-        bytes(range(256)) * 512,
-    ]
-    for payload in payloads:
+    for payload in PAYLOADS:
         await b.send(cid, payload)
-    assert conn.received == payloads
-    assert [type(p) for p in conn.received] == [type(p) for p in payloads]
+    assert conn.received == PAYLOADS
+    assert [type(p) for p in conn.received] == [type(p) for p in PAYLOADS]
     info = await b.info(cid)
     assert info.connection_id == cid and info.source_ip == "10.0.0.1"
-    assert b.remote_calls == {"link": len(payloads) + 1}
+    assert b.remote_calls == {"link": len(PAYLOADS) + 1}
 
 
 async def test_concurrent_operations_share_the_link_in_order(start_node: StartNode) -> None:
@@ -257,47 +234,13 @@ async def test_a_node_with_another_secret_goes_through_redis(
 # --- owners that stop answering -------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def tagged_node(
-    target: RedisTarget, prefix: str, lease: float
-) -> AsyncIterator[tuple[asyncio.subprocess.Process, str, str]]:
-    """A node in a process of its own owning one connection with an id it made; the
-    process, its node id and that connection id. Killed at the end."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.registry.redis_node",
-        target.url,
-        "cluster" if target.cluster else "single",
-        prefix,
-        str(lease),
-        "TAGGED",
-        stdout=subprocess.PIPE,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 30)
-        assert line, "the node process did not start"
-        node_id, connection_id = line.decode().split()
-        yield process, node_id, connection_id
-    finally:
-        if process.returncode is None:
-            process.kill()  # SIGKILL ends a stopped process too
-        await process.wait()
-
-
 async def test_a_frozen_owner_is_not_gone_while_its_lease_runs(
-    start_node: StartNode,
-    prefix: str,
-    keys: Keys,
-    raw: aioredis.Redis,
-    redis_target: RedisTarget,
+    start_node: StartNode, spawn_node: SpawnNode, keys: Keys, raw: aioredis.Redis
 ) -> None:
     """An owner that stops answering over the link costs the reply timeout, and the
     answer is an error to retry, not Gone, while its lease runs; Gone once it lapsed."""
     b = await start_node(reply_timeout=0.5)
-    async with tagged_node(redis_target, prefix, lease=3.0) as (process, node_id, cid):
+    async with spawn_node(lease=3.0) as (process, node_id, cid):
         await linked(b, cid)
         await b.send(cid, "alive")
         os.kill(process.pid, signal.SIGSTOP)
@@ -308,22 +251,16 @@ async def test_a_frozen_owner_is_not_gone_while_its_lease_runs(
         assert not isinstance(failed.value, Gone)
         assert loop.time() - began < 2.0  # never hangs
         assert await lease_runs(raw, keys, node_id)
-
-        async def lease_lapsed() -> bool:
-            return not await lease_runs(raw, keys, node_id)
-
-        await eventually(lease_lapsed, timeout=10)
+        await lease_lapses(raw, keys, node_id, timeout=10)
         with pytest.raises(Gone):
             await b.send(cid, "lapsed")
 
 
-async def test_a_killed_owner_is_gone(
-    start_node: StartNode, prefix: str, redis_target: RedisTarget
-) -> None:
+async def test_a_killed_owner_is_gone(start_node: StartNode, spawn_node: SpawnNode) -> None:
     """An owner whose process ended: the link closes, and its connections are Gone (the
     directory's check: nobody listens on its inbox any more)."""
     b = await start_node(reply_timeout=5.0)
-    async with tagged_node(redis_target, prefix, lease=30.0) as (process, _, cid):
+    async with spawn_node(lease=30.0) as (process, _, cid):
         await linked(b, cid)
         await b.send(cid, "alive")
         process.kill()
@@ -350,13 +287,7 @@ async def test_while_redis_is_away_the_owner_answers_as_long_as_its_lease_surely
     """Without Redis the link still carries operations while the owner is sure of its
     lease; after that, an error to retry (the owner cannot vouch, Redis cannot tell),
     never Gone; all reachable again once Redis is back."""
-    target = restartable.target
-    options: dict[str, Any] = {"lease": 1.0, "reply_timeout": 0.5, "prefix": restartable.prefix}
-    a = RedisRegistry(target.url, cluster=target.cluster, **options)
-    b = RedisRegistry(target.url, cluster=target.cluster, **options)
-    try:
-        await a.start()
-        await b.start()
+    async with restartable.two_nodes(lease=1.0, reply_timeout=0.5) as (a, b):
         cid = a.new_connection_id()
         conn = RecordingConnection(cid)
         await a.register(conn)
@@ -381,6 +312,3 @@ async def test_while_redis_is_away_the_owner_answers_as_long_as_its_lease_surely
         await eventually(reachable, timeout=15)
         assert conn.received[0] == "during" and conn.received[-1] == "after"
         assert "unsure" not in conn.received
-    finally:
-        await a.aclose()
-        await b.aclose()

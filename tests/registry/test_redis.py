@@ -7,36 +7,35 @@ runs twice: on a single Redis and on a Redis Cluster (``conftest.redis_target``)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from functools import partial
-from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from tests.e2e.conftest import make_config
-from tests.redis_support import (
-    LocalCluster,
-    RedisTarget,
-    delete_keys,
-    free_port,
-    keys_under,
-    redis_server,
-    start_redis,
-    unique_prefix,
-)
+from tests.redis_support import RedisTarget, keys_under, redis_server, start_redis
 from tests.registry.contract import RecordingConnection, RegistryContract
+from tests.registry.nodes import (
+    PAYLOADS,
+    ROOT,
+    AcrossNodes,
+    Restartable,
+    SpawnNode,
+    StartNode,
+    eventually,
+    lease_lapses,
+    lease_runs,
+)
+from tests.server_support import free_port
 from wsgate.config.model import RegistrySettings
 from wsgate.exceptions import BufferFull, ConfigError, DuplicateConnection, Gone, RegistryError
-from wsgate.registry import ConnectionInfo, LocalConnection, Registry, create_registry
+from wsgate.registry import Registry, create_registry
 from wsgate.registry.redis import RedisRegistry
 from wsgate.registry.redis_keys import Keys
 from wsgate.registry.redis_link import Call, connect
@@ -46,60 +45,7 @@ from wsgate.server.gateway import build_gateway
 
 _: type[Registry] = RedisRegistry
 
-ROOT = Path(__file__).parents[2]
 ID = "RRRRRRRRRRRRRRR="
-
-StartNode = Callable[..., Awaitable[RedisRegistry]]
-
-
-@pytest.fixture
-async def start_node(prefix: str, redis_target: RedisTarget) -> AsyncIterator[StartNode]:
-    """Start nodes on ``prefix`` (short lease and reply timeout); all closed at the end."""
-    started: list[RedisRegistry] = []
-
-    async def start(**options: Any) -> RedisRegistry:
-        options = {"lease": 1.0, "reply_timeout": 1.0, **options}
-        node = RedisRegistry(
-            redis_target.url, cluster=redis_target.cluster, prefix=prefix, **options
-        )
-        await node.start()
-        started.append(node)
-        return node
-
-    yield start
-    for node in started:
-        await node.aclose()
-
-
-@pytest.fixture
-async def raw(redis_target: RedisTarget) -> AsyncIterator[aioredis.Redis]:
-    """A plain client, to look at and tamper with the keys as another party would."""
-    client = redis_target.client()
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def keys(prefix: str) -> Keys:
-    """The names of the registry's keys under ``prefix``."""
-    return Keys.under(prefix)
-
-
-async def lease_runs(raw: aioredis.Redis, keys: Keys, node_id: str) -> bool:
-    """The node's lease has not lapsed, by Redis's clock."""
-    ends = await raw.hget(keys.leases, node_id)
-    seconds, micros = await raw.time()
-    return ends is not None and int(ends) > seconds * 1000 + micros // 1000
-
-
-async def eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    """Wait until ``predicate()`` holds; fail the test if it does not within ``timeout``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 class TestRedisRegistry(RegistryContract):
@@ -116,52 +62,12 @@ class TestRedisRegistry(RegistryContract):
         await registry.aclose()
 
 
-class _AcrossNodes:
-    """Registers on one node and operates from another: the contract, every call remote."""
-
-    def __init__(self, home: RedisRegistry, away: RedisRegistry) -> None:
-        self.home, self.away = home, away
-
-    async def start(self) -> None:
-        """Both nodes are started by the fixture."""
-
-    def new_connection_id(self) -> str:
-        return self.home.new_connection_id()
-
-    async def reserve(self, connection_id: str) -> None:
-        await self.home.reserve(connection_id)
-
-    async def register(self, connection: LocalConnection) -> None:
-        await self.home.register(connection)
-
-    async def unregister(self, connection_id: str) -> None:
-        await self.home.unregister(connection_id)
-
-    async def send(self, connection_id: str, data: str | bytes) -> None:
-        await self.away.send(connection_id, data)
-
-    async def info(self, connection_id: str) -> ConnectionInfo:
-        return await self.away.info(connection_id)
-
-    async def close(self, connection_id: str) -> None:
-        await self.away.close(connection_id)
-
-    def local(self, connection_id: str) -> LocalConnection | None:
-        return self.home.local(connection_id)
-
-    def local_connections(self) -> list[LocalConnection]:
-        return self.home.local_connections()
-
-    async def aclose(self) -> None:
-        """Both nodes are closed by the fixture."""
-
-
 class TestRedisRegistryAcrossNodes(RegistryContract):
     """Two nodes: every send, info and close crosses Redis to the owning node."""
 
     @pytest.fixture
     async def registry(self, start_node: StartNode) -> AsyncIterator[Registry]:
-        yield _AcrossNodes(await start_node(), await start_node())
+        yield AcrossNodes(await start_node(), await start_node())
 
 
 # --- two nodes ------------------------------------------------------------------------
@@ -172,20 +78,10 @@ async def test_payloads_cross_nodes_exactly(start_node: StartNode) -> None:
     a, b = await start_node(), await start_node()
     conn = RecordingConnection(ID)
     await a.register(conn)
-    payloads: list[str | bytes] = [
-        "text",
-        "",
-        "héllo ✓ \U0001f600",
-        "line\nbreak",
-        b"",
-        b"\x00\xff\n",
-        b"text-like bytes",
-        bytes(range(256)) * 512,  # 128 KiB, PostToConnection's largest
-    ]
-    for payload in payloads:
+    for payload in PAYLOADS:
         await b.send(ID, payload)
-    assert conn.received == payloads
-    assert [type(data) for data in conn.received] == [type(data) for data in payloads]
+    assert conn.received == PAYLOADS
+    assert [type(data) for data in conn.received] == [type(data) for data in PAYLOADS]
     assert b.local(ID) is None and a.local(ID) is conn
 
 
@@ -378,34 +274,6 @@ async def test_entries_expire_after_the_longest_connection_life(
 # --- nodes that die -------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def node_process(
-    target: RedisTarget, prefix: str, connection_id: str, lease: float
-) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """A node in a process of its own owning ``connection_id``; its id. Killed at the end."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.registry.redis_node",
-        target.url,
-        "cluster" if target.cluster else "single",
-        prefix,
-        str(lease),
-        connection_id,
-        stdout=subprocess.PIPE,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 30)
-        assert line, "the node process did not start"
-        yield process, line.decode().strip()
-    finally:
-        if process.returncode is None:
-            process.kill()  # SIGKILL ends a stopped process too
-        await process.wait()
-
-
 async def listeners(target: RedisTarget, channel: str) -> int:
     """How many listen on a node's inbox, where it is served."""
     link = await connect(target.url, cluster=target.cluster, max_connections=2, timeout=1.0)
@@ -426,7 +294,7 @@ async def listeners(target: RedisTarget, channel: str) -> int:
 
 async def test_a_killed_node_is_gone_at_once(
     start_node: StartNode,
-    prefix: str,
+    spawn_node: SpawnNode,
     keys: Keys,
     raw: aioredis.Redis,
     redis_target: RedisTarget,
@@ -434,7 +302,7 @@ async def test_a_killed_node_is_gone_at_once(
     """A node whose process ended no longer reads its inbox: Gone without waiting for a
     reply, even while its lease runs."""
     b = await start_node(reply_timeout=5.0)
-    async with node_process(redis_target, prefix, ID, lease=30.0) as (process, node_id):
+    async with spawn_node(ID, lease=30.0) as (process, node_id, _):
         await b.send(ID, "alive")
         process.kill()
         await process.wait()
@@ -452,16 +320,12 @@ async def test_a_killed_node_is_gone_at_once(
 
 
 async def test_a_frozen_node_is_gone_then_its_entries_removed(
-    start_node: StartNode,
-    prefix: str,
-    keys: Keys,
-    raw: aioredis.Redis,
-    redis_target: RedisTarget,
+    start_node: StartNode, spawn_node: SpawnNode, keys: Keys, raw: aioredis.Redis
 ) -> None:
     """A node that stops answering (frozen, cut off) costs at most the reply timeout; once
     its lease lapsed its entries are Gone at once and removed."""
     b = await start_node(reply_timeout=1.0)
-    async with node_process(redis_target, prefix, ID, lease=1.0) as (process, node_id):
+    async with spawn_node(ID, lease=1.0) as (process, node_id, _):
         await b.send(ID, "alive")
         os.kill(process.pid, signal.SIGSTOP)
         loop = asyncio.get_running_loop()
@@ -469,11 +333,7 @@ async def test_a_frozen_node_is_gone_then_its_entries_removed(
         with pytest.raises(Gone):
             await b.send(ID, "x")
         assert loop.time() - began < 2.0  # never hangs
-
-        async def lease_lapsed() -> bool:
-            return not await lease_runs(raw, keys, node_id)
-
-        await eventually(lease_lapsed)
+        await lease_lapses(raw, keys, node_id)
         began = loop.time()
         with pytest.raises(Gone):
             await b.info(ID)
@@ -484,66 +344,11 @@ async def test_a_frozen_node_is_gone_then_its_entries_removed(
 # --- Redis that goes away ----------------------------------------------------------
 
 
-@dataclass
-class Restartable:
-    """A Redis of the test's own to stop and start again empty; on a cluster, the node
-    serving the test's prefix."""
-
-    target: RedisTarget
-    prefix: str
-    stop: Callable[[], Awaitable[None]]
-    start: Callable[[], Awaitable[None]]
-
-
-@pytest.fixture(params=["single", "cluster"])
-async def restartable(request: pytest.FixtureRequest) -> AsyncIterator[Restartable]:
-    if request.param == "cluster":
-        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
-        prefix = unique_prefix()
-        index = cluster.serving(Keys.under(prefix).leases)
-
-        async def start_node() -> None:
-            await asyncio.to_thread(cluster.start, index)
-            await asyncio.to_thread(cluster.wait_ok)
-
-        try:
-            yield Restartable(
-                cluster.target, prefix, partial(asyncio.to_thread, cluster.stop, index), start_node
-            )
-        finally:
-            if cluster.processes[index].poll() is not None:
-                await start_node()
-            await delete_keys(prefix, cluster.target)
-        return
-    program, port = redis_server(), free_port()
-    servers = [await start_redis(program, port)]
-
-    async def stop() -> None:
-        servers[-1].terminate()
-        await servers[-1].wait()
-
-    async def start() -> None:
-        servers.append(await start_redis(program, port))
-
-    try:
-        yield Restartable(RedisTarget(f"redis://127.0.0.1:{port}/0"), "wsgate:", stop, start)
-    finally:
-        if servers[-1].returncode is None:
-            servers[-1].kill()
-            await servers[-1].wait()
-
-
 async def test_nodes_recover_when_redis_restarts_empty(restartable: Restartable) -> None:
     """While Redis is away remote calls fail without a false Gone and connections still
     register; once it is back, empty, the nodes take their leases, enter their connections
     again and listen on their inboxes: everything is reachable again."""
-    target = restartable.target
-    options: dict[str, Any] = {"lease": 0.6, "reply_timeout": 0.5, "prefix": restartable.prefix}
-    a = RedisRegistry(target.url, cluster=target.cluster, **options)
-    b = RedisRegistry(target.url, cluster=target.cluster, **options)
-    try:
-        await a.start()
-        await b.start()
+    async with restartable.two_nodes(lease=0.6, reply_timeout=0.5) as (a, b):
         first, second = RecordingConnection(ID), RecordingConnection("TTTTTTTTTTTTTTT=")
         await a.register(first)
         await b.send(ID, "before")
@@ -566,9 +371,6 @@ async def test_nodes_recover_when_redis_restarts_empty(restartable: Restartable)
         await eventually(reachable, timeout=10)
         assert first.received[0] == "before" and first.received[-1] == "after"
         assert second.received[0] == "local" and second.received[-1] == "after"
-    finally:
-        await a.aclose()
-        await b.aclose()
 
 
 # --- wiring ---------------------------------------------------------------------------

@@ -7,16 +7,13 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from tests.redis_support import RedisTarget
 from tests.registry.contract import RecordingConnection
-from tests.registry.test_redis import StartNode, eventually, keys, node_process, raw, start_node
+from tests.registry.nodes import SpawnNode, StartNode, eventually
 from wsgate.core.request import ConnectionContext
 from wsgate.exceptions import Gone
 from wsgate.registry.entry import decode_context, encode_context
 from wsgate.registry.redis_keys import Keys
 
-
-__all__ = ["keys", "raw", "start_node"]  # fixtures
 
 ID = "OOOOOOOOOOOOOOO="
 
@@ -29,11 +26,7 @@ def test_a_context_survives_its_encoding() -> None:
 
 
 async def test_the_connections_of_a_killed_node_are_reaped_once(
-    start_node: StartNode,
-    prefix: str,
-    keys: Keys,
-    raw: aioredis.Redis,
-    redis_target: RedisTarget,
+    start_node: StartNode, spawn_node: SpawnNode, keys: Keys, raw: aioredis.Redis
 ) -> None:
     """Two survivors sweep; each orphan reaches exactly one ``on_orphan``, with what the
     dead node entered; the dead node's keys are gone."""
@@ -45,7 +38,7 @@ async def test_the_connections_of_a_killed_node_are_reaped_once(
             seen.append((name, context))
 
         node.on_orphan = handler
-    async with node_process(redis_target, prefix, ID, lease=1.0) as (process, node_id):
+    async with spawn_node(ID, lease=1.0) as (process, node_id, _):
         await survivors[0].send(ID, "alive")
         assert await raw.hexists(keys.entries(node_id), ID)
         process.kill()
@@ -70,15 +63,11 @@ async def test_the_connections_of_a_killed_node_are_reaped_once(
 
 
 async def test_without_on_orphan_a_node_reaps_nothing(
-    start_node: StartNode,
-    prefix: str,
-    keys: Keys,
-    raw: aioredis.Redis,
-    redis_target: RedisTarget,
+    start_node: StartNode, spawn_node: SpawnNode, keys: Keys, raw: aioredis.Redis
 ) -> None:
     """A node the gateway gave no handler leaves the orphans to one that has it."""
     await start_node()
-    async with node_process(redis_target, prefix, ID, lease=1.0) as (process, node_id):
+    async with spawn_node(ID, lease=1.0) as (process, node_id, _):
         process.kill()
         await process.wait()
         await asyncio.sleep(2.5)
@@ -86,11 +75,7 @@ async def test_without_on_orphan_a_node_reaps_nothing(
 
 
 async def test_a_node_taken_for_dead_closes_its_reaped_connections(
-    start_node: StartNode,
-    prefix: str,
-    keys: Keys,
-    raw: aioredis.Redis,
-    redis_target: RedisTarget,
+    start_node: StartNode, keys: Keys, raw: aioredis.Redis
 ) -> None:
     """A node that stalled past its lease finds its connections reaped: it closes them
     (1001), rather than keep clients whose $disconnect already ran unreachable."""
