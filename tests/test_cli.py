@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -15,6 +11,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from tests.e2e.project_process import serve_project
 from wsgate.cli import main
 
 
@@ -33,19 +30,12 @@ HANDLERS = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def write_app(folder: Path, port: int) -> Path:
+def write_app(folder: Path) -> Path:
     (folder / "app_handlers.py").write_text(HANDLERS)
     config = folder / "wsgate.yaml"
     config.write_text(
         textwrap.dedent(
             f"""
-            server: {{port: {port}}}
             handlers:
               environment: {{DISCONNECT_LOG: "{folder / "disconnects.log"}"}}
             routes:
@@ -58,7 +48,7 @@ def write_app(folder: Path, port: int) -> Path:
 
 
 def test_check_accepts_a_good_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_app(tmp_path, 8080)
+    config = write_app(tmp_path)
     assert main(["check", "--config", str(config)]) == 0
     assert "ok" in capsys.readouterr().out
 
@@ -88,38 +78,14 @@ def test_check_names_a_handler_that_does_not_import(
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 async def test_serve_drains_on_a_stop_signal(tmp_path: Path, signum: signal.Signals) -> None:
-    port = free_port()
-    config = write_app(tmp_path, port)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "wsgate",
-        "serve",
-        "--config",
-        str(config),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")},
-    )
-    try:
-        url = f"ws://127.0.0.1:{port}/dev"
-        for _ in range(200):
-            try:
-                ws = await websockets.connect(url)
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("wsgate serve did not start")
+    config = write_app(tmp_path)
+    async with serve_project(tmp_path, "--config", str(config)) as served:
+        ws = await websockets.connect(served.url())
         await ws.send("hello")
         assert await ws.recv() == "hello"
-        process.send_signal(signum)
+        served.process.send_signal(signum)
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 10)
         assert ws.close_code == 1001
-        assert await asyncio.wait_for(process.wait(), 15) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        assert await asyncio.wait_for(served.process.wait(), 15) == 0
     assert (tmp_path / "disconnects.log").read_text() == "1001 Going away\n"

@@ -7,15 +7,20 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import websockets
+from websockets.exceptions import InvalidStatus
 
 
 _LISTENING = re.compile(r"ws://127\.0\.0\.1:(\d+)/(\S+)")
 START_TIMEOUT = 60.0
 """Seconds until the gateway listens (creating tables and importing boto3 included)."""
+BOUND = 30.0
+"""Seconds a line the test waits for has to show in the log."""
 
 
 @dataclass
@@ -24,12 +29,36 @@ class Served:
     port: int
     stage: str
     log: list[str]
+    """Its standard error, line by line, as it comes."""
 
-    def url(self, query: str = "") -> str:
-        return f"ws://127.0.0.1:{self.port}/{self.stage}" + (f"?{query}" if query else "")
+    def url(self, query: str = "", *, stage: str | None = None) -> str:
+        url = f"ws://127.0.0.1:{self.port}/{stage or self.stage}"
+        return url + (f"?{query}" if query else "")
 
     def text(self) -> str:
         return "".join(self.log)
+
+    async def logged(self, *parts: str, after: int = 0) -> int:
+        """The index of the first line from ``after`` on holding every one of ``parts``."""
+        try:
+            async with asyncio.timeout(BOUND):
+                while True:
+                    for index in range(after, len(self.log)):
+                        if all(part in self.log[index] for part in parts):
+                            return index
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            raise AssertionError(f"no line with {parts} in:\n" + self.text()) from None
+
+
+async def refused(url: str, **headers: str) -> int:
+    """The status a WebSocket handshake to ``url`` is refused with (``headers`` sent)."""
+    try:
+        async with websockets.connect(url, additional_headers=headers, open_timeout=20):
+            pass
+    except InvalidStatus as refusal:
+        return refusal.response.status_code
+    raise AssertionError(f"{url} accepted the handshake")
 
 
 def project_env() -> dict[str, str]:
@@ -67,10 +96,20 @@ async def run_wsgate(folder: Path, *args: str) -> tuple[int, str]:
 
 @asynccontextmanager
 async def serve_project(
-    folder: Path, *extra: str, env: Mapping[str, str] | None = None
+    folder: Path,
+    *extra: str,
+    env: Mapping[str, str] | None = None,
+    unset: Iterable[str] = (),
 ) -> AsyncIterator[Served]:
     """``wsgate serve`` in ``folder`` (its project file found there) on free ports, with
-    ``env`` added to the user's environment."""
+    ``env`` added to the user's environment and ``unset`` taken out of it.
+
+    At the end it is stopped with SIGINT and must exit with 0, unless the test stopped
+    it already (then only the status is checked).
+    """
+    environment = {**project_env(), **(env or {})}
+    for name in unset:
+        environment.pop(name, None)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -78,11 +117,11 @@ async def serve_project(
         "serve",
         "--port",
         "0",
-        "--tls-port",
+        "--tls-port",  # a project's default is 8443: tests may run side by side
         "0",
         *extra,
         cwd=folder,
-        env={**project_env(), **(env or {})},
+        env=environment,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -100,7 +139,8 @@ async def serve_project(
                     break
         reader = asyncio.ensure_future(_drain(process.stderr, log))
         yield Served(process, int(found.group(1)), found.group(2), log)
-        process.send_signal(signal.SIGINT)
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
         async with asyncio.timeout(20):
             assert await process.wait() == 0, "".join(log)
         await reader

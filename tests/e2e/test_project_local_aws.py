@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 import websockets
-from websockets.exceptions import InvalidStatus
+from websockets.asyncio.client import ClientConnection
 
 from tests.e2e.conftest import wait_for
-from tests.e2e.project_process import serve_project
+from tests.e2e.project_process import refused, serve_project
 from tests.moto_support import dynamodb, moto_server
 
 
@@ -47,11 +47,13 @@ def _project(tmp_path: Path, name: str) -> Path:
     return folder
 
 
-async def _refused(url: str, **headers: str) -> int:
-    with pytest.raises(InvalidStatus) as refused:
-        async with websockets.connect(url, additional_headers=headers, open_timeout=20):
-            pass
-    return refused.value.response.status_code
+def _on_moto(moto: str) -> tuple[str, ...]:
+    """The flags that give a project moto's DynamoDB, with its tables created there."""
+    return ("--endpoint", f"dynamodb={moto}", "--create-resources")
+
+
+async def _connect(url: str, **headers: str) -> ClientConnection:
+    return await websockets.connect(url, additional_headers=headers)
 
 
 async def _recv(connection: Any, timeout: float = 20) -> Any:
@@ -71,8 +73,7 @@ async def test_sam_project_with_authorizer_tables_and_a_function_on_no_route(
 ) -> None:
     folder = _project(tmp_path, "sam-notify")
     db = dynamodb(moto)
-    flags = ("--endpoint", f"dynamodb={moto}", "--create-resources")
-    async with serve_project(folder, *flags) as served:
+    async with serve_project(folder, *_on_moto(moto)) as served:
         assert "created table ConnectionsTable" in served.text()
         assert "created table sam-notify-audit" in served.text()
         # The template's keys and indexes, as written.
@@ -89,15 +90,11 @@ async def test_sam_project_with_authorizer_tables_and_a_function_on_no_route(
         assert audit["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
 
         # The CUSTOM authorizer reads the Authorization header.
-        assert await _refused(served.url()) == 401
-        assert await _refused(served.url(), Authorization="Bearer mallory") == 403
+        assert await refused(served.url()) == 401
+        assert await refused(served.url(), Authorization="Bearer mallory") == 403
 
-        alice = await websockets.connect(
-            served.url(), additional_headers={"Authorization": "Bearer alice"}
-        )
-        bob = await websockets.connect(
-            served.url(), additional_headers={"Authorization": "Bearer bob"}
-        )
+        alice = await _connect(served.url(), Authorization="Bearer alice")
+        bob = await _connect(served.url(), Authorization="Bearer bob")
         async with alice, bob:
             users = sorted(item["user"] for item in _items(db, "ConnectionsTable"))
             assert users == ["alice", "bob"]
@@ -117,7 +114,7 @@ async def test_sam_project_with_authorizer_tables_and_a_function_on_no_route(
         await wait_for(lambda: _items(db, "ConnectionsTable") == [], timeout=30)
 
     # Started again on the same DynamoDB: the tables are left as they are, data kept.
-    async with serve_project(folder, *flags) as served:
+    async with serve_project(folder, *_on_moto(moto)) as served:
         assert "table ConnectionsTable exists: left as it is" in served.text()
         assert len(_items(db, "sam-notify-audit")) == 2
 
@@ -126,18 +123,16 @@ async def test_serverless_project_one_function_on_five_routes(tmp_path: Path, mo
     folder = _project(tmp_path, "sls-router")
     db = dynamodb(moto)
     table = "sls-router-dev-connections"
-    async with serve_project(
-        folder, "--endpoint", f"dynamodb={moto}", "--create-resources"
-    ) as served:
+    async with serve_project(folder, *_on_moto(moto)) as served:
         assert db.describe_time_to_live(TableName=table)["TimeToLiveDescription"] == {
             "TimeToLiveStatus": "ENABLED",
             "AttributeName": "expires",
         }
-        assert await _refused(served.url()) == 401
-        assert await _refused(served.url("token=wrong")) == 403
+        assert await refused(served.url()) == 401
+        assert await refused(served.url("token=wrong")) == 403
 
-        alice = await websockets.connect(served.url("token=secret-alice"))
-        bob = await websockets.connect(served.url("token=secret-bob"))
+        alice = await _connect(served.url("token=secret-alice"))
+        bob = await _connect(served.url("token=secret-bob"))
         async with alice, bob:
             assert sorted(item["user"] for item in _items(db, table)) == ["alice", "bob"]
             await alice.send(json.dumps({"action": "whoami"}))
@@ -185,18 +180,12 @@ async def test_cloudformation_project_with_node_functions(tmp_path: Path, moto: 
     folder = _project(tmp_path, "cfn-node")
     db = dynamodb(moto)
     table = "cfn-node-live-connections"
-    async with serve_project(
-        folder, "--endpoint", f"dynamodb={moto}", "--create-resources"
-    ) as served:
+    async with serve_project(folder, *_on_moto(moto)) as served:
         assert served.stage == "live"
-        assert await _refused(served.url()) == 401
-        assert await _refused(served.url(), **{"X-Token": "guess:eve"}) == 403
-        ann = await websockets.connect(
-            served.url(), additional_headers={"X-Token": "let-me-in:ann"}
-        )
-        ben = await websockets.connect(
-            served.url(), additional_headers={"X-Token": "let-me-in:ben"}
-        )
+        assert await refused(served.url()) == 401
+        assert await refused(served.url(), **{"X-Token": "guess:eve"}) == 403
+        ann = await _connect(served.url(), **{"X-Token": "let-me-in:ann"})
+        ben = await _connect(served.url(), **{"X-Token": "let-me-in:ben"})
         async with ann, ben:
             assert sorted(item["name"] for item in _items(db, table)) == ["ann", "ben"]
             await ben.send(json.dumps({"type": "count"}))

@@ -10,103 +10,39 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import signal
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import InvalidStatus
 
+from tests.e2e.project_process import BOUND, Served, refused, serve_project
 from tests.redis_support import REDIS_URL, delete_keys, require_redis, unique_prefix
 
 
 pytestmark = pytest.mark.timeout(120)
 
-_LISTENING = re.compile(r"ws://127\.0\.0\.1:(\d+)/(\S+)")
-BOUND = 30.0
-"""Seconds any one reload is given to show."""
 
-
-@dataclass
-class Served:
-    process: asyncio.subprocess.Process
-    port: int
-    stage: str
-    log: list[str]
-
-    def url(self, stage: str | None = None) -> str:
-        return f"ws://127.0.0.1:{self.port}/{stage or self.stage}"
-
-    async def logged(self, *parts: str, after: int = 0) -> int:
-        """The index of the first line from ``after`` on holding every one of ``parts``."""
-        try:
-            async with asyncio.timeout(BOUND):
-                while True:
-                    for index in range(after, len(self.log)):
-                        if all(part in self.log[index] for part in parts):
-                            return index
-                    await asyncio.sleep(0.05)
-        except TimeoutError:
-            raise AssertionError(f"no line with {parts} in:\n" + "".join(self.log)) from None
-
-
-async def serve(folder: Path, config: str, *extra: str) -> AsyncIterator[Served]:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    env.pop("AWS_CA_BUNDLE", None)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "wsgate",
-        "serve",
-        "--config",
-        config,
-        "--port",
-        "0",
-        "--tls-port",  # a project's default is 8443: tests may run side by side
-        "0",
-        *extra,
-        cwd=folder,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    log: list[str] = []
-    reader = asyncio.ensure_future(_drain(process.stderr, log))
-    try:
-        served = Served(process, 0, "", log)
-        line = log[await served.logged("ws://127.0.0.1:")]
-        found = _LISTENING.search(line)
-        assert found, line
-        served.port, served.stage = int(found.group(1)), found.group(2)
+@asynccontextmanager
+async def watched(folder: Path, config: str, *extra: str) -> AsyncIterator[Served]:
+    """``wsgate serve --config CONFIG`` in ``folder``, once it watches for changes."""
+    async with serve_project(folder, "--config", config, *extra) as served:
+        await served.logged("hot reload: watching")
         yield served
-        process.send_signal(signal.SIGINT)
-        async with asyncio.timeout(20):
-            assert await process.wait() == 0, "".join(log)
-        await reader
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        reader.cancel()
 
 
-async def _drain(stream: asyncio.StreamReader, log: list[str]) -> None:
-    while line := await stream.readline():
-        log.append(line.decode())
+@asynccontextmanager
+async def connected(
+    folder: Path, config: str, *extra: str
+) -> AsyncIterator[tuple[Served, ClientConnection]]:
+    """``watched``, and a client connected to it."""
+    async with watched(folder, config, *extra) as served:
+        async with websockets.connect(served.url()) as ws:
+            yield served, ws
 
 
 async def ask(ws: ClientConnection, action: str, **fields: Any) -> Any:
@@ -225,8 +161,7 @@ async def sam(tmp_path: Path) -> AsyncIterator[Served]:
     folder = tmp_path / "app"
     write(folder / "echo" / "app.py", python_echo("one"))
     write(folder / "template.yaml", template({"echo": ("Echo", "echo", "python3.12")}))
-    async for served in serve(folder, "template.yaml"):
-        await served.logged("hot reload: watching")
+    async with watched(folder, "template.yaml") as served:
         yield served
 
 
@@ -258,12 +193,10 @@ async def test_node_code_change_reaches_the_next_message(tmp_path: Path) -> None
     folder = tmp_path / "app"
     write(folder / "node" / "index.mjs", node_echo("n1"))
     write(folder / "template.yaml", template({"echo": ("Echo", "node", "nodejs20.x")}))
-    async for served in serve(folder, "template.yaml"):
-        await served.logged("hot reload: watching")
-        async with websockets.connect(served.url()) as ws:
-            assert await ask(ws, "echo") == "n1"
-            write(folder / "node" / "index.mjs", node_echo("n2, longer"))
-            await until(ws, "echo", "n2, longer", "n1")
+    async with connected(folder, "template.yaml") as (_, ws):
+        assert await ask(ws, "echo") == "n1"
+        write(folder / "node" / "index.mjs", node_echo("n2, longer"))
+        await until(ws, "echo", "n2, longer", "n1")
 
 
 async def test_template_edits_add_a_route_survive_a_broken_one_and_apply_the_fix(
@@ -316,38 +249,43 @@ async def test_settings_fixed_at_start_are_named_and_kept(sam: Served, tmp_path:
         assert "api.stage" in line
         await sam.logged("reload: template.yaml changed: nothing that serves changed", after=mark)
         assert await ask(ws, "echo") == "one"
-    async with websockets.connect(sam.url("dev")) as ws:  # still served on its first stage
+    async with websockets.connect(sam.url(stage="dev")) as ws:  # still served on its first stage
         assert await ask(ws, "echo") == "one"
-    with pytest.raises(InvalidStatus) as refused:  # and not on the new one
-        await websockets.connect(sam.url("prod"))
-    assert refused.value.response.status_code == 403
+    assert await refused(sam.url(stage="prod")) == 403  # and not on the new one
 
 
-SERVERLESS = """
-service: reload
+def two_way(route: str, handler: str) -> str:
+    """A serverless.yml function of the route's name, answering on its two-way route."""
+    return f"""\
+  {route}:
+    handler: {handler}
+    events:
+      - websocket:
+          route: {route}
+          routeResponseSelectionExpression: $default
+"""
+
+
+def serverless(service: str, functions: str, provider: str = "") -> str:
+    """A serverless.yml of Python functions on routes by ``action``; ``provider`` adds
+    lines to its provider."""
+    return f"""\
+service: {service}
 provider:
   name: aws
   runtime: python3.12
   websocketsApiRouteSelectionExpression: $request.body.action
-  environment:
-    GREETING: GREETING_VALUE
-functions:
-  echo:
-    handler: app.handler
-    events:
-      - websocket:
-          route: echo
-          routeResponseSelectionExpression: $default
-"""
+{provider}functions:
+{functions}"""
 
-PING = """
-  ping:
-    handler: ping.handler
-    events:
-      - websocket:
-          route: ping
-          routeResponseSelectionExpression: $default
-"""
+
+SERVERLESS = serverless(
+    "reload",
+    two_way("echo", "app.handler"),
+    provider="  environment:\n    GREETING: GREETING_VALUE\n",
+)
+
+PING = two_way("ping", "ping.handler")
 
 
 async def test_serverless_yml_edits_apply_on_the_open_connection(tmp_path: Path) -> None:
@@ -357,15 +295,13 @@ async def test_serverless_yml_edits_apply_on_the_open_connection(tmp_path: Path)
     write(folder / "ping.py", python_echo("sls-ping"))
     file = folder / "serverless.yml"
     write(file, SERVERLESS.replace("GREETING_VALUE", "hi"))
-    async for served in serve(folder, "serverless.yml"):
-        await served.logged("hot reload: watching")
-        async with websockets.connect(served.url()) as ws:
-            assert await ask(ws, "echo") == "sls hi"
-            mark = len(served.log)
-            write(file, SERVERLESS.replace("GREETING_VALUE", "hello") + PING)
-            await served.logged("reload: serverless.yml changed: routes +ping", after=mark)
-            assert await ask(ws, "ping") == "sls-ping hello"
-            await until(ws, "echo", "sls hello", "sls hi")
+    async with connected(folder, "serverless.yml") as (served, ws):
+        assert await ask(ws, "echo") == "sls hi"
+        mark = len(served.log)
+        write(file, SERVERLESS.replace("GREETING_VALUE", "hello") + PING)
+        await served.logged("reload: serverless.yml changed: routes +ping", after=mark)
+        assert await ask(ws, "ping") == "sls-ping hello"
+        await until(ws, "echo", "sls hello", "sls hi")
 
 
 WSGATE_YAML = """
@@ -389,17 +325,15 @@ async def test_in_process_handler_modules_reload_with_the_flag(tmp_path: Path) -
         "    return {'statusCode': 200, 'body': '\"' + word() + '\"'}\n",
     )
     write(folder / "helper.py", "def word():\n    return 'first'\n")
-    async for served in serve(folder, "wsgate.yaml", "--reload"):
-        await served.logged("hot reload: watching")
-        async with websockets.connect(served.url()) as ws:
-            assert await ask(ws, "any") == "first"
-            write(folder / "helper.py", "def word():\n    return 'second one'\n")
-            await until(ws, "any", "second one", "first")
-            mark = len(served.log)
-            write(folder / "mod.py", "def handler(event, context):\n    return {\n")
-            line = served.log[await served.logged("ERROR", "reload: mod.py", after=mark)]
-            assert "SyntaxError" in line and "keep the handlers they had" in line, line
-            assert await ask(ws, "any") == "second one"
+    async with connected(folder, "wsgate.yaml", "--reload") as (served, ws):
+        assert await ask(ws, "any") == "first"
+        write(folder / "helper.py", "def word():\n    return 'second one'\n")
+        await until(ws, "any", "second one", "first")
+        mark = len(served.log)
+        write(folder / "mod.py", "def handler(event, context):\n    return {\n")
+        line = served.log[await served.logged("ERROR", "reload: mod.py", after=mark)]
+        assert "SyntaxError" in line and "keep the handlers they had" in line, line
+        assert await ask(ws, "any") == "second one"
 
 
 async def test_a_wsgate_yaml_importing_a_template_reloads_its_env_file(tmp_path: Path) -> None:
@@ -410,14 +344,12 @@ async def test_a_wsgate_yaml_importing_a_template_reloads_its_env_file(tmp_path:
     write(folder / "template.yaml", template({"echo": ("Echo", "echo", "python3.12")}))
     write(folder / "wsgate.yaml", "import: {path: template.yaml}\n")
     write(folder / ".env", "GREETING=from-env\n")
-    async for served in serve(folder, "wsgate.yaml", "--env-file", ".env"):
-        await served.logged("hot reload: watching")
-        async with websockets.connect(served.url()) as ws:
-            assert await ask(ws, "echo") == "imported from-env"
-            mark = len(served.log)
-            write(folder / ".env", "GREETING=changed-in-env\n")
-            await served.logged("reload: .env changed: functions ~Echo (environment)", after=mark)
-            await until(ws, "echo", "imported changed-in-env", "imported from-env")
+    async with connected(folder, "wsgate.yaml", "--env-file", ".env") as (served, ws):
+        assert await ask(ws, "echo") == "imported from-env"
+        mark = len(served.log)
+        write(folder / ".env", "GREETING=changed-in-env\n")
+        await served.logged("reload: .env changed: functions ~Echo (environment)", after=mark)
+        await until(ws, "echo", "imported changed-in-env", "imported from-env")
 
 
 async def test_every_process_of_workers_reloads_on_its_own(tmp_path: Path) -> None:
@@ -432,7 +364,7 @@ async def test_every_process_of_workers_reloads_on_its_own(tmp_path: Path) -> No
     registry = {"backend": "redis", "url": REDIS_URL, "prefix": prefix}
     write(folder / "wsgate.yaml", json.dumps({"import": "template.yaml", "registry": registry}))
     try:
-        async for served in serve(folder, "wsgate.yaml", "--workers", "2", "--reload"):
+        async with watched(folder, "wsgate.yaml", "--workers", "2", "--reload") as served:
             first = await served.logged("hot reload: watching")
             await served.logged("hot reload: watching", after=first + 1)
             async with websockets.connect(served.url()) as ws:
@@ -462,28 +394,18 @@ async def test_every_process_of_workers_reloads_on_its_own(tmp_path: Path) -> No
         await delete_keys(prefix)
 
 
-AUTHORIZED = """
-service: guarded
-provider:
-  name: aws
-  runtime: python3.12
-  websocketsApiRouteSelectionExpression: $request.body.action
-functions:
+CONNECT = """\
   connect:
     handler: app.connect
     events:
       - websocket:
           route: $connect
-AUTHORIZER
-  echo:
-    handler: app.handler
-    events:
-      - websocket:
-          route: echo
-          routeResponseSelectionExpression: $default
-  auth:
-    handler: app.auth
 """
+
+AUTHORIZED = serverless(
+    "guarded",
+    CONNECT + "AUTHORIZER\n" + two_way("echo", "app.handler") + "  auth:\n    handler: app.auth\n",
+)
 
 ON_CONNECT = """\
           authorizer:
@@ -514,20 +436,15 @@ async def test_an_authorizer_added_guards_new_connections_only(tmp_path: Path) -
     write(folder / "app.py", python_echo("guarded") + AUTH_CODE)
     file = folder / "serverless.yml"
     write(file, AUTHORIZED.replace("AUTHORIZER\n", ""))
-    async for served in serve(folder, "serverless.yml"):
-        await served.logged("hot reload: watching")
-        async with websockets.connect(served.url()) as before:
-            assert await ask(before, "echo") == "guarded"
-            mark = len(served.log)
-            write(
-                file,
-                AUTHORIZED.replace("AUTHORIZER\n", ON_CONNECT),
-            )
-            await served.logged("reload: serverless.yml changed", "authorizer", after=mark)
-            with pytest.raises(InvalidStatus) as refused:
-                async with websockets.connect(served.url()):
-                    pass
-            assert refused.value.response.status_code == 401  # no token: no identity source
-            async with websockets.connect(served.url() + "?token=letmein") as after:
-                assert await ask(after, "echo") == "guarded"
-            assert await ask(before, "echo") == "guarded"
+    async with connected(folder, "serverless.yml") as (served, before):
+        assert await ask(before, "echo") == "guarded"
+        mark = len(served.log)
+        write(
+            file,
+            AUTHORIZED.replace("AUTHORIZER\n", ON_CONNECT),
+        )
+        await served.logged("reload: serverless.yml changed", "authorizer", after=mark)
+        assert await refused(served.url()) == 401  # no token: no identity source
+        async with websockets.connect(served.url("token=letmein")) as after:
+            assert await ask(after, "echo") == "guarded"
+        assert await ask(before, "echo") == "guarded"
