@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import botocore.config
 import pytest
 
 from tests.e2e import handlers
-from wsgate.config.model import GatewayConfig
+from wsgate.config.model import GatewayConfig, RegistrySettings
 from wsgate.server.gateway import build_gateway
 from wsgate.server.runner import GatewayServer
 
@@ -120,6 +121,26 @@ async def gateway(gateway_factory: GatewayFactory) -> RunningGateway:
     """A gateway with the base routes and no authorizer."""
     running: RunningGateway = await gateway_factory()
     return running
+
+
+@asynccontextmanager
+async def two_gateways(
+    registry: RegistrySettings, config: GatewayConfig | None = None
+) -> AsyncIterator[tuple[RunningGateway, RunningGateway]]:
+    """Gateways A and B in this process, each on ports of its own, sharing ``registry``
+    (the rest of ``config``, ``make_config()``'s by default); stopped at the end."""
+    config = (config or make_config()).model_copy(update={"registry": registry})
+    handlers.EVENTS.clear()
+    servers: list[GatewayServer] = []
+    try:
+        for _ in range(2):
+            servers.append(GatewayServer(build_gateway(config)))
+            await servers[-1].start()
+        a, b = (RunningGateway(server, config.api.stage) for server in servers)
+        yield a, b
+    finally:
+        for server in servers:
+            await server.stop()
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -20,21 +20,19 @@ from botocore.exceptions import ClientError
 from websockets.exceptions import ConnectionClosed
 
 from tests.e2e import handlers
-from tests.e2e.conftest import RunningGateway, make_config, wait_for
+from tests.e2e.conftest import RunningGateway, make_config, two_gateways, wait_for
 from tests.redis_support import (
     REDIS_URL,
     delete_keys,
-    free_port,
     keys_under,
     redis_server,
     require_redis,
     start_redis,
     unique_prefix,
 )
+from tests.server_support import free_port
 from wsgate.config.model import RegistrySettings
 from wsgate.server import inprocess
-from wsgate.server.gateway import build_gateway
-from wsgate.server.runner import GatewayServer
 
 
 @dataclass
@@ -67,20 +65,12 @@ async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
     """
     require_redis()
     prefix = unique_prefix().rstrip(":")
-    config = make_config(handlers={"in_process_management": request.param}).model_copy(
-        update={"registry": RegistrySettings(backend="redis", url=REDIS_URL, prefix=prefix)}
-    )
-    handlers.EVENTS.clear()
-    servers: list[GatewayServer] = []
+    registry = RegistrySettings(backend="redis", url=REDIS_URL, prefix=prefix)
+    config = make_config(handlers={"in_process_management": request.param})
     try:
-        for _ in range(2):
-            server = GatewayServer(build_gateway(config))
-            await server.start()
-            servers.append(server)
-        yield Cluster(RunningGateway(servers[0], "dev"), RunningGateway(servers[1], "dev"), prefix)
+        async with two_gateways(registry, config) as (a, b):
+            yield Cluster(a, b, prefix)
     finally:
-        for server in servers:
-            await server.stop()
         await delete_keys(prefix)
 
 
@@ -202,17 +192,12 @@ async def test_while_redis_is_away_calls_get_500_not_410(in_process: bool, link:
     registry = RegistrySettings(
         backend="redis", url=url, prefix="t", lease=2.0, link_listen="127.0.0.1:0" if link else None
     )
-    config = make_config(handlers={"in_process_management": in_process}).model_copy(
-        update={"registry": registry}
-    )
-    handlers.EVENTS.clear()
-    servers: list[GatewayServer] = []
+    config = make_config(handlers={"in_process_management": in_process})
     try:
-        for _ in range(2):
-            servers.append(GatewayServer(build_gateway(config)))
-            await servers[-1].start()
-        a, b = RunningGateway(servers[0], "dev"), RunningGateway(servers[1], "dev")
-        async with websockets.connect(a.ws_url()) as ws:
+        async with (
+            two_gateways(registry, config) as (a, b),
+            websockets.connect(a.ws_url()) as ws,
+        ):
             await wait_for(lambda: bool(handlers.events_for("$connect")))
             connection_id = handlers.events_for("$connect")[0]["requestContext"]["connectionId"]
 
@@ -251,8 +236,6 @@ async def test_while_redis_is_away_calls_get_500_not_410(in_process: bool, link:
             await until(lambda: posted(b"after"))
             assert await ws.recv() == "after"
     finally:
-        for server in servers:
-            await server.stop()
         if redis.returncode is None:
             redis.kill()
             await redis.wait()

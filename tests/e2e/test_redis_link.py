@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e import handlers
-from tests.e2e.conftest import RunningGateway, make_config, wait_for
+from tests.e2e.conftest import RunningGateway, make_config, two_gateways, wait_for
 from tests.e2e.test_redis_faults import _client, _events, _post, _until, gateway_process
 from tests.redis_support import (
     REDIS_URL,
@@ -29,8 +29,6 @@ from tests.redis_support import (
 )
 from wsgate.config.model import RegistrySettings
 from wsgate.registry.redis import RedisRegistry
-from wsgate.server.gateway import build_gateway
-from wsgate.server.runner import GatewayServer
 
 
 EVENT_LOOPS = ("asyncio", "uvloop")  # wsgate serve runs on uvloop: its transports differ
@@ -63,49 +61,43 @@ async def test_post_get_and_delete_from_another_gateway_go_over_the_link() -> No
     require_redis()
     prefix = unique_prefix().rstrip(":")
     registry = RegistrySettings(backend="redis", url=REDIS_URL, prefix=prefix, lease=2.0)
-    config = make_config(admin={"listen": "127.0.0.1:0"}).model_copy(update={"registry": registry})
-    handlers.EVENTS.clear()
-    servers = [GatewayServer(build_gateway(config)) for _ in range(2)]
+    config = make_config(admin={"listen": "127.0.0.1:0"})
     try:
-        for server in servers:
-            await server.start()
-        a, b = RunningGateway(servers[0], "dev"), RunningGateway(servers[1], "dev")
-        away = servers[1].gateway.registry
-        assert isinstance(away, RedisRegistry)
-        ws = await websockets.connect(a.ws_url(), user_agent_header="link-test/1")
-        await wait_for(lambda: len(handlers.events_for("$connect")) == 1)
-        cid = handlers.events_for("$connect")[0]["requestContext"]["connectionId"]
-        home = servers[0].gateway.registry
-        assert isinstance(home, RedisRegistry) and cid.startswith(home.node_tag)
+        async with two_gateways(registry, config) as (a, b):
+            away = b.server.gateway.registry
+            assert isinstance(away, RedisRegistry)
+            ws = await websockets.connect(a.ws_url(), user_agent_header="link-test/1")
+            await wait_for(lambda: len(handlers.events_for("$connect")) == 1)
+            cid = handlers.events_for("$connect")[0]["requestContext"]["connectionId"]
+            home = a.server.gateway.registry
+            assert isinstance(home, RedisRegistry) and cid.startswith(home.node_tag)
 
-        async def up() -> bool:
-            return away.linked(cid)
+            async def up() -> bool:
+                return away.linked(cid)
 
-        await _until(up)
-        api = _client(b.port)
-        await asyncio.to_thread(api.post_to_connection, ConnectionId=cid, Data=b"hello")
-        assert await asyncio.wait_for(ws.recv(), 5) == "hello"
-        await asyncio.to_thread(api.post_to_connection, ConnectionId=cid, Data=b"\xff\x00")
-        assert await asyncio.wait_for(ws.recv(), 5) == b"\xff\x00"
-        info = await asyncio.to_thread(api.get_connection, ConnectionId=cid)
-        assert info["Identity"] == {"SourceIp": "127.0.0.1", "UserAgent": "link-test/1"}
-        assert info["ConnectedAt"] <= info["LastActiveAt"]
-        await asyncio.to_thread(api.delete_connection, ConnectionId=cid)
-        await asyncio.wait_for(ws.wait_closed(), 5)
-        assert ws.close_code == 1000
-        assert await asyncio.to_thread(_post, api, cid) == 410
-        try:
-            await asyncio.to_thread(api.get_connection, ConnectionId=cid)
-        except ClientError as exc:
-            assert exc.response["Error"]["Code"] == "GoneException"
-        else:
-            raise AssertionError("GET of a closed connection answered")
-        # Every call went over the link (B's metrics say so); only the last two Gones were
-        # checked in Redis.
-        assert await _remote_calls(b) == {"link": 6.0, "redis": 0.0}
+            await _until(up)
+            api = _client(b.port)
+            await asyncio.to_thread(api.post_to_connection, ConnectionId=cid, Data=b"hello")
+            assert await asyncio.wait_for(ws.recv(), 5) == "hello"
+            await asyncio.to_thread(api.post_to_connection, ConnectionId=cid, Data=b"\xff\x00")
+            assert await asyncio.wait_for(ws.recv(), 5) == b"\xff\x00"
+            info = await asyncio.to_thread(api.get_connection, ConnectionId=cid)
+            assert info["Identity"] == {"SourceIp": "127.0.0.1", "UserAgent": "link-test/1"}
+            assert info["ConnectedAt"] <= info["LastActiveAt"]
+            await asyncio.to_thread(api.delete_connection, ConnectionId=cid)
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            assert ws.close_code == 1000
+            assert await asyncio.to_thread(_post, api, cid) == 410
+            try:
+                await asyncio.to_thread(api.get_connection, ConnectionId=cid)
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "GoneException"
+            else:
+                raise AssertionError("GET of a closed connection answered")
+            # Every call went over the link (B's metrics say so); only the last two Gones were
+            # checked in Redis.
+            assert await _remote_calls(b) == {"link": 6.0, "redis": 0.0}
     finally:
-        for server in servers:
-            await server.stop()
         await delete_keys(prefix)
 
 

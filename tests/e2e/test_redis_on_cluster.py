@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from websockets.exceptions import ConnectionClosed
 
 from tests.e2e import handlers
-from tests.e2e.conftest import RunningGateway, make_config, wait_for
+from tests.e2e.conftest import RunningGateway, two_gateways, wait_for
 from tests.redis_support import (
     LocalCluster,
     delete_keys,
@@ -30,8 +30,6 @@ from tests.redis_support import (
     unique_prefix,
 )
 from wsgate.config.model import RegistrySettings
-from wsgate.server.gateway import build_gateway
-from wsgate.server.runner import GatewayServer
 
 
 __all__ = ["redis_cluster"]  # a fixture
@@ -65,17 +63,10 @@ async def gateways(
     settings = RegistrySettings(
         backend="redis", url=cluster.target.url, cluster=True, prefix=prefix, **registry
     )
-    config = make_config().model_copy(update={"registry": settings})
-    handlers.EVENTS.clear()
-    servers: list[GatewayServer] = []
     try:
-        for _ in range(2):
-            servers.append(GatewayServer(build_gateway(config)))
-            await servers[-1].start()
-        yield RunningGateway(servers[0], "dev"), RunningGateway(servers[1], "dev")
+        async with two_gateways(settings) as running:
+            yield running
     finally:
-        for server in servers:
-            await server.stop()
         await delete_keys(prefix, cluster.target)
 
 
