@@ -20,6 +20,22 @@ def _check(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return status, capsys.readouterr().out
 
 
+def _report(
+    capsys: pytest.CaptureFixture[str],
+    config: Path,
+    *argv: str,
+    status: int = 0,
+    kind: str | None = None,
+) -> str:
+    """The text report of ``wsgate check --config CONFIG ARGV``, its exit status checked,
+    and its first line (the file and its ``kind``) when given."""
+    code, out = _check(capsys, "--config", str(config), *argv)
+    assert code == status
+    if kind is not None:
+        assert out.startswith(f"{config}: {kind}\n")
+    return out
+
+
 def _json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
     status, out = _check(capsys, "--json", *argv)
     report: dict[str, object] = json.loads(out)
@@ -37,9 +53,7 @@ def test_sam_template_report(capsys: pytest.CaptureFixture[str]) -> None:
     """Each route with its function, code folder, handler, runtime, timeout and way;
     every function's environment; the notices; the summary line last."""
     path = FIXTURES / "sam-chat" / "template.yaml"
-    status, out = _check(capsys, "--config", str(path))
-    assert status == 0
-    assert out.startswith(f"{path}: a SAM/CloudFormation template\n")
+    out = _report(capsys, path, kind="a SAM/CloudFormation template")
     api = _section(out, "API")
     assert "  stage:             Dev" in api
     assert "  route selection:   $request.body.action" in api
@@ -71,8 +85,7 @@ def test_sam_template_report(capsys: pytest.CaptureFixture[str]) -> None:
 def test_serverless_report_names_the_authorizer(capsys: pytest.CaptureFixture[str]) -> None:
     """The authorizer's function, folder, handler and identity sources; no result cache."""
     path = FIXTURES / "sls-chat" / "serverless.yml"
-    status, out = _check(capsys, "--config", str(path), "--stage", "qa")
-    assert status == 0
+    out = _report(capsys, path, "--stage", "qa")
     authorizer = _section(out, "Authorizer")
     assert "  type:              request" in authorizer
     assert "  invokes:           function auth (./, handler.auth, python3.12)" in authorizer
@@ -155,8 +168,7 @@ def test_every_unresolved_reference_at_once(
     monkeypatch.delenv("GAPS_SITE", raising=False)
     path = tmp_path / "serverless.yml"
     path.write_text(UNRESOLVED_SERVICE)
-    status, out = _check(capsys, "--config", str(path))
-    assert status == 2
+    out = _report(capsys, path, status=2)
     unresolved = _section(out, "Unresolved").splitlines()
     assert [line.split(": cannot resolve ")[0] for line in unresolved] == [
         f"  {path}: provider.environment.DB_URL",
@@ -186,8 +198,7 @@ def test_template_parameters_without_a_value(
         .replace("    Default: 'simplechat_connections'\n", "")
         .replace("    Type: String\n    Default: ''\n", "    Type: String\n")
     )
-    status, out = _check(capsys, "--config", str(path))
-    assert status == 2
+    out = _report(capsys, path, status=2)
     assert _section(out, "Unresolved").splitlines() == [
         f"  {path}: Parameters.TableName: has no Default: give it a value with "
         "--parameter-overrides TableName=VALUE",
@@ -215,8 +226,7 @@ def test_secrets_are_masked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
             "          DATABASE_URL: postgres://chat:s3cret@db:5432/chat\n",
         )
     )
-    status, out = _check(capsys, "--config", str(path))
-    assert status == 0
+    out = _report(capsys, path)
     assert f"        DB_PASSWORD={MASK}" in out
     assert f"        apiKey={MASK}" in out
     assert "        API_KEYS_TABLE=keys" in out
@@ -281,9 +291,7 @@ def test_wsgate_yaml_report_with_in_process_handlers(
         "  $default: app:handle\n"
         "  ask: {handler: app:handle, response: true, timeout: 5}\n"
     )
-    status, out = _check(capsys, "--config", str(config))
-    assert status == 0
-    assert out.startswith(f"{config}: a wsgate.yaml\n")
+    out = _report(capsys, config, kind="a wsgate.yaml")
     routes = _section(out, "Routes")
     assert "  $default -> handler app:handle (in process, one-way)" in routes
     assert "  ask -> handler app:handle (in process, two-way)\n      timeout:  5 s" in routes

@@ -77,6 +77,17 @@ def invoke(
     return pool.invoke(event, context)
 
 
+def one_running_one_waiting(
+    make_pool: PoolFactory,
+) -> tuple[FunctionPool, asyncio.Future[object], asyncio.Future[object]]:
+    """A pool of one worker running a call of 0.3 s, and a second call waiting for it."""
+    pool = make_pool(concurrency=1)
+    running = invoke(pool, "sleep", seconds=0.3)
+    waiting = invoke(pool, "sleep", seconds=0)
+    assert pool.waiting == 1
+    return pool, running, waiting
+
+
 def described(error: BaseException | None) -> str:
     """``errorType: errorMessage``."""
     assert isinstance(error, FunctionError)
@@ -164,10 +175,7 @@ async def test_cancelling_a_running_invocation_kills_its_worker(make_pool: PoolF
 async def test_cancelling_a_waiting_invocation_only_leaves_the_line(
     make_pool: PoolFactory,
 ) -> None:
-    pool = make_pool(concurrency=1)
-    running = invoke(pool, "sleep", seconds=0.3)
-    waiting = invoke(pool, "sleep", seconds=0)
-    assert pool.waiting == 1
+    pool, running, waiting = one_running_one_waiting(make_pool)
     waiting.cancel()
     await asyncio.sleep(0)
     assert pool.waiting == 0
@@ -288,10 +296,7 @@ async def test_retire_stops_idle_workers_now_and_busy_ones_after_their_answer(
 async def test_an_invocation_waiting_at_a_retire_runs_on_a_fresh_worker(
     make_pool: PoolFactory,
 ) -> None:
-    pool = make_pool(concurrency=1)
-    first = invoke(pool, "sleep", seconds=0.3)
-    waiting = invoke(pool, "sleep", seconds=0)
-    assert pool.waiting == 1
+    pool, first, waiting = one_running_one_waiting(make_pool)
     pool.retire()
     old, new = pid_of(await first), pid_of(await waiting)
     assert old != new
