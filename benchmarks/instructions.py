@@ -32,6 +32,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ROUTES = {"async": "handlers:echo", "def": "handlers:echo_sync"}
+POSTS = ("post", "raw-post")
+"""Management calls, one after another: ``POST /@connections/{id}`` on one kept-alive HTTP
+connection, each answered and its frame read by the WebSocket client it names."""
 LIVES = ("life", "raw-life", "bare-life")
 """Whole connection lives, one after another: wsgate with the async authorizer, ``$connect``
 and route of ``configs/life-async.yaml``, the raw aiohttp server doing the same, and the
@@ -80,6 +83,10 @@ async def _round_trips(count: int, route: str) -> None:
     await server.stop()
 
 
+# Every life comes from one address; a revision older than these settings had no limits.
+_NO_PER_IP_LIMITS = {"max_connections_per_ip": None, "connection_rate_per_ip": None}
+
+
 async def _lives(count: int, server: str) -> None:
     """Serve the life scenario on a free port and live ``count`` connections through it, one
     at a time: connect, upgrade with the token, one two-way message, close handshake."""
@@ -104,19 +111,15 @@ async def _lives(count: int, server: str) -> None:
         port = runner.addresses[0][1]
         stop = runner.cleanup
     else:
-        from wsgate.config.model import GatewayConfig
+        from wsgate.config.model import GatewayConfig, ServerSettings
         from wsgate.server.gateway import build_gateway
         from wsgate.server.runner import GatewayServer
 
+        limits = {k: v for k, v in _NO_PER_IP_LIMITS.items() if k in ServerSettings.model_fields}
         config = GatewayConfig.model_validate(
             {
                 "api": {"name": "instructions", "stage": "bench"},
-                "server": {
-                    "host": "127.0.0.1",
-                    "port": 0,
-                    "max_connections_per_ip": None,  # every life comes from one address
-                    "connection_rate_per_ip": None,
-                },
+                "server": {"host": "127.0.0.1", "port": 0, **limits},
                 "handlers": {"path": str(HERE / "apps")},
                 "authorizer": {
                     "type": "request",
@@ -154,6 +157,66 @@ async def _lives(count: int, server: str) -> None:
             raise RuntimeError("no close frame came back")
         await reader.read()  # the server closes the TCP connection
         writer.close()
+    await stop()
+
+
+async def _posts(count: int, server: str) -> None:
+    """Serve the POST scenario on a free port and make ``count`` POSTs through it."""
+    if server == "raw-post":
+        from aiohttp import web
+
+        from benchmarks.raw_server import make_app
+
+        runner = web.AppRunner(make_app("bench", routes=True))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        port, stop = runner.addresses[0][1], runner.cleanup
+    else:
+        from wsgate.config.model import GatewayConfig
+        from wsgate.server.gateway import build_gateway
+        from wsgate.server.runner import GatewayServer
+
+        config = GatewayConfig.model_validate(
+            {
+                "api": {"name": "instructions", "stage": "bench"},
+                "server": {"host": "127.0.0.1", "port": 0},
+                "handlers": {"path": str(HERE / "apps")},
+                "routes": {"whoami": {"handler": "handlers:whoami", "response": True}},
+            }
+        )
+        gateway = GatewayServer(build_gateway(config))
+        await gateway.start()
+        port, stop = gateway.port, gateway.stop
+    ws_reader, ws_writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    ws_writer.write(
+        (
+            "GET /bench HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    await ws_reader.readuntil(b"\r\n\r\n")
+    ws_writer.write(_masked(b'{"action":"whoami"}'))
+    length = (await ws_reader.readexactly(2))[1]
+    connection_id = (await ws_reader.readexactly(length)).decode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = b"x" * 60
+    post = (
+        f"POST /bench/@connections/{connection_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    for _ in range(count):
+        writer.write(post)
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"the POST was answered {head[:12]!r}")
+        sent = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(sent)
+        if (await ws_reader.readexactly(2 + len(body)))[2:] != body:
+            raise RuntimeError("the POSTed frame came wrong")
+    writer.close()
+    ws_writer.close()
     await stop()
 
 
@@ -196,7 +259,7 @@ def _export(revision: str, into: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", metavar="REV", help="also measure this git revision")
-    parser.add_argument("--route", choices=[*sorted(ROUTES), *LIVES], action="append")
+    parser.add_argument("--route", choices=[*sorted(ROUTES), *LIVES, *POSTS], action="append")
     parser.add_argument("--short", type=int, default=100)
     parser.add_argument("--long", type=int, default=1100)
     parser.add_argument("--run", nargs=2, metavar=("ROUTE", "COUNT"), help=argparse.SUPPRESS)
@@ -207,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         route, count = args.run[0], int(args.run[1])
         if route in LIVES:
             uvloop.run(_lives(count, route))
+        elif route in POSTS:
+            uvloop.run(_posts(count, route))
         else:
             uvloop.run(_round_trips(count, route))
         return 0

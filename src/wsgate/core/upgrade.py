@@ -15,8 +15,8 @@ import base64
 import binascii
 import hashlib
 import re
-from dataclasses import dataclass
 from http import HTTPStatus
+from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote
 
 import orjson
@@ -56,9 +56,12 @@ class BadRequest(ValueError):
         self.status = status
 
 
-@dataclass(frozen=True, slots=True)
-class RequestHead:
+class RequestHead(NamedTuple):
     """A request line and its headers, as sent.
+
+    A named tuple rather than a frozen dataclass: one is made for every request, and a
+    frozen dataclass's ``__init__`` costs three times as much (callgrind: 11,600 against
+    4,000 instructions for a management call's head).
 
     ``headers`` keeps each name's case, the order and duplicates; ``path`` is the target
     before any ``?``, still percent-encoded, and ``query`` is what follows the ``?`` or
@@ -140,13 +143,7 @@ def parse_head(head: bytes) -> RequestHead:
         raise BadRequest(_fault(text))
     method, target, version = request_line.groups()
     path, mark, query = target.partition("?")
-    return RequestHead(
-        method=method,
-        path=path,
-        query=query if mark else None,
-        headers=tuple(fields),
-        version=version,
-    )
+    return RequestHead(method, path, query if mark else None, tuple(fields), version)
 
 
 _TOKEN = re.compile(f"{_TCHAR}+")
