@@ -24,9 +24,10 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 
 HERE = Path(__file__).resolve().parent
@@ -83,6 +84,20 @@ async def _round_trips(count: int, route: str) -> None:
     await server.stop()
 
 
+async def _raw_server(
+    routes: bool, authorized: bool
+) -> tuple[int, Callable[[], Coroutine[Any, Any, None]]]:
+    """The raw aiohttp server of ``benchmarks.raw_server`` on a free port; its stop."""
+    from aiohttp import web
+
+    from benchmarks.raw_server import make_app
+
+    runner = web.AppRunner(make_app("bench", routes=routes, authorized=authorized))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner.addresses[0][1], runner.cleanup
+
+
 # Every life comes from one address; a revision older than these settings had no limits.
 _NO_PER_IP_LIMITS = {"max_connections_per_ip": None, "connection_rate_per_ip": None}
 
@@ -100,16 +115,7 @@ async def _lives(count: int, server: str) -> None:
             listener.close()
 
     elif server == "raw-life":
-        from aiohttp import web
-
-        from benchmarks.raw_server import make_app
-
-        runner = web.AppRunner(make_app("bench", routes=False, authorized=True))
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        stop = runner.cleanup
+        port, stop = await _raw_server(routes=False, authorized=True)
     else:
         from wsgate.config.model import GatewayConfig, ServerSettings
         from wsgate.server.gateway import build_gateway
@@ -163,14 +169,7 @@ async def _lives(count: int, server: str) -> None:
 async def _posts(count: int, server: str) -> None:
     """Serve the POST scenario on a free port and make ``count`` POSTs through it."""
     if server == "raw-post":
-        from aiohttp import web
-
-        from benchmarks.raw_server import make_app
-
-        runner = web.AppRunner(make_app("bench", routes=True))
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        port, stop = runner.addresses[0][1], runner.cleanup
+        port, stop = await _raw_server(routes=True, authorized=False)
     else:
         from wsgate.config.model import GatewayConfig
         from wsgate.server.gateway import build_gateway
