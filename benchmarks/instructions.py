@@ -49,6 +49,15 @@ def _masked(body: bytes) -> bytes:
     return bytes((0x81, 0x80 | len(body))) + key + bytes(b ^ key[i % 4] for i, b in enumerate(body))
 
 
+def _upgrade(target: str) -> bytes:
+    """A client's upgrade request for ``target``, with a fresh key."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
 async def _round_trips(count: int, route: str) -> None:
     """Serve the echo route on a free port and send it ``count`` messages, one at a time."""
     from wsgate.config.model import GatewayConfig
@@ -66,14 +75,7 @@ async def _round_trips(count: int, route: str) -> None:
     server = GatewayServer(build_gateway(config))
     await server.start()
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        (
-            "GET /bench HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
+    writer.write(_upgrade("/bench"))
     await reader.readuntil(b"\r\n\r\n")
     frame, reply = _masked(BODY), 2 + len(BODY)
     for _ in range(count):
@@ -145,14 +147,7 @@ async def _lives(count: int, server: str) -> None:
     close = bytes((0x88, 0x82)) + b"\x01\x02\x03\x04" + bytes((0x03 ^ 1, 0xE8 ^ 2))
     for _ in range(count):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        key = base64.b64encode(os.urandom(16)).decode()
-        writer.write(
-            (
-                "GET /bench?token=bench HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
+        writer.write(_upgrade("/bench?token=bench"))
         if not (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101"):
             raise RuntimeError("the upgrade was refused")
         writer.write(frame)
@@ -187,14 +182,7 @@ async def _posts(count: int, server: str) -> None:
         await gateway.start()
         port, stop = gateway.port, gateway.stop
     ws_reader, ws_writer = await asyncio.open_connection("127.0.0.1", port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    ws_writer.write(
-        (
-            "GET /bench HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
+    ws_writer.write(_upgrade("/bench"))
     await ws_reader.readuntil(b"\r\n\r\n")
     ws_writer.write(_masked(b'{"action":"whoami"}'))
     length = (await ws_reader.readexactly(2))[1]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -161,12 +162,9 @@ def compose_yaml(text: str, source: str) -> yaml.Node | None:
     loader = _Loader(text)
     loader.name = source  # what the marks name
     try:
-        node: yaml.Node | None = loader.get_single_node()
+        with _config_errors(source):
+            node: yaml.Node | None = loader.get_single_node()
         return node
-    except yaml.MarkedYAMLError as exc:
-        raise ConfigError(_yaml_error(exc, source)) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
     finally:
         loader.dispose()
 
@@ -185,11 +183,8 @@ def construct_yaml(node: yaml.Node | None, loader: type[yaml.SafeLoader], source
     # flattened and builds the same values, so one parse serves several readers.
     constructor = loader("")
     try:
-        return constructor.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        raise ConfigError(_yaml_error(exc, source)) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+        with _config_errors(source):
+            return constructor.construct_document(node)
     finally:
         constructor.dispose()
 
@@ -220,6 +215,18 @@ class _Loader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         refuse_duplicate_keys(node)
         return super().construct_mapping(node, deep=deep)
+
+
+@contextmanager
+def _config_errors(source: str) -> Iterator[None]:
+    """A YAML error inside, as the ``ConfigError`` naming ``source`` (and the line and
+    column, when YAML marked them)."""
+    try:
+        yield
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError(_yaml_error(exc, source)) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
 
 
 def _yaml_error(exc: yaml.MarkedYAMLError, source: str) -> str:
