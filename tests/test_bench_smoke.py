@@ -103,7 +103,9 @@ def test_botocore_floor_reports_its_rate_as_json() -> None:
     assert abs(figures["calls_per_s"] * figures["us_per_call"] - 1e6) < 1
 
 
-@pytest.mark.parametrize("route", ["async", "def", "life", "raw-life", "bare-life", "post", "raw-post"])
+@pytest.mark.parametrize(
+    "route", ["async", "def", "life", "raw-life", "bare-life", "post", "raw-post"]
+)
 def test_the_instruction_count_driver_makes_round_trips(route: str) -> None:
     """What ``benchmarks.instructions`` runs under callgrind still works with the code
     (without callgrind: counting takes minutes); a life whose upgrade, echo or close
