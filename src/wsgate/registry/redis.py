@@ -82,7 +82,7 @@ from wsgate.registry.peer_wire import (
 )
 from wsgate.registry.peers import Peers, advert
 from wsgate.registry.redis_keys import Keys
-from wsgate.registry.redis_link import Call, Inbox, Link, connect
+from wsgate.registry.redis_link import Call, Inbox, Link, as_text, connect
 from wsgate.registry.redis_scripts import (
     ADVERTISE,
     CLAIM,
@@ -286,7 +286,7 @@ class RedisRegistry:
             # their entries are on their way back (``JOIN`` opens the re-entry window).
             start = len(self._keys.inbox(""))
             inboxes = await link.listening(self._keys.inbox("*"))
-            listening = [_text(inbox)[start:] for inbox in inboxes]
+            listening = [as_text(inbox)[start:] for inbox in inboxes]
             joined = asyncio.get_running_loop().time()
             await link.run(
                 Call(
@@ -869,7 +869,7 @@ class RedisRegistry:
                 continue
             try:
                 for node_id in await link.run(find_dead):
-                    await self._reap_node(link, _text(node_id))
+                    await self._reap_node(link, as_text(node_id))
             except Exception as exc:  # the sweeper must outlive any one failure
                 log.warning("registry: could not sweep dead nodes: %s", exc)
 
@@ -882,7 +882,7 @@ class RedisRegistry:
         while True:
             # The ids first: the script must be handed their directory keys.
             cursor, page = await link.scan_hash(entries, cursor, _REAP_BATCH)
-            ids = [_text(connection_id) for connection_id in page]
+            ids = [as_text(connection_id) for connection_id in page]
             claimed = await link.run(
                 Call(
                     REAP,
@@ -901,7 +901,7 @@ class RedisRegistry:
                     len(pairs) // 2,
                 )
             for index in range(0, len(pairs), 2):
-                connection_id = _text(pairs[index])
+                connection_id = as_text(pairs[index])
                 try:
                     context = decode_context(connection_id, bytes(pairs[index + 1]))
                 except ValueError as exc:
@@ -935,10 +935,6 @@ class RedisRegistry:
 
     def _publish_command(self) -> str:
         return self._started().publish_command
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _raise_first(results: list[Any]) -> list[Any]:

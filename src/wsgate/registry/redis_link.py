@@ -29,7 +29,16 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from wsgate.registry.redis_scripts import Script
 
 
-__all__ = ["COMMANDS_PER_TIMEOUT", "Call", "Command", "Inbox", "Link", "Publish", "connect"]
+__all__ = [
+    "COMMANDS_PER_TIMEOUT",
+    "Call",
+    "Command",
+    "Inbox",
+    "Link",
+    "Publish",
+    "as_text",
+    "connect",
+]
 
 T = TypeVar("T")
 
@@ -132,7 +141,7 @@ class Link:
     async def read_hash(self, key: str) -> dict[str, str]:
         """Every field of the hash at ``key`` with its value, as text."""
         found = await self.answer(self.client.hgetall(key))
-        return {_text(field): _text(value) for field, value in found.items()}
+        return {as_text(field): as_text(value) for field, value in found.items()}
 
     async def scan_hash(self, key: str, cursor: int, count: int) -> tuple[int, list[bytes]]:
         """About ``count`` fields of the hash at ``key`` from ``cursor``, and the cursor of
@@ -291,5 +300,6 @@ def _bytes(value: bytes | str) -> bytes:
     return value.encode() if isinstance(value, str) else value
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """A reply's field as text: redis-py gives bytes unless told to decode."""
     return value.decode() if isinstance(value, bytes) else value
