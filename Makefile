@@ -29,7 +29,13 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet uv==$(UV_VERSION)
 
-$(STAMP): requirements/dev.txt pyproject.toml | $(UV)
+# The hot path that setup.py compiles with mypyc as wsgate installs (wsgate.compiled.HOT_PATH):
+# a change to one of these sources builds the extensions again, or the edit would not run.
+HOT_PATH := src/wsgate/compiled.py $(shell sed -n 's|^    "\(wsgate/[a-z0-9_/]*\.py\)",$$|src/\1|p' src/wsgate/compiled.py)
+# make test runs the suite on the compiled hot path, then these tests again on its sources.
+PURE_TESTS := tests/core tests/server tests/integrations tests/test_compiled.py
+
+$(STAMP): requirements/dev.txt pyproject.toml setup.py $(HOT_PATH) | $(UV)
 	$(call sync_venv,requirements/dev.txt)
 	touch $(STAMP)
 
@@ -43,6 +49,7 @@ run-node: $(STAMP) $(NODE_STAMP)
 
 test: $(STAMP) $(NODE_STAMP) lint types
 	$(BIN)/python -m pytest
+	WSGATE_PURE_PYTHON=1 $(BIN)/python -m pytest -q $(PURE_TESTS)
 
 # The front door's fuzz suite at scale: FUZZ_EXAMPLES per property and listener (4 runs).
 FUZZ_EXAMPLES ?= 2500

@@ -1,11 +1,14 @@
 """Suite-wide settings."""
 
 import asyncio
+import os
 from collections.abc import Callable, Mapping
 
 import pytest
 import uvloop
 from hypothesis import settings
+
+from wsgate.compiled import PURE_ENV, stale_extensions
 
 
 # Hypothesis's per-example deadline is a timing assertion: on a loaded 2-core CI machine a
@@ -28,3 +31,33 @@ def pytest_asyncio_loop_factories(
     where the gateway reads sockets itself (TLS on the plain port did)."""
     names = getattr(getattr(item, "module", None), "EVENT_LOOPS", ("asyncio",))
     return {name: LOOPS[name] for name in names}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to test compiled modules older than their sources: Python would run the
+    extensions and the edits would go untested (``make`` builds them again)."""
+    stale = stale_extensions()
+    if stale and not os.environ.get(PURE_ENV):
+        names = ", ".join(str(path.relative_to(path.parents[2])) for path in stale)
+        raise pytest.UsageError(
+            f"compiled modules older than their sources ({names}): run `make test`, "
+            f"or set {PURE_ENV}=1 to test the sources"
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Whether this run tests the compiled hot path or its Python sources."""
+    if os.environ.get(PURE_ENV):
+        return f"wsgate hot path: Python sources ({PURE_ENV}=1)"
+    return "wsgate hot path: compiled (mypyc)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``pure_python`` tests watch a module's globals, which compiled code does not read
+    back: they run in the pure-Python pass of ``make test``, not in the compiled one."""
+    if os.environ.get(PURE_ENV):
+        return
+    pure = [item for item in items if item.get_closest_marker("pure_python") is not None]
+    if pure:
+        config.hook.pytest_deselected(items=pure)
+        items[:] = [item for item in items if item.get_closest_marker("pure_python") is None]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from wsgate.exceptions import (
+from wsgate.compiled import use_sources as _use_sources
+
+
+_use_sources()  # WSGATE_PURE_PYTHON=1: the hot path's sources, not its compiled modules
+
+from wsgate.exceptions import (  # noqa: E402
     AuthorizerError,
     BufferFull,
     ConfigError,

@@ -133,6 +133,7 @@ class CountingJson:
         "${request.body.service}/${request.body.action}/${request.body.data.type}",
     ],
 )
+@pytest.mark.pure_python
 def test_body_is_parsed_once(monkeypatch: pytest.MonkeyPatch, expression: str) -> None:
     """select parses the body exactly once however many variables the expression has."""
     counting = CountingJson()
@@ -142,6 +143,7 @@ def test_body_is_parsed_once(monkeypatch: pytest.MonkeyPatch, expression: str) -
     assert counting.loads_calls == 1
 
 
+@pytest.mark.pure_python
 def test_static_expression_does_not_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     """A static expression never parses the body."""
     counting = CountingJson()

@@ -43,7 +43,7 @@ class ProtocolError(Exception):
 
     __slots__ = ("code", "events", "reason")
 
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: CloseCode, reason: str) -> None:
         super().__init__(code, reason)
         self.code = code
         self.reason = reason  # goes into a close frame: keep it <= 123 bytes of UTF-8

@@ -121,23 +121,28 @@ class Lifecycle:
     async def _read(self) -> bool:
         """Read until the connection ends and wrap up: True; or until a handler that waits
         took this task over, with another task reading on: False."""
+        # No await in a finally, and an exception re-raised by name after an await: mypyc
+        # (this module is compiled) re-raises the wrong one there (tests/test_compiled.py).
         try:
             why = await self._read_loop()
-        except BaseException:
-            why = None
-            raise
-        finally:
-            if why is not None or self._reader in (None, asyncio.current_task()):
-                # The connection ended, or reading failed in the task that was reading.
-                self.session.ws.on_text = None
-                self._stop_timers()
-                self.session.ws.finish()
-                await self._gateway.registry.unregister(self.session.connection_id)
+        except BaseException as error:
+            if self._reader in (None, asyncio.current_task()):
+                await self._stop_reading()  # reading failed in the task that was reading
+            raise error
+        if why is not None or self._reader in (None, asyncio.current_task()):
+            await self._stop_reading()  # the connection ended
         if why is None:
             return False
         await self._disconnect(why)
         self._over()
         return True
+
+    async def _stop_reading(self) -> None:
+        session = self.session
+        session.ws.on_text = None
+        self._stop_timers()
+        session.ws.finish()
+        await self._gateway.registry.unregister(session.connection_id)
 
     async def _read_loop(self) -> CloseReason | None:
         """Read until the connection ends: why, for ``$disconnect``; None once this task
@@ -151,7 +156,7 @@ class Lifecycle:
                 event = await ws.receive()
             except asyncio.CancelledError as cancelled:
                 if self._handed is None:
-                    raise
+                    raise cancelled
                 # Cancelled between a handler's first step in the fast lane and this task
                 # taking it over: the cancellation is the handler's, as if this task had
                 # been awaiting it. Asked again, it is delivered at the handler's wait.
