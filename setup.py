@@ -8,20 +8,19 @@ C compiler); at run time it makes wsgate import the sources even where they are 
 
 from __future__ import annotations
 
-import os
 import runpy
 
 from setuptools import setup
 
 
 def _extensions() -> list[object]:
-    if os.environ.get("WSGATE_PURE_PYTHON"):
+    # Read from the file, not imported: the build runs before wsgate's dependencies exist.
+    compiled = runpy.run_path("src/wsgate/compiled.py")
+    if compiled["sources_wanted"]():
         return []
     from mypyc.build import mypycify
 
-    # Read from the file, not imported: the build runs before wsgate's dependencies exist.
-    hot_path = runpy.run_path("src/wsgate/compiled.py")["HOT_PATH"]
-    return list(mypycify([f"src/{path}" for path in hot_path], opt_level="3"))
+    return list(mypycify([f"src/{path}" for path in compiled["HOT_PATH"]], opt_level="3"))
 
 
 setup(ext_modules=_extensions())

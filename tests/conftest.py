@@ -1,14 +1,13 @@
 """Suite-wide settings."""
 
 import asyncio
-import os
 from collections.abc import Callable, Mapping
 
 import pytest
 import uvloop
 from hypothesis import settings
 
-from wsgate.compiled import PURE_ENV, stale_extensions
+from wsgate.compiled import PURE_ENV, sources_wanted, stale_extensions
 
 
 # Hypothesis's per-example deadline is a timing assertion: on a loaded 2-core CI machine a
@@ -37,7 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Refuse to test compiled modules older than their sources: Python would run the
     extensions and the edits would go untested (``make`` builds them again)."""
     stale = stale_extensions()
-    if stale and not os.environ.get(PURE_ENV):
+    if stale and not sources_wanted():
         names = ", ".join(str(path.relative_to(path.parents[2])) for path in stale)
         raise pytest.UsageError(
             f"compiled modules older than their sources ({names}): run `make test`, "
@@ -47,7 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     """Whether this run tests the compiled hot path or its Python sources."""
-    if os.environ.get(PURE_ENV):
+    if sources_wanted():
         return f"wsgate hot path: Python sources ({PURE_ENV}=1)"
     return "wsgate hot path: compiled (mypyc)"
 
@@ -55,7 +54,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """``pure_python`` tests watch a module's globals, which compiled code does not read
     back: they run in the pure-Python pass of ``make test``, not in the compiled one."""
-    if os.environ.get(PURE_ENV):
+    if sources_wanted():
         return
     pure = [item for item in items if item.get_closest_marker("pure_python") is not None]
     if pure:

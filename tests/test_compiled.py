@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import wsgate
-from wsgate.compiled import HOT_PATH, PURE_ENV, SourcesFirst, stale_extensions
+from wsgate.compiled import HOT_PATH, PURE_ENV, SourcesFirst, sources_wanted, stale_extensions
 
 
 SRC = Path(wsgate.__file__).resolve().parent.parent
@@ -62,7 +62,7 @@ def test_this_pass_runs_what_it_says() -> None:
     from wsgate.core import protocol
 
     compiled = protocol.__file__ is not None and protocol.__file__.endswith(EXTENSION)
-    assert compiled is not bool(os.environ.get(PURE_ENV))
+    assert compiled is not sources_wanted()
 
 
 def test_a_package_is_left_to_the_usual_finders(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "PURE_ENV",
     "SourcesFirst",
     "compiled_modules",
+    "sources_wanted",
     "stale_extensions",
     "use_sources",
 ]
@@ -70,13 +71,15 @@ class SourcesFirst(MetaPathFinder):
         return None  # a package, or not wsgate's: the usual finders
 
 
-def use_sources() -> bool:
-    """Put :class:`SourcesFirst` in front when ``WSGATE_PURE_PYTHON`` is set; True if so."""
-    if not os.environ.get(PURE_ENV):
-        return False
-    if not any(isinstance(finder, SourcesFirst) for finder in sys.meta_path):
+def sources_wanted() -> bool:
+    """Whether ``WSGATE_PURE_PYTHON`` asks for the sources rather than the extensions."""
+    return bool(os.environ.get(PURE_ENV))
+
+
+def use_sources() -> None:
+    """Put :class:`SourcesFirst` in front when :func:`sources_wanted`."""
+    if sources_wanted() and not any(isinstance(f, SourcesFirst) for f in sys.meta_path):
         sys.meta_path.insert(0, SourcesFirst())
-    return True
 
 
 def compiled_modules() -> list[str]:
