@@ -31,6 +31,7 @@ __all__ = [
 
 PURE_ENV = "WSGATE_PURE_PYTHON"
 HOT_PATH = (
+    "wsgate/auth/request.py",
     "wsgate/core/events.py",
     "wsgate/core/frames.py",
     "wsgate/core/framing.py",
@@ -38,6 +39,7 @@ HOT_PATH = (
     "wsgate/core/ids.py",
     "wsgate/core/policy.py",
     "wsgate/core/protocol.py",
+    "wsgate/core/request.py",
     "wsgate/core/results.py",
     "wsgate/core/routing.py",
     "wsgate/core/upgrade.py",
@@ -46,8 +48,11 @@ HOT_PATH = (
     "wsgate/integrations/python.py",
     "wsgate/server/connection.py",
     "wsgate/server/dispatch.py",
+    "wsgate/server/frontdoor.py",
+    "wsgate/server/handshake.py",
     "wsgate/server/lifecycle.py",
     "wsgate/server/session.py",
+    "wsgate/server/traffic.py",
 )
 """The modules ``setup.py`` compiles, under ``src/``: every message and handshake runs
 through them. They must not ``await`` in a ``finally`` nor re-raise with a bare ``raise``

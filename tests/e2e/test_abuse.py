@@ -281,11 +281,8 @@ def test_the_per_address_table_forgets_idle_addresses() -> None:
     assert not limits.admit("10.9.9.9", now=10.0)  # two open: the cap
 
 
-def test_the_per_address_table_has_a_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
-    import wsgate.server.traffic as traffic
-
-    monkeypatch.setattr(traffic, "MAX_SOURCES", 100)
-    limits = SourceLimits(max_open=None, rate=1, burst=5)
+def test_the_per_address_table_has_a_ceiling() -> None:
+    limits = SourceLimits(max_open=None, rate=1, burst=5, max_sources=100)
     for n in range(1000):  # one new address after another, each leaving its bucket short
         assert limits.admit(f"2001:db8::{n:x}", now=n * 0.001)
         limits.release(f"2001:db8::{n:x}")

@@ -311,13 +311,13 @@ async def test_a_fault_of_the_gateway_in_a_handshake_is_a_500_never_a_hang(
     gateway_factory: GatewayFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whatever goes wrong inside the handshake, the client gets an answer and a close."""
-    from wsgate.server import handshake as handshake_module
 
     async def broken(*args: Any) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(handshake_module, "_decide", broken)
     running = await gateway_factory()
+    # A part of the gateway the handshake calls, failing as a bug would.
+    monkeypatch.setattr(running.server.gateway.registry, "reserve", broken)
     with pytest.raises(InvalidStatus) as info:
         await asyncio.wait_for(websockets.connect(running.ws_url()), 5)
     assert info.value.response.status_code == 500

@@ -53,6 +53,9 @@ class Door(Protocol):
 
 log = logging.getLogger("wsgate.handshake")
 
+_FORGOTTEN = RequestHead("GET", "/", None, ())
+"""What the handshake's long-lived frame holds in place of the request it read."""
+
 
 def _refuse(gateway: Gateway, door: Door, status: int, *, websocket_version: bool = False) -> None:
     """Refuse a request the authorizer and ``$connect`` never saw (they count their own
@@ -99,8 +102,9 @@ async def handshake(gateway: Gateway, door: Door, head: RequestHead, segment: st
             return door.refuse(decision)
         connection, subprotocol = decision
         agreed = _agreed(subprotocol, headers.get("sec-websocket-protocol"))
-        # This frame lives as long as the connection: keep none of the request in it.
-        del head, headers
+        # This frame lives as long as the connection: keep none of the request in it
+        # (rebound, not deleted: compiled code cannot delete a local).
+        head, headers = _FORGOTTEN, {}
         await _serve(gateway, door, key, connection, agreed)
     finally:
         traffic.release()

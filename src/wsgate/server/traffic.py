@@ -72,13 +72,24 @@ class SourceLimits:
     then ``rate`` a second. None turns either limit off. An address holding no connection
     whose bucket has filled up again is the same as one never seen, so it is forgotten:
     swept at most once per refill time, and at once when the table reaches
-    ``MAX_SOURCES``. Times are ``time.monotonic()`` seconds, passed in.
+    ``max_sources``. Times are ``time.monotonic()`` seconds, passed in.
     """
 
-    __slots__ = ("_burst", "_max_open", "_next_sweep", "_rate", "_refill", "_table")
+    __slots__ = (
+        "_burst",
+        "_max_open",
+        "_max_sources",
+        "_next_sweep",
+        "_rate",
+        "_refill",
+        "_table",
+    )
 
-    def __init__(self, max_open: int | None, rate: float | None, burst: int) -> None:
+    def __init__(
+        self, max_open: int | None, rate: float | None, burst: int, max_sources: int = MAX_SOURCES
+    ) -> None:
         self._max_open = max_open
+        self._max_sources = max_sources
         self._rate = rate
         self._burst = burst
         # Seconds for an empty bucket to fill: after this an idle address is forgotten.
@@ -94,7 +105,7 @@ class SourceLimits:
         table = self._table
         entry = table.get(source)
         if entry is None:
-            if now >= self._next_sweep or len(table) >= MAX_SOURCES:
+            if now >= self._next_sweep or len(table) >= self._max_sources:
                 table = self._sweep(now)
             bucket = None if self._rate is None else TokenBucket(self._rate, self._burst, now)
             entry = table[source] = _Source(bucket)
@@ -118,7 +129,7 @@ class SourceLimits:
         """Forget the addresses holding nothing: every one whose bucket is full again,
         or, with the table full, every one without a connection."""
         self._next_sweep = now + max(self._refill, 1.0)
-        full = len(self._table) >= MAX_SOURCES
+        full = len(self._table) >= self._max_sources
         self._table = {
             source: entry
             for source, entry in self._table.items()
