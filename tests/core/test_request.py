@@ -61,3 +61,14 @@ def test_connection_context_authorizer_can_be_filled_later() -> None:
     assert conn.authorizer is None
     conn.authorizer = {"principalId": "u"}
     assert conn.authorizer == {"principalId": "u"}
+
+
+def test_the_view_holds_only_the_gateways_forwarded_headers_even_when_copied() -> None:
+    """A client's X-Forwarded-* go wherever they stand, also when the headers end with
+    exactly the gateway's own three (a copy of another request's view, or a client that
+    sent them so); the lower-cased names run beside the client's headers."""
+    view = make_request((("Host", "h"),)).headers
+    request = make_request((("X-Forwarded-For", "10.6.6.6"), *view))
+    assert request.headers == view
+    assert request.lowered == ("host",)
+    assert [name for name, _ in request.headers].count("X-Forwarded-For") == 1

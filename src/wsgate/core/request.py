@@ -33,6 +33,9 @@ class HandshakeRequest:
     source_ip: str
     port: int
     scheme: str
+    lowered: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """The client's header names in ``headers`` (all but the last three), lower-cased, in
+    the same order: the events read them without lower-casing each name again."""
 
     def __post_init__(self) -> None:
         # Made here, so that no HandshakeRequest can disagree with the events built on it.
@@ -41,11 +44,17 @@ class HandshakeRequest:
             ("X-Forwarded-Port", str(self.port)),
             ("X-Forwarded-Proto", self.scheme),
         )
-        headers = self.headers
-        if headers[-3:] == own:
-            return  # already the view (a copy of another request's)
-        view = tuple(item for item in headers if item[0].lower() not in _FORWARDED) + own
-        object.__setattr__(self, "headers", view)
+        kept: list[tuple[str, str]] = []
+        lowered: list[str] = []
+        # A copy of another request's view loses the gateway's three here and gets them
+        # back below: any earlier X-Forwarded-* goes, whatever its position.
+        for item in self.headers:
+            lower = item[0].lower()
+            if lower not in _FORWARDED:
+                kept.append(item)
+                lowered.append(lower)
+        object.__setattr__(self, "headers", (*kept, *own))
+        object.__setattr__(self, "lowered", tuple(lowered))
 
     def header(self, name: str) -> str | None:
         """Return the value of header ``name`` (case-insensitive); the last one wins."""
