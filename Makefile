@@ -35,7 +35,10 @@ HOT_PATH := src/wsgate/compiled.py $(shell sed -n 's|^    "\(wsgate/[a-z0-9_/]*\
 # make test runs the suite on the compiled hot path, then these tests again on its sources.
 PURE_TESTS := tests/core tests/server tests/integrations tests/test_compiled.py
 
+# Every extension is built anew: one left from a module no longer compiled would still be
+# imported before its source.
 $(STAMP): requirements/dev.txt pyproject.toml setup.py $(HOT_PATH) | $(UV)
+	find src -name '*.so' -delete
 	$(call sync_venv,requirements/dev.txt)
 	touch $(STAMP)
 

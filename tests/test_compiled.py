@@ -73,13 +73,24 @@ def test_a_package_is_left_to_the_usual_finders(tmp_path: Path) -> None:
 
 def test_a_source_newer_than_its_extension_is_stale(tmp_path: Path) -> None:
     source, extension = tmp_path / "mod.py", tmp_path / f"mod{EXTENSION}"
+    listed = (f"{tmp_path.name}/mod.py",)
     extension.write_bytes(b"")
     source.write_text("")
     os.utime(extension, (1_000_000, 1_000_000))
-    assert stale_extensions(tmp_path) == [source]
+    assert stale_extensions(tmp_path, listed) == [source]
     os.utime(extension, None)
     os.utime(source, (1_000_000, 1_000_000))
-    assert stale_extensions(tmp_path) == []
+    assert stale_extensions(tmp_path, listed) == []
+
+
+def test_an_extension_of_a_module_no_longer_compiled_is_stale(tmp_path: Path) -> None:
+    """Taken out of HOT_PATH, a module's old extension would still be imported first."""
+    source, extension = tmp_path / "mod.py", tmp_path / f"mod{EXTENSION}"
+    source.write_text("")
+    os.utime(source, (1_000_000, 1_000_000))
+    extension.write_bytes(b"")
+    assert stale_extensions(tmp_path, (f"{tmp_path.name}/other.py",)) == [source]
+    assert stale_extensions(tmp_path, (f"{tmp_path.name}/mod.py",)) == []
 
 
 def _miscompiled_shapes(tree: ast.AST) -> list[str]:

@@ -49,6 +49,7 @@ HOT_PATH = (
     "wsgate/server/connection.py",
     "wsgate/server/dispatch.py",
     "wsgate/server/frontdoor.py",
+    "wsgate/server/gateway.py",
     "wsgate/server/handshake.py",
     "wsgate/server/lifecycle.py",
     "wsgate/server/session.py",
@@ -96,13 +97,18 @@ def compiled_modules() -> list[str]:
     )
 
 
-def stale_extensions(package: Path | None = None) -> list[Path]:
-    """Sources edited after the extension built from them (which Python would still run)."""
+def stale_extensions(package: Path | None = None, compiled: Sequence[str] = HOT_PATH) -> list[Path]:
+    """Sources whose extension Python would run though it no longer matches them: edited
+    after it was built, or taken out of ``compiled`` (paths as in ``HOT_PATH``, relative
+    to the folder holding ``package``) since."""
     root = package or Path(__file__).resolve().parent
+    listed = {root.parent / name for name in compiled}
     stale = []
     for suffix in _EXTENSIONS:
         for extension in root.rglob(f"*{suffix}"):
             source = extension.with_name(extension.name[: -len(suffix)] + ".py")
-            if source.is_file() and source.stat().st_mtime > extension.stat().st_mtime:
+            if not source.is_file():
+                continue
+            if source not in listed or source.stat().st_mtime > extension.stat().st_mtime:
                 stale.append(source)
     return sorted(stale)

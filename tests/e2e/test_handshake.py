@@ -193,6 +193,26 @@ async def test_only_the_subprotocol_header_reaches_the_client(gateway: RunningGa
         assert "X-Other" not in ws.response.headers
 
 
+async def test_subprotocols_offered_on_several_lines_are_all_offered(
+    gateway: RunningGateway,
+) -> None:
+    """Sec-WebSocket-Protocol is a list field (RFC 6455 §11.3.4): offers sent on two
+    lines are one list, so $connect may pick from the first line too."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    try:
+        writer.write(
+            b"GET /dev?proto=chat.v1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat.v1\r\n"
+            b"Sec-WebSocket-Protocol: chat.v2\r\n\r\n"
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 101 ")
+    assert b"\r\nSec-WebSocket-Protocol: chat.v1\r\n" in head
+
+
 async def test_connect_event_shape_without_query(gateway: RunningGateway) -> None:
     async with websockets.connect(gateway.ws_url(), user_agent_header="agent/2"):
         pass

@@ -23,6 +23,7 @@ import orjson
 
 
 __all__ = [
+    "UPGRADE_FIELDS",
     "MAX_HEAD_BYTES",
     "BadRequest",
     "RequestHead",
@@ -255,7 +256,13 @@ _HANDSHAKE_FIELDS = frozenset(
 )
 
 
-def upgrade_refusal(head: RequestHead) -> tuple[int, str] | None:
+UPGRADE_FIELDS = _HANDSHAKE_FIELDS | frozenset(("user-agent", "sec-websocket-protocol"))
+"""The fields a handshake reads: ``upgrade_refusal``'s and the two the gateway keeps."""
+
+
+def upgrade_refusal(
+    head: RequestHead, found: dict[str, list[str]] | None = None
+) -> tuple[int, str] | None:
     """The status refusing ``head`` as a WebSocket opening handshake (RFC 6455 §4.1,
     §4.2.1) and why, or None when it is one.
 
@@ -263,11 +270,14 @@ def upgrade_refusal(head: RequestHead) -> tuple[int, str] | None:
     wrongly: over HTTP/1.0, with ``upgrade`` missing from the ``Connection`` tokens, with
     a key that is not base64 of 16 bytes, a version other than 13, or any of
     ``Upgrade``, ``Sec-WebSocket-Key``, ``Sec-WebSocket-Version`` more than once (the
-    server behind a proxy could read another of them than the proxy did).
+    server behind a proxy could read another of them than the proxy did). ``found`` is
+    ``head.values`` of these fields (or more, such as ``UPGRADE_FIELDS``), when the caller
+    has it already.
     """
     if head.version != "HTTP/1.1":
         return 400, f"an upgrade needs HTTP/1.1, not {head.version}"
-    found = head.values(_HANDSHAKE_FIELDS)
+    if found is None:
+        found = head.values(_HANDSHAKE_FIELDS)
     upgrades = found.get("upgrade", [])
     if len(upgrades) > 1:
         return 400, "Upgrade more than once"

@@ -114,6 +114,7 @@ class FrontDoor(asyncio.Protocol):
         "_handed_over",
         "_http",
         "_paused",
+        "_peer",
         "_serving",
         "_started",
         "_timer",
@@ -156,6 +157,7 @@ class FrontDoor(asyncio.Protocol):
         self._awaiting_body = False
         """A call's head is in and its body on the way: its own timeout runs."""
         self._timer: asyncio.TimerHandle | None = None
+        self._peer: tuple[str, int] | None = None
         self.lost = False
         """The client went away before the connection was upgraded."""
 
@@ -416,12 +418,15 @@ class FrontDoor(asyncio.Protocol):
     @property
     def peer(self) -> tuple[str, int]:
         """The client's address and the local port it connected to."""
-        transport = self.transport
-        peername = transport.get_extra_info("peername")
-        sockname = transport.get_extra_info("sockname")
-        host = str(peername[0]) if peername else ""
-        port = int(sockname[1]) if sockname else 0
-        return host, port
+        peer = self._peer
+        if peer is None:  # read once: each read asks the socket (a system call)
+            transport = self.transport
+            peername = transport.get_extra_info("peername")
+            sockname = transport.get_extra_info("sockname")
+            host = str(peername[0]) if peername else ""
+            port = int(sockname[1]) if sockname else 0
+            peer = self._peer = (host, port)
+        return peer
 
     def refuse(self, status: int, *, websocket_version: bool = False) -> None:
         """Answer with ``status`` and AWS's JSON message, then close the connection;

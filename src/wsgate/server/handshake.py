@@ -17,7 +17,7 @@ from wsgate.core.events import connect_event
 from wsgate.core.ids import new_id
 from wsgate.core.request import ConnectionContext, HandshakeRequest
 from wsgate.core.results import ConnectOutcome, interpret_connect_result, is_accepted
-from wsgate.core.upgrade import RequestHead, parse_query, upgrade_refusal
+from wsgate.core.upgrade import UPGRADE_FIELDS, RequestHead, parse_query, upgrade_refusal
 from wsgate.exceptions import DuplicateConnection, HandlerFailed, IntegrationTimeout
 from wsgate.server.connection import WebSocketConnection
 from wsgate.server.gateway import Gateway, Limits
@@ -73,13 +73,12 @@ async def handshake(gateway: Gateway, door: Door, head: RequestHead, segment: st
         return _refuse(gateway, door, 503)
     # Checked first: it spares the authorizer and $connect a request that can never
     # become a connection.
-    refused = upgrade_refusal(head)
+    found = head.values(UPGRADE_FIELDS)  # one pass over the headers for every check
+    refused = upgrade_refusal(head, found)
     if refused is not None:
         log.info("upgrade refused (%d): %s", *refused)
         return _refuse(gateway, door, refused[0], websocket_version=True)
-    # Lower-cased names read once below; the key came once (upgrade_refusal).
-    headers = {name.lower(): value for name, value in head.headers}
-    key = headers["sec-websocket-key"]
+    key = found["sec-websocket-key"][0]  # exactly one (upgrade_refusal)
     traffic = gateway.traffic
     if not traffic.admit(gateway.limits.max_connections):
         return _refuse(gateway, door, 429)
@@ -97,14 +96,16 @@ async def handshake(gateway: Gateway, door: Door, head: RequestHead, segment: st
         log.info("upgrade from %s refused (429): over its per-address limits", source_ip)
         return _refuse(gateway, door, 429)
     try:
-        decision = await _decide(gateway, door, head, headers.get("user-agent"))
+        agents = found.get("user-agent")
+        decision = await _decide(gateway, door, head, agents[-1] if agents else None)
         if isinstance(decision, int):
             return door.refuse(decision)
         connection, subprotocol = decision
-        agreed = _agreed(subprotocol, headers.get("sec-websocket-protocol"))
+        offered = found.get("sec-websocket-protocol")
+        agreed = _agreed(subprotocol, ", ".join(offered) if offered else None)
         # This frame lives as long as the connection: keep none of the request in it
         # (rebound, not deleted: compiled code cannot delete a local).
-        head, headers = _FORGOTTEN, {}
+        head, found = _FORGOTTEN, {}
         await _serve(gateway, door, key, connection, agreed)
     finally:
         traffic.release()

@@ -63,11 +63,11 @@ class Lifecycle:
         "_begin",
         "_context",
         "_dispatcher",
-        "_duration_timer",
+        "_closes_at",
         "_ended",
         "_gateway",
         "_handed",
-        "_idle_timer",
+        "_timer",
         "_in_flight",
         "_loop",
         "_most",
@@ -82,8 +82,10 @@ class Lifecycle:
         self.session = session
         self._loop = asyncio.get_running_loop()
         self._in_flight: InFlight = set()
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self._duration_timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        """One timer for both ends a connection can reach on its own: idle too long, or
+        open for ``max_connection_duration``; it fires at the nearer one."""
+        self._closes_at = 0.0
         self._reader: asyncio.Task[bool] | None = None
         """The task reading the connection, once the first one handed the reading on."""
         self._ended: asyncio.Future[None] | None = None
@@ -105,9 +107,9 @@ class Lifecycle:
         """Serve the connection until it closed and ``$disconnect`` ran."""
         limits = self._gateway.limits
         loop, session = self._loop, self.session
-        self._idle_timer = loop.call_at(session.last_active + limits.idle_timeout, self._on_idle)
-        self._duration_timer = loop.call_later(
-            limits.max_connection_duration, session.close, GOING_AWAY
+        self._closes_at = loop.time() + limits.max_connection_duration
+        self._timer = loop.call_at(
+            min(session.last_active + limits.idle_timeout, self._closes_at), self._on_timer
         )
         if self._dispatcher.runs_on_loop:
             self._context = contextvars.copy_context()
@@ -273,18 +275,19 @@ class Lifecycle:
 
     # Timers
 
-    def _on_idle(self) -> None:
-        """Close if nothing moved for ``idle_timeout``; else look again when it could have."""
-        deadline = self.session.last_active + self._gateway.limits.idle_timeout
-        if self._loop.time() >= deadline:
+    def _on_timer(self) -> None:
+        """Close once open for ``max_connection_duration``, or once nothing moved for
+        ``idle_timeout`` (read anew: a reload may change it); else look again when one of
+        them could be due."""
+        idle_until = self.session.last_active + self._gateway.limits.idle_timeout
+        if self._loop.time() >= min(idle_until, self._closes_at):
             self.session.close(GOING_AWAY)
         else:
-            self._idle_timer = self._loop.call_at(deadline, self._on_idle)
+            self._timer = self._loop.call_at(min(idle_until, self._closes_at), self._on_timer)
 
     def _stop_timers(self) -> None:
-        for timer in (self._idle_timer, self._duration_timer):
-            if timer is not None:
-                timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def _now_ms() -> int:
