@@ -36,6 +36,7 @@ HOT_PATH = (
     "wsgate/core/frames.py",
     "wsgate/core/framing.py",
     "wsgate/core/http1.py",
+    "wsgate/core/identity.py",
     "wsgate/core/ids.py",
     "wsgate/core/policy.py",
     "wsgate/core/protocol.py",

@@ -29,11 +29,13 @@ def test_user_agent() -> None:
     assert make_request((("Host", "h"),)).user_agent is None
 
 
-def test_handshake_request_is_frozen() -> None:
+def test_handshake_request_is_read_only() -> None:
     """HandshakeRequest cannot be modified."""
     request = make_request(())
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         request.port = 80  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        request.headers = ()  # type: ignore[misc]
 
 
 def test_connect_method_arn() -> None:

@@ -11,7 +11,6 @@ __all__ = ["ApiContext", "ConnectionContext", "HandshakeRequest"]
 _FORWARDED = frozenset(("x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"))
 
 
-@dataclass(frozen=True, slots=True)
 class HandshakeRequest:
     """The client's upgrade request, as the core needs it.
 
@@ -24,37 +23,73 @@ class HandshakeRequest:
     ``query`` holds the decoded query pairs in order; ``has_query`` is true when the URL
     had a ``?`` at all (even with nothing after it), because AWS omits the query maps from
     the ``$connect`` event only when there was no query string. ``port`` is the port the
-    client connected to and ``scheme`` is ``"http"`` or ``"https"``.
+    client connected to and ``scheme`` is ``"http"`` or ``"https"``. ``lowered`` holds
+    the client's header names (all of ``headers`` but the last three) lower-cased, in the
+    same order, so that the events read them without lower-casing each name again.
+
+    Read-only, as a frozen dataclass would be, but a plain class: one is made for every
+    handshake, and a frozen dataclass's ``__init__`` (Python's, even when this module is
+    compiled) cost more than building the view.
     """
 
-    headers: tuple[tuple[str, str], ...]
-    query: tuple[tuple[str, str], ...]
-    has_query: bool
-    source_ip: str
-    port: int
-    scheme: str
-    lowered: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    """The client's header names in ``headers`` (all but the last three), lower-cased, in
-    the same order: the events read them without lower-casing each name again."""
+    __slots__ = ("_has_query", "_headers", "_lowered", "_port", "_query", "_scheme", "_source_ip")
 
-    def __post_init__(self) -> None:
-        # Made here, so that no HandshakeRequest can disagree with the events built on it.
-        own = (
-            ("X-Forwarded-For", self.source_ip),
-            ("X-Forwarded-Port", str(self.port)),
-            ("X-Forwarded-Proto", self.scheme),
-        )
+    def __init__(
+        self,
+        headers: tuple[tuple[str, str], ...],
+        query: tuple[tuple[str, str], ...],
+        has_query: bool,
+        source_ip: str,
+        port: int,
+        scheme: str,
+    ) -> None:
         kept: list[tuple[str, str]] = []
         lowered: list[str] = []
         # A copy of another request's view loses the gateway's three here and gets them
         # back below: any earlier X-Forwarded-* goes, whatever its position.
-        for item in self.headers:
+        for item in headers:
             lower = item[0].lower()
             if lower not in _FORWARDED:
                 kept.append(item)
                 lowered.append(lower)
-        object.__setattr__(self, "headers", (*kept, *own))
-        object.__setattr__(self, "lowered", tuple(lowered))
+        kept.append(("X-Forwarded-For", source_ip))
+        kept.append(("X-Forwarded-Port", str(port)))
+        kept.append(("X-Forwarded-Proto", scheme))
+        self._headers = tuple(kept)
+        self._lowered = tuple(lowered)
+        self._query = query
+        self._has_query = has_query
+        self._source_ip = source_ip
+        self._port = port
+        self._scheme = scheme
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        return self._headers
+
+    @property
+    def lowered(self) -> tuple[str, ...]:
+        return self._lowered
+
+    @property
+    def query(self) -> tuple[tuple[str, str], ...]:
+        return self._query
+
+    @property
+    def has_query(self) -> bool:
+        return self._has_query
+
+    @property
+    def source_ip(self) -> str:
+        return self._source_ip
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def scheme(self) -> str:
+        return self._scheme
 
     def header(self, name: str) -> str | None:
         """Return the value of header ``name`` (case-insensitive); the last one wins."""
