@@ -36,10 +36,16 @@ ROUTES = {"async": "handlers:echo", "def": "handlers:echo_sync"}
 POSTS = ("post", "raw-post")
 """Management calls, one after another: ``POST /@connections/{id}`` on one kept-alive HTTP
 connection, each answered and its frame read by the WebSocket client it names."""
-LIVES = ("life", "raw-life", "bare-life")
+LIVES = ("life", "def-life", "raw-life", "bare-life")
 """Whole connection lives, one after another: wsgate with the async authorizer, ``$connect``
-and route of ``configs/life-async.yaml``, the raw aiohttp server doing the same, and the
-bare wire layer (no checks; with the client's share, the floor of the other two)."""
+and route of ``configs/life-async.yaml``, the same with ``def`` handlers
+(``configs/life-sync.yaml``: the authorizer and ``$connect`` in one trip to the handler
+threads), the raw aiohttp server doing the same, and the bare wire layer (no checks; with
+the client's share, the floor of the others)."""
+_LIFE_HANDLERS = {
+    "life": ("handlers:authorize", "handlers:connect", "handlers:echo"),
+    "def-life": ("handlers:authorize_sync", "handlers:connect_sync", "handlers:echo_sync"),
+}
 BODY = b'{"action": "echo", "data": "' + b"x" * 60 + b'"}'
 _COLLECTED = re.compile(rb"Collected : (\d+)")
 
@@ -123,6 +129,7 @@ async def _lives(count: int, server: str) -> None:
         from wsgate.server.gateway import build_gateway
         from wsgate.server.runner import GatewayServer
 
+        authorize, connect, echo = _LIFE_HANDLERS[server]
         limits = {k: v for k, v in _NO_PER_IP_LIMITS.items() if k in ServerSettings.model_fields}
         config = GatewayConfig.model_validate(
             {
@@ -131,13 +138,10 @@ async def _lives(count: int, server: str) -> None:
                 "handlers": {"path": str(HERE / "apps")},
                 "authorizer": {
                     "type": "request",
-                    "handler": "handlers:authorize",
+                    "handler": authorize,
                     "identity_source": ["route.request.querystring.token"],
                 },
-                "routes": {
-                    "$connect": "handlers:connect",
-                    "echo": {"handler": ROUTES["async"], "response": True},
-                },
+                "routes": {"$connect": connect, "echo": {"handler": echo, "response": True}},
             }
         )
         gateway = GatewayServer(build_gateway(config))

@@ -53,6 +53,7 @@ HOT_PATH = (
     "wsgate/server/gateway.py",
     "wsgate/server/handshake.py",
     "wsgate/server/lifecycle.py",
+    "wsgate/server/onehop.py",
     "wsgate/server/session.py",
     "wsgate/server/traffic.py",
 )
