@@ -271,9 +271,5 @@ class _Collector(Collector):
 
 
 def pool_load(pool: HandlerThreads) -> tuple[int, int, int]:
-    """A thread pool's (most threads, threads busy, calls no idle thread will take), read
-    without its lock: a scrape may be off by a call in flight."""
-    # HandlerThreads has no public view of its load yet: its counters are read here.
-    idle = pool._idle
-    busy = max(len(pool._threads) - idle, 0)
-    return pool._max, busy, max(pool._calls.qsize() - idle, 0)
+    """A thread pool's (most threads, threads busy, calls no idle thread will take)."""
+    return pool.load()
