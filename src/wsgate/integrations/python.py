@@ -83,6 +83,12 @@ class PythonIntegration:
         """Whether the handler is a plain ``def``, run by the handler threads."""
         return not self._is_async
 
+    @property
+    def per_turn(self) -> bool:
+        """Whether its calls reach the threads once per turn of the loop, together
+        (``HandlerThreads(per_turn=True)``)."""
+        return self._threads.per_turn
+
     def call_here(self, event: Event, request_id: str) -> object:
         """Run a ``def`` handler in the calling thread, which must be a handler thread.
 

@@ -29,7 +29,9 @@ from wsgate.core.results import route_reply
 from wsgate.core.routing import RouteSelector, choose_route
 from wsgate.core.throttle import TokenBucket
 from wsgate.exceptions import HandlerFailed, IntegrationTimeout
+from wsgate.integrations.base import Integration
 from wsgate.integrations.handler import Done, Handler, Waiting
+from wsgate.integrations.python import PythonIntegration
 from wsgate.server.session import Session
 
 
@@ -67,8 +69,9 @@ class Dispatcher:
         "_routes",
         "_safe_reply",
         "_selector",
+        "fast_lane",
         "observer",
-        "runs_on_loop",
+        "steps_on_loop",
     )
 
     def __init__(
@@ -99,17 +102,23 @@ class Dispatcher:
         """The largest two-way reply sent, as the largest message accepted (AWS: 128 KB)."""
         self._safe_reply = max_reply_bytes // 4
         """Characters below which a str reply fits whatever they are (UTF-8: 4 bytes at most)."""
-        self.runs_on_loop = all(
-            getattr(route.handler.integration, "threaded", True) is False
+        integrations = [
+            route.handler.integration
             for key, route in routes.items()
             if key not in _OPENING_AND_CLOSING
+        ]
+        self.fast_lane = all(_begins_on_loop(integration) for integration in integrations)
+        """Whether messages of connections opened from now on may be begun straight from
+        ``data_received`` (``server.lifecycle``): every message route's handler runs on
+        the loop (``async def``, in this process) or in this process's handler threads,
+        which take the calls of a turn of the loop together after it. Functions in worker
+        processes are begun by the reading task."""
+        self.steps_on_loop = any(
+            getattr(integration, "threaded", True) is False for integration in integrations
         )
-        """Whether every message route runs its handler on the loop (``async def``, in
-        this process): then messages of connections opened from now on may be begun
-        straight from ``data_received`` (``server.lifecycle``). Handlers in threads or
-        worker processes are begun by the reading task: there a batch of messages is
-        handed over per turn of the loop, and the threads contend for the interpreter
-        less than with one per read."""
+        """Whether some message route's handler runs on the loop: a message begun from
+        ``data_received`` is then begun in the reading task's name, which the handler's
+        first step runs as. Handlers in threads need no task."""
 
     def begin(
         self, session: Session, body: str, in_flight: InFlight
@@ -278,6 +287,15 @@ class Dispatcher:
             self.observer.sent(route_key, reply)
         session.reply(reply)
         return None
+
+
+def _begins_on_loop(integration: Integration) -> bool:
+    """Whether ``integration``'s calls may be begun straight from ``data_received``: its
+    handler runs on the loop, or it hands the calls of a turn of the loop to the threads
+    together, after that turn (``HandlerThreads(per_turn=True)``)."""
+    if getattr(integration, "threaded", True) is False:
+        return True
+    return isinstance(integration, PythonIntegration) and integration.per_turn
 
 
 def _size(reply: str | bytes) -> int:

@@ -160,7 +160,8 @@ def build_gateway(config: GatewayConfig, *, registry: Registry | None = None) ->
         # have the hook too.
         install_hook()
     runners = Runners(
-        threads=HandlerThreads(config.handlers.max_threads),
+        # Messages are begun from data_received: their calls are handed over per turn.
+        threads=HandlerThreads(config.handlers.max_threads, per_turn=True),
         # The authorizer, $connect and $disconnect have threads of their own: however
         # many slow message handlers run, a handshake never waits behind them.
         handshake_threads=HandlerThreads(config.handlers.handshake_threads, "wsgate-handshake"),

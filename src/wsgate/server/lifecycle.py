@@ -6,12 +6,14 @@ began in, so then the reading goes on in a new task and the old one finishes tha
 handler: a task per message only for the messages whose handler waits. Whoever reads
 when the connection ends unregisters it and runs ``$disconnect``.
 
-The fast lane: when every route's handler runs on the loop, a message that comes while
-the reading task waits with nothing queued is begun from ``data_received`` at once, with
-the reading task made the current task for that step (``asyncio.timeout`` and
-``TaskGroup`` hold on to it). Waking the task for it would cost about a tenth of a round
-trip. A handler that waits is then handed to the reading task through its queue, which
-finishes it as above.
+The fast lane: when every message route's handler runs on the loop or in the handler
+threads, a message that comes while the reading task waits with nothing queued is begun
+from ``data_received`` at once, with the reading task made the current task for that
+step when a handler may run on the loop (``asyncio.timeout`` and ``TaskGroup`` hold on to
+it). Waking the task for it would cost about a tenth of a round trip. A handler that
+waits is then handed to the reading task through its queue, which finishes it as above.
+The handler threads take the calls begun this way once per turn of the loop
+(``HandlerThreads(per_turn=True)``), as when the reading task began them.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ class Lifecycle:
         self._timer = loop.call_at(
             min(session.last_active + limits.idle_timeout, self._closes_at), self._on_timer
         )
-        if self._dispatcher.runs_on_loop:
+        if self._dispatcher.fast_lane:
             self._context = contextvars.copy_context()
             session.ws.on_text = self._take
         if await self._read():
@@ -208,12 +210,15 @@ class Lifecycle:
         if len(self._in_flight) >= self._most or task is None:
             return body  # the reading task waits for room, then begins it
         session.touch()
-        loop = self._loop
-        _enter_task(loop, task)
-        try:
-            waiting = self._context.run(self._begin, session, body, self._in_flight)
-        finally:
-            _leave_task(loop, task)
+        if self._dispatcher.steps_on_loop:
+            loop = self._loop
+            _enter_task(loop, task)
+            try:
+                waiting = self._context.run(self._begin, session, body, self._in_flight)
+            finally:
+                _leave_task(loop, task)
+        else:  # every handler runs in a thread: no task's name to take
+            waiting = self._begin(session, body, self._in_flight)
         if waiting is None:
             return None
         self._handed = waiting
