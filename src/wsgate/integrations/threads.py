@@ -60,6 +60,7 @@ class HandlerThreads:
         after it (``loop.call_soon``), rather than each at once."""
         self._handed: list[_Call] = []
         """The calls made in this turn of the loop (``per_turn``), not yet on the queue."""
+        self._hand_over_soon = self._hand_over  # bound once, not once per turn
 
     def run(
         self, loop: asyncio.AbstractEventLoop, func: Callable[..., Any], *args: Any
@@ -71,7 +72,7 @@ class HandlerThreads:
         if self.per_turn:
             handed = self._handed
             if not handed:
-                loop.call_soon(self._hand_over)
+                loop.call_soon(self._hand_over_soon)
             handed.append((loop, future, func, args))
         else:
             self._put((loop, future, func, args))

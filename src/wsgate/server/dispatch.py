@@ -13,8 +13,7 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 
 from wsgate.core.errors import (
     forbidden_frame,
@@ -166,15 +165,7 @@ class Dispatcher:
             else:
                 in_flight.add(call)
                 call.add_done_callback(
-                    partial(
-                        self._answer_later,
-                        session,
-                        route_key,
-                        route,
-                        request_id,
-                        in_flight,
-                        started,
-                    )
+                    _AnswerLater(self, session, route_key, route, request_id, in_flight, started)
                 )
         except Exception:  # a bug here must cost this message, not the connection
             log.exception("%s: message %s failed", session.connection_id, request_id)
@@ -287,6 +278,51 @@ class Dispatcher:
             self.observer.sent(route_key, reply)
         session.reply(reply)
         return None
+
+
+@final
+class _AnswerLater:
+    """A future's done callback: answers a handler that ran elsewhere (one object where a
+    ``functools.partial`` of a bound method made three)."""
+
+    __slots__ = (
+        "dispatcher",
+        "in_flight",
+        "request_id",
+        "route",
+        "route_key",
+        "session",
+        "started",
+    )
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        session: Session,
+        route_key: str,
+        route: Route,
+        request_id: str,
+        in_flight: InFlight,
+        started: float,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.session = session
+        self.route_key = route_key
+        self.route = route
+        self.request_id = request_id
+        self.in_flight = in_flight
+        self.started = started
+
+    def __call__(self, call: asyncio.Future[object]) -> None:
+        self.dispatcher._answer_later(
+            self.session,
+            self.route_key,
+            self.route,
+            self.request_id,
+            self.in_flight,
+            self.started,
+            call,
+        )
 
 
 def _begins_on_loop(integration: Integration) -> bool:
