@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
+import botocore.session
 import pytest
 
 from wsgate.server.inprocess import responses
@@ -26,14 +26,8 @@ def _unverified() -> Iterator[None]:
 
 
 def _model(operation: str) -> Any:
-    client = boto3.client(
-        "apigatewaymanagementapi",
-        endpoint_url="http://127.0.0.1:9/dev",
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    return client.meta.service_model.operation_model(operation)
+    service = botocore.session.get_session().get_service_model("apigatewaymanagementapi")
+    return service.operation_model(operation)
 
 
 def _botocore_parse(model: Any, status: int, headers: dict[str, str]) -> dict[str, Any]:
