@@ -104,6 +104,35 @@ def test_a_crash_loop_backs_off(
     assert delays[:4] == [0.1, 0.2, 0.4, 0.4]
 
 
+class _LateReader(Supervisor):
+    """Reaps each worker only once it has exited: a worker that wrote ``ready`` and died
+    at once is reaped before the loop read its line (a race seen in CI)."""
+
+    def _reap(self) -> list[tuple[supervisor._Worker, int]]:
+        for worker in self._workers.values():
+            worker.process.wait(timeout=10)
+        return super()._reap()
+
+
+def test_a_worker_ready_and_dead_before_its_line_was_read_counts_as_ready(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(supervisor, "BACKOFF_FIRST", 0.1)
+    caplog.set_level(logging.INFO, "wsgate.supervisor")
+    argv = [sys.executable, "-c", WORKER, "crash"]
+    late = _LateReader(argv, 1, WorkerSpec(index=0, fd=0, port=1), shutdown_timeout=2)
+    timer = _signal_later(1.5)
+    try:
+        # The stop may meet a worker just started, before its SIGTERM handler: status 1.
+        assert late.run() in (0, 1)
+    finally:
+        timer.cancel()
+    assert "before it was ready" not in caplog.text
+    assert "worker 0 (pid" in caplog.text and "exited with 3; starting another in 0.1 s" in (
+        caplog.text
+    )
+
+
 # --- what the workers share ------------------------------------------------------------
 
 

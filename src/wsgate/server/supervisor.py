@@ -347,16 +347,21 @@ class Supervisor:
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_r, 512)
                 continue
-            try:
-                data = worker.channel.recv(64)
-            except BlockingIOError:
-                continue
-            except OSError:
-                data = b""
-            if data.startswith(_READY) and worker.ready_at is None:
-                worker.ready_at = time.monotonic()
-            elif not data:  # the worker is exiting: it is reaped in _reap
+            if not self._take_line(worker):  # the worker is exiting: it is reaped in _reap
                 self._selector.unregister(worker.channel)
+
+    @staticmethod
+    def _take_line(worker: _Worker) -> bool:
+        """Read what the worker wrote (``ready``); False on EOF, when it is exiting."""
+        try:
+            data = worker.channel.recv(64)
+        except BlockingIOError:
+            return True
+        except OSError:
+            data = b""
+        if data.startswith(_READY) and worker.ready_at is None:
+            worker.ready_at = time.monotonic()
+        return bool(data)
 
     def _reap(self) -> list[tuple[_Worker, int]]:
         """The workers that exited since the last call, with their exit status."""
@@ -365,6 +370,8 @@ class Supervisor:
             status = worker.process.poll()
             if status is None:
                 continue
+            # A worker may write ``ready`` and die before the loop read it: it was ready.
+            self._take_line(worker)
             del self._workers[index]
             with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(worker.channel)
@@ -376,7 +383,11 @@ class Supervisor:
         """Wait until every worker is ready; None then, else the failing exit status."""
         deadline = time.monotonic() + START_TIMEOUT
         while self._signal is None:
+            now = time.monotonic()
             for worker, status in self._reap():
+                if worker.ready_at is not None:  # served, then died: restarted as in _watch
+                    self._schedule(worker, status, now)
+                    continue
                 log.error("worker %d exited before it was ready (%s)", worker.index, _how(status))
                 return status if status > 0 else 1
             if all(w.ready_at is not None for w in self._workers.values()):
