@@ -33,6 +33,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ROUTES = {"async": "handlers:echo", "def": "handlers:echo_sync"}
+BOTO3 = "boto3"
+"""A ``def`` route answering each message with boto3's ``post_to_connection`` to its own
+gateway (``handlers:post_back``): what a handler's boto3 round trip costs, botocore's
+share included."""
 POSTS = ("post", "raw-post")
 """Management calls, one after another: ``POST /@connections/{id}`` on one kept-alive HTTP
 connection, each answered and its frame read by the WebSocket client it names."""
@@ -88,6 +92,44 @@ async def _round_trips(count: int, route: str) -> None:
         writer.write(frame)
         if (await reader.readexactly(reply))[2:] != BODY:
             raise RuntimeError("the echo came back wrong")
+    writer.close()
+    await server.stop()
+
+
+async def _boto3_round_trips(count: int) -> None:
+    """Serve the ``postback`` route on a free port and send it ``count`` messages, one at a
+    time, each answered by the handler's boto3 ``post_to_connection``."""
+    from wsgate.config.model import GatewayConfig
+    from wsgate.server.gateway import build_gateway
+    from wsgate.server.inprocess import served_count
+    from wsgate.server.runner import GatewayServer
+
+    config = GatewayConfig.model_validate(
+        {
+            "api": {"name": "instructions", "stage": "bench"},
+            "server": {"host": "127.0.0.1", "port": 0},
+            "handlers": {"path": str(HERE / "apps")},
+            "routes": {"postback": "handlers:post_back"},
+        }
+    )
+    server = GatewayServer(build_gateway(config))
+    await server.start()
+    # Read by the handler at each call; the port is known only now.
+    os.environ["BENCH_MANAGEMENT_URL"] = f"http://127.0.0.1:{server.port}/bench"
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(_upgrade("/bench"))
+    await reader.readuntil(b"\r\n\r\n")
+    body = b'{"action": "postback", "data": "' + b"x" * 60 + b'"}'
+    frame, reply = _masked(body), 2 + len(body)
+    for _ in range(count):
+        writer.write(frame)
+        if (await reader.readexactly(reply))[2:] != body:
+            raise RuntimeError("the posted message came back wrong")
+    if served_count() < count:
+        raise RuntimeError("the boto3 calls went over HTTP, not in process")
     writer.close()
     await server.stop()
 
@@ -250,7 +292,9 @@ def _export(revision: str, into: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", metavar="REV", help="also measure this git revision")
-    parser.add_argument("--route", choices=[*sorted(ROUTES), *LIVES, *POSTS], action="append")
+    parser.add_argument(
+        "--route", choices=[*sorted(ROUTES), *LIVES, *POSTS, BOTO3], action="append"
+    )
     parser.add_argument("--short", type=int, default=100)
     parser.add_argument("--long", type=int, default=1100)
     parser.add_argument("--run", nargs=2, metavar=("ROUTE", "COUNT"), help=argparse.SUPPRESS)
@@ -263,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             uvloop.run(_lives(count, route))
         elif route in POSTS:
             uvloop.run(_posts(count, route))
+        elif route == BOTO3:
+            uvloop.run(_boto3_round_trips(count))
         else:
             uvloop.run(_round_trips(count, route))
         return 0

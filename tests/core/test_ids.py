@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
 import secrets
+import subprocess
+import sys
+import uuid
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wsgate.core.ids import api_id_for, new_id
+from wsgate.core.ids import api_id_for, format_uuid4, new_id, new_uuid
 
 
 ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{15}=")
@@ -88,3 +92,50 @@ def test_api_id_for_spreads_over_the_alphabet() -> None:
     values = [api_id_for(f"api-{i}") for i in range(2000)]
     assert len(set(values)) == len(values)
     assert len(set("".join(values))) == 36
+
+
+@given(st.integers(min_value=0, max_value=(1 << 128) - 1))
+def test_format_uuid4_is_the_uuid_modules_spelling(bits: int) -> None:
+    """The version and variant bits set, and the digits spelled, as ``uuid.UUID`` does."""
+    assert format_uuid4(bits) == str(uuid.UUID(int=bits, version=4))
+
+
+def test_format_uuid4_at_the_edges() -> None:
+    assert format_uuid4(0) == "00000000-0000-4000-8000-000000000000"
+    assert format_uuid4((1 << 128) - 1) == "ffffffff-ffff-4fff-bfff-ffffffffffff"
+
+
+def test_new_uuid_is_a_fresh_version_4_uuid() -> None:
+    drawn = {new_uuid() for _ in range(10_000)}
+    assert len(drawn) == 10_000
+    for value in drawn:
+        parsed = uuid.UUID(value)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        assert str(parsed) == value
+
+
+def test_a_forked_child_draws_other_uuids_than_its_parent() -> None:
+    """The generator is seeded again in a child: two workers forked from one parent never
+    hand out the same request ids."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent
+        os.write(writer, new_uuid().encode())
+        os._exit(0)
+    os.close(writer)
+    child = os.read(reader, 64).decode()
+    os.close(reader)
+    os.waitpid(pid, 0)
+    assert uuid.UUID(child).version == 4
+    assert child != new_uuid()
+
+
+def test_two_processes_draw_other_uuids() -> None:
+    program = "from wsgate.core.ids import new_uuid; print(new_uuid())"
+    drawn = {
+        subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    }
+    assert len(drawn) == 2

@@ -18,9 +18,6 @@ registry, which is all an answer needs.
 from __future__ import annotations
 
 import logging
-import os
-import random
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -28,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 import orjson
 
 from wsgate.core.errors import ManagementError, management_error
+from wsgate.core.ids import new_uuid
 from wsgate.core.management import (
     ConnectionPath,
     WrongStage,
@@ -85,26 +83,15 @@ class ManagedGateway(Protocol):
         ...
 
 
-_ids = random.Random(os.urandom(32))
-os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
-
-
-def _request_id() -> str:
-    """A version-4 UUID, as AWS's request ids are. Drawn from a generator seeded from the
-    OS (again in a forked child): it must be unique, not secret, and ``uuid4`` costs a
-    system call each."""
-    return str(uuid.UUID(int=_ids.getrandbits(128), version=4))
-
-
 def _error(kind: ManagementError, message: str | None = None) -> Reply:
     status, headers, body = management_error(kind, message)
-    headers["x-amzn-RequestId"] = _request_id()
+    headers["x-amzn-RequestId"] = new_uuid()
     return status, headers, body
 
 
 def _ok(status: int, body: bytes = b"") -> Reply:
     headers = {"Content-Type": "application/json"} if body else {}
-    headers["x-amzn-RequestId"] = _request_id()
+    headers["x-amzn-RequestId"] = new_uuid()
     return status, headers, body
 
 
@@ -140,7 +127,7 @@ def _denied(denial: Denial) -> Reply:
     headers = {
         "x-amzn-ErrorType": denial.error_type,
         "Content-Type": "application/json",
-        "x-amzn-RequestId": _request_id(),
+        "x-amzn-RequestId": new_uuid(),
     }
     return 403, headers, orjson.dumps({"message": denial.message})
 

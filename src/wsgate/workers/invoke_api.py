@@ -44,7 +44,6 @@ import os
 import re
 import socket
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import cast
@@ -52,6 +51,7 @@ from typing import cast
 import orjson
 from aiohttp import web
 
+from wsgate.core.ids import new_uuid
 from wsgate.integrations.base import Event, InvokeContext
 from wsgate.workers.errors import FunctionError, FunctionThrottled
 from wsgate.workers.invoke_events import (
@@ -339,7 +339,7 @@ class InvokeApi:
     # --- the endpoint ------------------------------------------------------------------
 
     async def _invoke(self, request: web.Request) -> web.StreamResponse:
-        request_id = str(uuid.uuid4())
+        request_id = new_uuid()
         try:
             return await self._answer(request, request_id)
         except InvokeError as error:
@@ -509,9 +509,7 @@ async def _read_body(request: web.Request, limit: int) -> tuple[bytes, int]:
 
 
 async def _unknown(request: web.Request) -> web.Response:
-    return InvokeError(404, "UnknownOperationException", "Unknown operation").response(
-        str(uuid.uuid4())
-    )
+    return InvokeError(404, "UnknownOperationException", "Unknown operation").response(new_uuid())
 
 
 def _put_back(before: str | None) -> None:

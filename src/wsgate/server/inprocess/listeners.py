@@ -8,12 +8,13 @@ need no lock.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from wsgate.server.management import ManagedGateway
 
@@ -129,17 +130,29 @@ def serving() -> bool:
     return bool(_listeners)
 
 
-def find(url: str) -> tuple[Local, str] | None:
-    """The local gateway ``url`` names and the path to ask it for, or None."""
-    parts = urlsplit(url)
+@functools.lru_cache(maxsize=256)
+def _key(scheme: str, netloc: str) -> tuple[str, str, int] | None:
+    """The table's key for a URL's scheme and netloc; None when it names no host or port.
+
+    Cached: every call of a client repeats its netloc, and reading the host and port out
+    of it is two passes in Python.
+    """
+    parts = SplitResult(scheme, netloc, "", "", "")
     host = parts.hostname
     if host is None:
         return None
     try:
-        port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
+        port = parts.port or _DEFAULT_PORTS.get(scheme, 0)
     except ValueError:  # not a port number: let botocore fail as it would
         return None
-    local = _listeners.get((parts.scheme, host, port))
+    return scheme, host, port
+
+
+def find(url: str) -> tuple[Local, str] | None:
+    """The local gateway ``url`` names and the path to ask it for, or None."""
+    parts = urlsplit(url)
+    key = _key(parts.scheme, parts.netloc)
+    local = _listeners.get(key) if key is not None else None
     if local is None:
         return None
     path = f"{parts.path}?{parts.query}" if parts.query else parts.path
