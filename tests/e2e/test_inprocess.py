@@ -26,6 +26,7 @@ from websockets.frames import Opcode
 
 from tests.e2e import handlers
 from tests.e2e.conftest import GatewayFactory, RunningGateway, make_config
+from tests.e2e.plain_botocore import http_only_client
 from tests.e2e.test_wire import (
     client_frame,
     raw_connection,
@@ -37,7 +38,6 @@ from tests.e2e.test_wire import (
 from wsgate.registry.memory import MemoryRegistry
 from wsgate.server import inprocess
 from wsgate.server.gateway import build_gateway
-from wsgate.server.inprocess.hook import before_call
 from wsgate.server.runner import GatewayServer
 
 
@@ -50,7 +50,6 @@ ROUTES: dict[str, Any] = {
     "bye": "tests.e2e.handlers:delete_self",
 }
 UNKNOWN_ID = "AAAAAAAAAAAAAAA="
-HOOK_EVENT = "before-call.apigatewaymanagementapi"
 
 
 async def connect(
@@ -77,10 +76,13 @@ def client_for(url: str, **config: Any) -> Any:
     )
 
 
-def over_http(client: Any) -> Any:
-    """The same client without the in-process hook: its calls go over HTTP."""
-    client.meta.events.unregister(HOOK_EVENT, before_call)
-    return client
+def over_http(url: str, **config: Any) -> Any:
+    """``client_for(url)`` as botocore alone makes it: its calls go over HTTP."""
+    return http_only_client(
+        endpoint_url=url,
+        region_name="us-east-1",
+        config=botocore.config.Config(**config) if config else None,
+    )
 
 
 @pytest.fixture
@@ -321,7 +323,7 @@ async def test_every_operation_answers_as_over_http(running: RunningGateway) -> 
     base = f"http://127.0.0.1:{running.port}"
     urls = {"dev": f"{base}/dev", "prod": f"{base}/prod", "none": base}
     local = {name: client_for(url) for name, url in urls.items()}
-    remote = {name: over_http(client_for(url)) for name, url in urls.items()}
+    remote = {name: over_http(url) for name, url in urls.items()}
     async with contextlib.AsyncExitStack() as stack:
         ws, ws_id = await connect(stack, running, user_agent_header="agent/8")
         _, first_id = await connect(stack, running)
@@ -357,13 +359,12 @@ async def test_limit_exceeded_is_not_retried_in_process(running: RunningGateway)
         # close_timeout: megabytes wait ahead of the close frame; no use waiting for it.
         _, stuck_id = await connect(stack, running, max_queue=1, max_size=None, close_timeout=0.1)
         client = running.management_client()
-        exceptions = client.exceptions
 
         def flood(target: Any) -> dict[str, Any]:
             for _ in range(200):
                 try:
                     target.post_to_connection(ConnectionId=stuck_id, Data=b"m" * 131000)
-                except exceptions.LimitExceededException as error:
+                except target.exceptions.LimitExceededException as error:
                     response: dict[str, Any] = error.response
                     return response
             raise AssertionError("the buffer never filled")
@@ -375,7 +376,7 @@ async def test_limit_exceeded_is_not_retried_in_process(running: RunningGateway)
         }
         assert response["ResponseMetadata"]["HTTPStatusCode"] == 429
         assert response["ResponseMetadata"]["RetryAttempts"] == 0
-        remote = over_http(running.management_client())
+        remote = over_http(running.management_url)
         response = await asyncio.to_thread(flood, remote)
         # botocore's standard mode: 3 attempts in all, with a throttling backoff between.
         assert response["ResponseMetadata"]["RetryAttempts"] == 2

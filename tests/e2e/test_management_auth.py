@@ -33,13 +33,13 @@ from websockets.asyncio.client import ClientConnection
 
 from tests.e2e import handlers
 from tests.e2e.conftest import BASE_ROUTES, HERE
+from tests.e2e.plain_botocore import http_only_client
 from tests.e2e.test_wire import raw_connection, read_response
 from wsgate.config.files import parse_config
 from wsgate.config.model import GatewayConfig
 from wsgate.exceptions import ConfigError
 from wsgate.server import inprocess
 from wsgate.server.gateway import build_gateway
-from wsgate.server.inprocess.hook import before_call
 from wsgate.server.runner import GatewayServer
 
 
@@ -55,7 +55,6 @@ ROUTES: dict[str, Any] = {
     **BASE_ROUTES,
     "call": {"handler": "tests.e2e.inprocess_handlers:call", "response": True},
 }
-HOOK_EVENT = "before-call.apigatewaymanagementapi"
 BEFORE_SEND = "before-send.apigatewaymanagementapi"
 MISMATCH = "The request signature we calculated does not match the signature you provided."
 
@@ -120,8 +119,7 @@ def client(
 ) -> Any:
     """A management client that goes over HTTP, signed with ``key`` (KEY_B by default)."""
     key = key or KEY_B
-    made = boto3.client(
-        "apigatewaymanagementapi",
+    return http_only_client(
         endpoint_url=url,
         region_name=region,
         aws_access_key_id=key["access_key_id"],
@@ -129,8 +127,6 @@ def client(
         aws_session_token=key.get("session_token"),
         config=botocore.config.Config(retries={"max_attempts": 1}, **config),
     )
-    made.meta.events.unregister(HOOK_EVENT, before_call)
-    return made
 
 
 async def connect(

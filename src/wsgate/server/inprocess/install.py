@@ -1,9 +1,11 @@
-"""Adding the ``before-call`` handler to botocore, whenever botocore is imported.
+"""Adding the ``before-call`` handler and the client class's shortcuts to botocore,
+whenever botocore is imported.
 
-botocore is never imported here: the handler is added to ``botocore.handlers`` when that
+botocore is never imported here: both are added to ``botocore.handlers`` when that
 module is (or already was) imported, so a gateway whose handlers never use boto3 pays
-nothing for it. Before it is added, the botocore names it relies on are looked up; a
-botocore without one of them keeps every call on HTTP, which works, only slower.
+nothing for them. Before they are added, the botocore names they rely on are looked up; a
+botocore without one of the hook's keeps every call on HTTP, which works, only slower, and
+one whose client methods differ from what the shortcuts override keeps botocore's steps.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from wsgate.server.inprocess.hook import EVENT, USES, before_call
+from wsgate.server.inprocess.shortcut import CLASS_EVENT, add_shortcuts, mismatched
 
 
 __all__ = ["install_hook"]
@@ -64,16 +67,39 @@ def add_to_botocore(handlers: ModuleType) -> bool:
             ", ".join(missing),
         )
         return False
-    spec = (EVENT, before_call)
+    ours: list[tuple[str, Any, str]] = [(EVENT, before_call, "wsgate.inprocess")]
+    if _shortcuts_fit():
+        ours.append((CLASS_EVENT, add_shortcuts, "wsgate.inprocess.shortcuts"))
     builtin: list[Any] = getattr(handlers, _BUILTIN_HANDLERS)
-    if spec not in builtin:
-        builtin.append(spec)
     # A session made before this point copied the builtin handlers without ours.
     boto3 = sys.modules.get("boto3")
     session = getattr(boto3, "DEFAULT_SESSION", None)
-    if session is not None:
-        session.events.register(EVENT, before_call, unique_id="wsgate.inprocess")
+    for event, handler, unique_id in ours:
+        if (event, handler) not in builtin:
+            builtin.append((event, handler))
+        if session is not None:
+            session.events.register(event, handler, unique_id=unique_id)
     return True
+
+
+def _shortcuts_fit() -> bool:
+    """Whether this botocore's client has the methods ``LocalShortcuts`` overrides, with
+    the parameters it expects; one line logged when not."""
+    try:
+        from botocore.client import BaseClient
+    except Exception:  # absent, or failing to import: either way not usable
+        wrong = ["botocore.client.BaseClient"]
+    else:
+        wrong = mismatched(BaseClient)
+    if wrong:
+        version = getattr(sys.modules.get("botocore"), "__version__", "?")
+        log.warning(
+            "boto3 management calls to this process resolve their endpoint as remote ones: "
+            "botocore %s has no %s as expected",
+            version,
+            ", ".join(wrong),
+        )
+    return not wrong
 
 
 class _ThenAdd(importlib.abc.Loader):
