@@ -67,6 +67,16 @@ def botocore_client_for(url: str) -> Any:
     )
 
 
+def remote_client(running: RunningGateway) -> Any:
+    """``running.management_client()`` as botocore alone makes it: over HTTP."""
+    return http_only_client(
+        endpoint_url=running.management_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
 async def in_thread(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(call, *args, **kwargs)
 
@@ -195,12 +205,7 @@ async def test_bad_parameters_raise_as_on_a_remote_endpoint(
     running: RunningGateway, kwargs: dict[str, Any], raised: str
 ) -> None:
     local = running.management_client()
-    remote = http_only_client(
-        endpoint_url=running.management_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    remote = remote_client(running)
     # The local client twice: before and after it knows its endpoint.
     outcomes = [await in_thread(_outcome, client, **kwargs) for client in (local, local, remote)]
     assert outcomes[0][0] == raised
@@ -233,12 +238,7 @@ async def test_a_presigned_url_is_botocores(running: RunningGateway) -> None:
     """Presigning resolves the endpoint as botocore does (its own parameter), whatever the
     shortcuts know."""
     local = running.management_client()
-    remote = http_only_client(
-        endpoint_url=running.management_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    remote = remote_client(running)
     with pytest.raises(local.exceptions.GoneException):  # the endpoint is known after it
         await in_thread(local.get_connection, ConnectionId="AAAAAAAAAAAAAAA=")
     params = {"ConnectionId": "AAAAAAAAAAAAAAA="}
