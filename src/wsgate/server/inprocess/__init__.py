@@ -14,7 +14,9 @@ One job per module:
 - ``loopcall``: a call made in any thread, answered on the gateway's loop;
 - ``responses``: the answer as botocore's endpoint would have built it from HTTP;
 - ``hook``: the ``before-call`` handler joining the three;
-- ``install``: adding that handler to botocore when botocore is imported.
+- ``shortcut``: the management client's first base, skipping for a local call the two
+  steps botocore takes only to send a request (its endpoint rules, its User-Agent);
+- ``install``: adding the handler and the base to botocore when botocore is imported.
 """
 
 from __future__ import annotations
