@@ -108,6 +108,28 @@ async def test_each_operation_resolves_its_endpoint_once_then_skips_it(
         assert all("User-Agent" not in r["headers"] for r in sent)
 
 
+async def test_a_hook_moving_the_endpoint_is_honoured_at_every_call(
+    running: RunningGateway,
+) -> None:
+    """botocore's resolution gives another URL than the client's: it is never skipped."""
+    stageless = f"http://127.0.0.1:{running.port}"
+
+    def move(builtins: dict[str, Any], **kwargs: Any) -> None:
+        builtins["SDK::Endpoint"] = stageless
+
+    async with contextlib.AsyncExitStack() as stack:
+        ws, ws_id = await connect(stack, running)
+        client = running.management_client()
+        client.meta.events.register("before-endpoint-resolution.apigatewaymanagementapi", move)
+        resolved, sent = resolutions(client), requests(client)
+        for _ in range(3):
+            await in_thread(client.post_to_connection, ConnectionId=ws_id, Data=b"m")
+        assert [await ws.recv() for _ in range(3)] == ["m", "m", "m"]
+    assert resolved == ["PostToConnection"] * 3
+    quoted = ws_id.replace("=", "%3D")
+    assert [r["url"] for r in sent] == [f"{stageless}/@connections/{quoted}"] * 3
+
+
 async def test_a_client_of_another_endpoint_is_botocores_own(running: RunningGateway) -> None:
     """No gateway of this process listens on the URL (an aiohttp server does): the endpoint
     is resolved and the User-Agent written at every call."""
