@@ -128,6 +128,7 @@ def test_a_worker_ready_and_dead_before_its_line_was_read_counts_as_ready(
     finally:
         timer.cancel()
     assert "before it was ready" not in caplog.text
+    assert "1 workers ready (1 restarting)" in caplog.text
     assert "worker 0 (pid" in caplog.text and "exited with 3; starting another in 0.1 s" in (
         caplog.text
     )

@@ -301,10 +301,14 @@ class Supervisor:
                 self._start(index)
             status = self._await_start(wake_r)
             if status is None and self._signal is None:
+                pids = ", ".join(str(w.process.pid) for w in self._workers.values())
+                described = [f"pids {pids}"] if pids else []
+                if self._due:  # ready, then died meanwhile: restarted after the backoff
+                    described.append(f"{len(self._due)} restarting")
                 log.info(
-                    "%d workers ready (pids %s), sharing port %d",
+                    "%d workers ready (%s), sharing port %d",
                     self._count,
-                    ", ".join(str(w.process.pid) for w in self._workers.values()),
+                    "; ".join(described),
                     self._shared.port,
                 )
                 self._watch(wake_r)
