@@ -8,7 +8,6 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import botocore.client
 import pytest
 from aiohttp import web
@@ -16,8 +15,7 @@ from botocore.exceptions import EndpointConnectionError
 from botocore.stub import StubAssertionError, Stubber
 
 from tests.e2e.conftest import GatewayFactory, RunningGateway
-from tests.e2e.plain_botocore import http_only_client
-from tests.e2e.test_inprocess import ROUTES, connect
+from tests.e2e.test_inprocess import ROUTES, client_for, connect, over_http
 from wsgate.server import inprocess
 from wsgate.server.inprocess.shortcut import LocalShortcuts
 
@@ -55,26 +53,6 @@ def requests(client: Any) -> list[dict[str, Any]]:
 
     client.meta.events.register_first(BEFORE_CALL, record)
     return seen
-
-
-def botocore_client_for(url: str) -> Any:
-    return boto3.client(
-        "apigatewaymanagementapi",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-
-
-def remote_client(running: RunningGateway) -> Any:
-    """``running.management_client()`` as botocore alone makes it: over HTTP."""
-    return http_only_client(
-        endpoint_url=running.management_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
 
 
 async def in_thread(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -147,7 +125,7 @@ async def test_a_client_of_another_endpoint_is_botocores_own(running: RunningGat
     await site.start()
     try:
         port = runner.addresses[0][1]
-        client = botocore_client_for(f"http://127.0.0.1:{port}/dev")
+        client = client_for(f"http://127.0.0.1:{port}/dev")
         assert type(client).__mro__[1] is LocalShortcuts
         resolved = resolutions(client)
         before = inprocess.served_count()
@@ -227,7 +205,7 @@ async def test_bad_parameters_raise_as_on_a_remote_endpoint(
     running: RunningGateway, kwargs: dict[str, Any], raised: str
 ) -> None:
     local = running.management_client()
-    remote = remote_client(running)
+    remote = over_http(running.management_url)
     # The local client twice: before and after it knows its endpoint.
     outcomes = [await in_thread(_outcome, client, **kwargs) for client in (local, local, remote)]
     assert outcomes[0][0] == raised
@@ -257,17 +235,19 @@ async def test_a_tracer_wrapping_the_client_call_sees_local_calls(
 
 
 async def test_a_presigned_url_is_botocores(running: RunningGateway) -> None:
-    """Presigning resolves the endpoint as botocore does (its own parameter), whatever the
-    shortcuts know."""
+    """Presigning resolves the endpoint as botocore does (its own parameter), even once the
+    client's calls skip it."""
     local = running.management_client()
-    remote = remote_client(running)
+    remote = over_http(running.management_url)
     with pytest.raises(local.exceptions.GoneException):  # the endpoint is known after it
         await in_thread(local.get_connection, ConnectionId="AAAAAAAAAAAAAAA=")
+    resolved = resolutions(local)
     params = {"ConnectionId": "AAAAAAAAAAAAAAA="}
     urls = [
         await in_thread(c.generate_presigned_url, "get_connection", Params=params)
         for c in (local, remote)
     ]
+    assert resolved == ["GetConnection"]
     assert [u.split("?")[0] for u in urls] == [
         f"{running.management_url}/@connections/AAAAAAAAAAAAAAA%3D"
     ] * 2
