@@ -203,6 +203,22 @@ def _alone(server: Server | None, servers: Sequence[Server]) -> Iterator[None]:
             other.resume()
 
 
+STALLED_CPU = 0.5
+"""Below this share of its core, a serverless-offline figure under load is not a rate it
+can reach but a wait: its Python runner ends when a handler raises, and the calls sent to
+it next wait out the Lambda timeout (6 s) with the core idle. A ratio against such a
+figure would flatter wsgate, so it is not judged."""
+
+
+def stalled(baseline: Measurement) -> bool:
+    """Whether a serverless-offline rate was measured with its core mostly idle."""
+    return (
+        baseline.unit != "MiB"
+        and baseline.server_cpu is not None
+        and baseline.server_cpu < STALLED_CPU
+    )
+
+
 def _label(server: Server, raw: Server, functions: dict[str, Server]) -> str:
     if server is raw:
         return "raw"
@@ -272,23 +288,46 @@ def run_comparison(bench: Bench, machine: dict[str, object]) -> list[Target]:
                 figures[label]["memory"] = m
                 bench.results.append(m)
                 bench.say(f"  {m.scenario:<13} {label:<18} {m.value:>10,.1f} {m.unit}")
-    ours, theirs = figures["wsgate"], figures["serverless-offline"]
+    return comparison_targets(figures, floor, ceiling)
 
-    def ratio(step: str) -> float | None:
-        return ours[step].value / theirs[step].value if theirs[step].value else None
+
+def comparison_targets(
+    figures: dict[str, dict[str, Measurement]],
+    floor: Measurement,
+    ceiling: Measurement | None,
+) -> list[Target]:
+    """The comparison's targets from its medians: ``figures`` by server label (``wsgate``,
+    ``serverless-offline``, and each worker label of ``FUNCTION_LABELS``) then by step."""
+    ours, theirs = figures["wsgate"], figures["serverless-offline"]
+    functions = [label for label in figures if label in FUNCTION_LABELS.values()]
+
+    def ratio(step: str, side: str = "wsgate") -> float | None:
+        baseline = theirs[step]
+        if stalled(baseline) or not baseline.value:
+            return None
+        return figures[side][step].value / baseline.value
+
+    def stall_note(step: str) -> str:
+        baseline = theirs[step]
+        if not stalled(baseline):
+            return ""
+        busy = 100 * (baseline.server_cpu or 0.0)
+        return f"; not judged: serverless-offline stalled ({busy:.0f}% of its core busy)"
 
     def detail(step: str) -> str:
         unit = ours[step].unit
-        return f"wsgate {ours[step].value:,.1f} vs {theirs[step].value:,.1f} {unit}"
+        text = f"wsgate {ours[step].value:,.1f} vs {theirs[step].value:,.1f} {unit}"
+        return text + stall_note(step)
 
     worker_targets = [
         Target(
             f"vs serverless-offline: two-way route by a {label} process, round trips/s",
-            figures[label]["echo"].value / theirs["echo"].value if theirs["echo"].value else None,
+            ratio("echo", label),
             5,
             "min-ratio",
             detail=f"{label} {figures[label]['echo'].value:,.1f} vs "
-            f"{theirs['echo'].value:,.1f} msgs/s; in-process def {ours['echo'].value:,.1f}",
+            f"{theirs['echo'].value:,.1f} msgs/s; in-process def {ours['echo'].value:,.1f}"
+            + stall_note("echo"),
         )
         for label in functions
     ]
