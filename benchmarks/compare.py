@@ -249,10 +249,13 @@ def run_comparison(bench: Bench, machine: dict[str, object]) -> list[Target]:
         # Every server is pinned to the same core. Each is measured alone, the others
         # stopped (SIGSTOP), and each figure is the median of the profile's repeats, so that
         # one side's start-up or leftover work (serverless-offline's Node process and
-        # Python workers) can neither slow the other nor decide a ratio alone.
+        # Python workers) can neither slow the other nor decide a ratio alone. A first
+        # round of each step is not counted: serverless-offline starts its Python
+        # processes for a function on its first calls (seconds on one core, longer than
+        # the warm-up), and its first round ran at a fifth of its later rate.
         for step in ("echo", "postback", "handshake"):
             runs: dict[str, list[Measurement]] = {}
-            for _ in range(bench.profile.repeats):
+            for round_number in range(bench.profile.repeats + 1):
                 for server in servers:
                     label = _label(server, raw, functions)
                     if server is raw and step != "handshake":
@@ -266,7 +269,8 @@ def run_comparison(bench: Bench, machine: dict[str, object]) -> list[Target]:
                             m = _handshakes(bench, server, label)
                         else:
                             m = _round_trips(bench, server, label, step)
-                    runs.setdefault(label, []).append(m)
+                    if round_number > 0:
+                        runs.setdefault(label, []).append(m)
                     time.sleep(1.0)
             for label, measured in runs.items():
                 m = _median(measured)
