@@ -21,6 +21,8 @@ from benchmarks.compare import comparison_targets, stalled
 from benchmarks.scenarios import Measurement
 from botocore.exceptions import ClientError
 
+from tests.http_app import serving
+
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,24 +113,18 @@ async def answering(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Callable[[
     async def post(request: web.Request) -> web.Response:
         return web.Response(status=status[0])
 
-    app = web.Application()
-    app.router.add_post("/@connections/{id}", post)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    monkeypatch.setenv("BENCH_MANAGEMENT_URL", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "bench")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "bench")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
     def set_status(code: int) -> None:
         status[0] = code
 
-    yield set_status
-    await runner.cleanup()
+    app = web.Application()
+    app.router.add_post("/@connections/{id}", post)
+    async with serving(app) as port:
+        monkeypatch.setenv("BENCH_MANAGEMENT_URL", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "bench")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "bench")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        yield set_status
 
 
 _EVENT = {"requestContext": {"connectionId": "AAAAAAAAAAAAAAA="}, "body": '{"action":"x"}'}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from tests.auth.keys import ec_key, jwks, rsa_key
+from tests.http_app import serving
 from wsgate.auth.jwks import (
     FileJwksSource,
     HttpJwksSource,
@@ -266,22 +268,15 @@ Serve = Callable[[Handler], Awaitable[str]]
 @pytest.fixture
 async def serve() -> AsyncIterator[Serve]:
     """Serve a handler at a free port on 127.0.0.1; returns the JWKS URL."""
-    runners: list[web.AppRunner] = []
+    async with contextlib.AsyncExitStack() as servers:
 
-    async def start(handler: Handler) -> str:
-        app = web.Application()
-        app.router.add_get("/jwks.json", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = runner.addresses[0][1]
-        return f"http://127.0.0.1:{port}/jwks.json"
+        async def start(handler: Handler) -> str:
+            app = web.Application()
+            app.router.add_get("/jwks.json", handler)
+            port = await servers.enter_async_context(serving(app))
+            return f"http://127.0.0.1:{port}/jwks.json"
 
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+        yield start
 
 
 async def load_once(url: str, timeout: float = 2.0, max_bytes: int = 150_000) -> bytes:

@@ -16,6 +16,7 @@ from botocore.stub import StubAssertionError, Stubber
 
 from tests.e2e.conftest import GatewayFactory, RunningGateway
 from tests.e2e.test_inprocess import ROUTES, client_for, connect, over_http
+from tests.http_app import serving
 from wsgate.server import inprocess
 from wsgate.server.inprocess.shortcut import LocalShortcuts
 
@@ -119,12 +120,7 @@ async def test_a_client_of_another_endpoint_is_botocores_own(running: RunningGat
 
     app = web.Application()
     app.router.add_post("/dev/@connections/{id}", post)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        port = runner.addresses[0][1]
+    async with serving(app) as port:
         client = client_for(f"http://127.0.0.1:{port}/dev")
         assert type(client).__mro__[1] is LocalShortcuts
         resolved = resolutions(client)
@@ -132,8 +128,6 @@ async def test_a_client_of_another_endpoint_is_botocores_own(running: RunningGat
         for _ in range(3):
             await in_thread(client.post_to_connection, ConnectionId="a", Data=b"x")
         assert inprocess.served_count() == before
-    finally:
-        await runner.cleanup()
     assert resolved == ["PostToConnection"] * 3
     assert len(agents) == 3 and all("Botocore/" in agent for agent in agents)
 
