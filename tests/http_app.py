@@ -1,5 +1,5 @@
-"""A throwaway aiohttp application on a free port of 127.0.0.1, for tests that need a real
-HTTP peer (a JWKS endpoint, a foreign management endpoint)."""
+"""A throwaway aiohttp application on a real socket, for tests that need a real HTTP peer
+(a JWKS endpoint, a foreign management endpoint, a recorder of management calls)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from aiohttp import web
 
 
 @contextlib.asynccontextmanager
-async def serving(app: web.Application) -> AsyncIterator[int]:
-    """Serve ``app`` until the block ends; yields its port."""
+async def serving(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[int]:
+    """Serve ``app`` on ``host`` (a free port unless ``port`` is given) until the block
+    ends; yields the port."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        await web.TCPSite(runner, host, port).start()
         yield runner.addresses[0][1]
     finally:
         await runner.cleanup()

@@ -35,6 +35,7 @@ from tests.e2e.test_wire import (
     read_response,
     upgrade_head,
 )
+from tests.http_app import serving
 from wsgate.registry.memory import MemoryRegistry
 from wsgate.server import inprocess
 from wsgate.server.gateway import build_gateway
@@ -400,29 +401,20 @@ async def test_with_the_setting_off_calls_go_over_http(gateway_factory: GatewayF
 @pytest.fixture
 async def recorder() -> AsyncIterator[Callable[[str, int], Any]]:
     """Start plain HTTP servers that answer every management call 200 and record its path."""
-    runners: list[web.AppRunner] = []
+    async with contextlib.AsyncExitStack() as servers:
 
-    async def start(host: str, port: int) -> tuple[int, list[str]]:
-        seen: list[str] = []
+        async def start(host: str, port: int) -> tuple[int, list[str]]:
+            seen: list[str] = []
 
-        async def answer(request: web.Request) -> web.Response:
-            seen.append(f"{request.method} {request.raw_path}")
-            return web.Response(headers={"x-amzn-RequestId": "from-the-recorder"})
+            async def answer(request: web.Request) -> web.Response:
+                seen.append(f"{request.method} {request.raw_path}")
+                return web.Response(headers={"x-amzn-RequestId": "from-the-recorder"})
 
-        app = web.Application()
-        app.router.add_route("*", "/{path:.*}", answer)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        runners.append(runner)
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        return runner.addresses[-1][1], seen
+            app = web.Application()
+            app.router.add_route("*", "/{path:.*}", answer)
+            return await servers.enter_async_context(serving(app, host, port)), seen
 
-    try:
         yield start
-    finally:
-        for runner in runners:
-            await runner.cleanup()
 
 
 async def test_another_port_or_host_goes_over_http(
